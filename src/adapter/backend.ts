@@ -1,0 +1,117 @@
+/**
+ * Starting a debug target: launch (our own QEMU) or attach (someone else's gdbstub).
+ * Both end with a Debugger connected to a stopped guest.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ArchInfo, getArch, archForElfMachine } from '../arch';
+import { Debugger } from '../engine/debugger';
+import { KernelTarget } from '../engine/target';
+import { decideAccel, AccelDecision } from '../qemu/kvmprobe';
+import { LaunchConfig, ResolvedLaunch, resolveLaunchConfig } from '../qemu/config';
+import { QemuInstance } from '../qemu/instance';
+import { parseTarget, RspTarget, WireLog } from '../rsp/client';
+import { ElfFile } from '../symbols/elf';
+import { SymbolTable } from '../symbols/symtab';
+import { errors, messageOf } from '../util/errors';
+
+export interface AttachConfig {
+  target?: string;
+  arch?: string;
+  vmlinux?: string;
+  rspLog?: string;
+  stopOnAttach?: boolean;
+}
+
+export interface Backend {
+  debugger: Debugger;
+  symbols?: SymbolTable;
+  elf?: ElfFile;
+  instance?: QemuInstance;
+  launch?: ResolvedLaunch;
+  accel?: AccelDecision;
+}
+
+export interface Progress {
+  (message: string): void;
+}
+
+/** Open vmlinux and check it is an ELF for the configured arch. */
+export function loadSymbols(vmlinux: string, arch: ArchInfo): { elf: ElfFile; symbols: SymbolTable } {
+  let elf: ElfFile;
+  try {
+    elf = ElfFile.open(vmlinux);
+  } catch (e) {
+    throw errors.notElf('vmlinux', vmlinux, messageOf(e).replace(`${vmlinux}: `, ''));
+  }
+  if (elf.machine !== arch.elfMachine) {
+    const found = archForElfMachine(elf.machine)?.name ?? `ELF machine ${elf.machine}`;
+    elf.close();
+    throw errors.archMismatch('vmlinux', vmlinux, found, arch.name);
+  }
+  const symbols = SymbolTable.fromElf(elf);
+  if (symbols.size === 0) {
+    elf.close();
+    throw errors.notElf('vmlinux', vmlinux, 'it has no symbol table; was it stripped?');
+  }
+  return { elf, symbols };
+}
+
+export function wireLogTo(file: string | undefined): WireLog | undefined {
+  if (!file) return undefined;
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const fd = fs.openSync(file, 'a');
+  const t0 = Date.now();
+  return (dir, text) => {
+    fs.writeSync(fd, `${((Date.now() - t0) / 1000).toFixed(3)} ${dir} ${text}\n`);
+  };
+}
+
+export async function launchBackend(raw: LaunchConfig, progress: Progress, onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void): Promise<Backend> {
+  const cfg = resolveLaunchConfig(raw);
+  const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);
+  progress('Checking the accelerator');
+  const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch);
+  progress(`Starting QEMU (${accel.accel.toUpperCase()})`);
+  let instance: QemuInstance | undefined;
+  try {
+    instance = await QemuInstance.start(cfg, accel.accel);
+    onInstance(instance, cfg);
+    progress('Connecting to the gdbstub');
+    const target = await KernelTarget.connect({ kind: 'unix', path: instance.paths.gdbSocket }, cfg.arch, { log: wireLogTo(cfg.rspLog) });
+    const dbg = new Debugger(target, symbols);
+    await dbg.init();
+    return { debugger: dbg, symbols, elf, instance, launch: cfg, accel };
+  } catch (e) {
+    await instance?.stop();
+    elf.close();
+    throw e;
+  }
+}
+
+export async function attachBackend(raw: AttachConfig): Promise<Backend> {
+  if (!raw.target) throw errors.missingField('target', 'Give the gdbstub as host:port (e.g. "127.0.0.1:1234") or a unix socket path.');
+  let where: RspTarget;
+  try {
+    where = parseTarget(raw.target);
+  } catch (e) {
+    throw errors.invalidField('target', `('${raw.target}') is not usable: ${messageOf(e)}`, 'Use host:port or a unix socket path.');
+  }
+  const arch = getArch(raw.arch ?? 'x86_64');
+  let loaded: { elf: ElfFile; symbols: SymbolTable } | undefined;
+  if (raw.vmlinux) {
+    const abs = path.resolve(raw.vmlinux);
+    if (!fs.existsSync(abs)) throw errors.fileNotFound('vmlinux', abs, 'Set it to the ELF vmlinux of the running kernel, or remove it.');
+    loaded = loadSymbols(abs, arch);
+  }
+  let target: KernelTarget;
+  try {
+    target = await KernelTarget.connect(where, arch, { log: wireLogTo(raw.rspLog) });
+  } catch (e) {
+    loaded?.elf.close();
+    throw errors.gdbstubConnect(raw.target, messageOf(e).replace(/^gdbstub connection: /, ''));
+  }
+  const dbg = new Debugger(target, loaded?.symbols);
+  await dbg.init();
+  return { debugger: dbg, symbols: loaded?.symbols, elf: loaded?.elf };
+}

@@ -1,0 +1,337 @@
+/**
+ * The DAP session: thin handlers over the engine. One dispatcher answers every request:
+ * a handler returns a body or throws, and the throw becomes an error response with a code.
+ */
+import {
+  DebugSession,
+  Event,
+  InitializedEvent,
+  OutputEvent,
+  ProgressEndEvent,
+  ProgressStartEvent,
+  ProgressUpdateEvent,
+  Response,
+  StoppedEvent,
+  TerminatedEvent,
+  ContinuedEvent,
+  ExitedEvent,
+} from '@vscode/debugadapter';
+import { DebugProtocol } from '@vscode/debugprotocol';
+import { StopEvent } from '../engine/debugger';
+import { LaunchConfig } from '../qemu/config';
+import { shellQuote } from '../qemu/argv';
+import { ErrorCode, UserError, errors, messageOf } from '../util/errors';
+import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
+import { StopHandles } from './handles';
+import { registerVariables } from './registers';
+
+type Handler = (args: never) => Promise<object | undefined>;
+
+type FrameRef = { tid: number; pc: bigint };
+type VarRef = { kind: 'registers'; tid: number };
+
+export interface SessionOptions {
+  /** Called after the disconnect response went out (the stdio entry exits the process). */
+  onDisconnected?: () => void;
+}
+
+export const CONSOLE_EVENT = 'qemuKernel.console';
+
+export class QemuKernelSession extends DebugSession {
+  private backend?: Backend;
+  private clientCaps: DebugProtocol.InitializeRequestArguments = { adapterID: '' };
+  private readonly frames = new StopHandles<FrameRef>();
+  private readonly vars = new StopHandles<VarRef>();
+  private lastThreads: number[] = [1];
+  private progressId?: string;
+  private startMode: 'launch' | 'attach' = 'launch';
+  private stopAtStart = false;
+  private ended = false;
+  private readonly handlers: Record<string, Handler>;
+
+  constructor(private readonly opts: SessionOptions = {}) {
+    super();
+    this.setDebuggerLinesStartAt1(true);
+    this.setDebuggerColumnsStartAt1(true);
+    this.handlers = {
+      initialize: (a: DebugProtocol.InitializeRequestArguments) => this.initialize(a),
+      launch: (a: LaunchConfig) => this.launch(a),
+      attach: (a: AttachConfig) => this.attach(a),
+      configurationDone: () => this.configurationDone(),
+      setFunctionBreakpoints: (a: DebugProtocol.SetFunctionBreakpointsArguments) => this.setFunctionBreakpoints(a),
+      setBreakpoints: (a: DebugProtocol.SetBreakpointsArguments) => this.setBreakpoints(a),
+      setExceptionBreakpoints: async () => ({}),
+      threads: () => this.threads(),
+      stackTrace: (a: DebugProtocol.StackTraceArguments) => this.stackTrace(a),
+      scopes: (a: DebugProtocol.ScopesArguments) => this.scopes(a),
+      variables: (a: DebugProtocol.VariablesArguments) => this.variables(a),
+      continue: () => this.continue(),
+      next: (a: DebugProtocol.NextArguments) => this.step(a.threadId),
+      stepIn: (a: DebugProtocol.StepInArguments) => this.step(a.threadId),
+      stepOut: async () => {
+        throw errors.unsupported('Step Out needs call-frame information from DWARF, which this version does not read yet. Set a breakpoint in the caller and continue.');
+      },
+      pause: () => this.pause(),
+      readMemory: (a: DebugProtocol.ReadMemoryArguments) => this.readMemory(a),
+      disconnect: (a: DebugProtocol.DisconnectArguments) => this.disconnect(a),
+      terminate: () => this.terminate(),
+    };
+  }
+
+  protected override dispatchRequest(request: DebugProtocol.Request): void {
+    const handler = this.handlers[request.command];
+    const response: DebugProtocol.Response = new Response(request);
+    if (!handler) {
+      this.sendErrorResponse(response, { id: ErrorCode.Unsupported, format: `Request '${request.command}' is not supported by qemu-kernel-debug.`, showUser: false });
+      return;
+    }
+    let result: Promise<object | undefined>;
+    try {
+      result = (handler as (a: unknown) => Promise<object | undefined>)(request.arguments ?? {});
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then(
+      (body) => {
+        if (body) response.body = body;
+        this.sendResponse(response);
+        if (request.command === 'disconnect') this.opts.onDisconnected?.();
+      },
+      (err: unknown) => {
+        const code = err instanceof UserError ? err.code : ErrorCode.Internal;
+        this.sendErrorResponse(response, { id: code, format: messageOf(err).replace(/[{}]/g, (c) => (c === '{' ? '(' : ')')), showUser: true });
+        if (request.command === 'disconnect') this.opts.onDisconnected?.();
+      },
+    );
+  }
+
+  private log(text: string, category: 'console' | 'stderr' | 'important' = 'console'): void {
+    this.sendEvent(new OutputEvent(text.endsWith('\n') ? text : text + '\n', category));
+  }
+
+  private async initialize(args: DebugProtocol.InitializeRequestArguments): Promise<DebugProtocol.Capabilities> {
+    this.clientCaps = args;
+    return {
+      supportsConfigurationDoneRequest: true,
+      supportsFunctionBreakpoints: true,
+      supportsTerminateRequest: true,
+      supportTerminateDebuggee: true,
+      supportsReadMemoryRequest: true,
+      supportsConditionalBreakpoints: false,
+      supportsHitConditionalBreakpoints: false,
+      supportsEvaluateForHovers: false,
+      supportsSteppingGranularity: false,
+      supportsInstructionBreakpoints: false,
+      supportsDisassembleRequest: false,
+      supportsWriteMemoryRequest: false,
+      supportsSetVariable: false,
+      supportsRestartRequest: false,
+    };
+  }
+
+  private progress(message: string): void {
+    if (!this.clientCaps.supportsProgressReporting) {
+      this.log(message + '…');
+      return;
+    }
+    if (!this.progressId) {
+      this.progressId = `qkd-${Date.now()}`;
+      this.sendEvent(new ProgressStartEvent(this.progressId, 'QEMU kernel', message));
+    } else this.sendEvent(new ProgressUpdateEvent(this.progressId, message));
+  }
+
+  private endProgress(): void {
+    if (this.progressId) this.sendEvent(new ProgressEndEvent(this.progressId));
+    this.progressId = undefined;
+  }
+
+  private async launch(args: LaunchConfig): Promise<undefined> {
+    this.startMode = 'launch';
+    this.stopAtStart = args.stopOnEntry === true;
+    try {
+      this.backend = await launchBackend(
+        args,
+        (m) => this.progress(m),
+        (inst, cfg) => {
+          this.log(`QEMU: ${shellQuote(inst.argv)}`);
+          this.log(`Guest console log: ${cfg.consoleLog}`);
+          this.sendEvent(new Event(CONSOLE_EVENT, { log: cfg.consoleLog, socket: inst.paths.consoleSocket, pid: inst.pid }));
+          inst.on('exit', (info: { code: number | null; signal: string | null }) => {
+            const why = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
+            this.log(`QEMU exited (${why}).${inst.recentStderr ? ' ' + inst.recentStderr : ''}`);
+            this.sendEvent(new ExitedEvent(info.code ?? 0));
+            this.end();
+          });
+        },
+      );
+    } catch (e) {
+      this.endProgress();
+      throw e;
+    }
+    if (this.backend.accel) this.log(`Accelerator: ${this.backend.accel.reason}.`);
+    this.wireDebugger();
+    this.progress('Waiting for breakpoints');
+    this.sendEvent(new InitializedEvent());
+    return undefined;
+  }
+
+  private async attach(args: AttachConfig): Promise<undefined> {
+    this.startMode = 'attach';
+    this.stopAtStart = args.stopOnAttach === true;
+    this.backend = await attachBackend(args);
+    this.log(`Attached to ${args.target}.`);
+    this.wireDebugger();
+    this.sendEvent(new InitializedEvent());
+    return undefined;
+  }
+
+  private wireDebugger(): void {
+    const dbg = this.need().debugger;
+    dbg.on('stopped', (ev: StopEvent) => {
+      this.frames.reset();
+      this.vars.reset();
+      this.endProgress();
+      const e = new StoppedEvent(ev.reason, ev.threadId) as DebugProtocol.StoppedEvent;
+      e.body.allThreadsStopped = true;
+      e.body.description = ev.description;
+      if (ev.hitBreakpointIds.length) e.body.hitBreakpointIds = ev.hitBreakpointIds;
+      this.sendEvent(e);
+    });
+    dbg.on('running', () => this.sendEvent(new ContinuedEvent(dbg.currentThread, true)));
+    dbg.on('exited', (why: string) => {
+      if (this.startMode === 'attach') this.log(`Debugging ended: ${why}.`);
+      this.end();
+    });
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endProgress();
+    this.sendEvent(new TerminatedEvent());
+  }
+
+  private need(): Backend {
+    if (!this.backend) throw errors.unsupported('The session has not started: send launch or attach first.');
+    return this.backend;
+  }
+
+  private async configurationDone(): Promise<undefined> {
+    const dbg = this.need().debugger;
+    if (this.stopAtStart) await dbg.reportCurrent('entry');
+    else {
+      if (this.startMode === 'launch') this.progress('Booting the kernel');
+      await dbg.continue();
+    }
+    return undefined;
+  }
+
+  private async setFunctionBreakpoints(args: DebugProtocol.SetFunctionBreakpointsArguments): Promise<DebugProtocol.SetFunctionBreakpointsResponse['body']> {
+    const b = this.need();
+    const results = await b.debugger.setFunctionBreakpoints(args.breakpoints.map((x) => ({ name: x.name })));
+    return {
+      breakpoints: results.map((r) => ({
+        id: r.id,
+        verified: r.verified,
+        message: r.message,
+        instructionReference: r.address !== undefined ? `0x${r.address.toString(16)}` : undefined,
+      })),
+    };
+  }
+
+  private async setBreakpoints(args: DebugProtocol.SetBreakpointsArguments): Promise<DebugProtocol.SetBreakpointsResponse['body']> {
+    return {
+      breakpoints: (args.breakpoints ?? []).map((bp) => ({
+        verified: false,
+        line: bp.line,
+        message: 'Source line breakpoints need the DWARF line tables, which this version does not read yet. Use a function breakpoint.',
+      })),
+    };
+  }
+
+  private async threads(): Promise<DebugProtocol.ThreadsResponse['body']> {
+    const dbg = this.backend?.debugger;
+    if (dbg && !dbg.isRunning && !dbg.isExited) this.lastThreads = await dbg.target.threads();
+    return { threads: this.lastThreads.map((tid) => ({ id: tid, name: `CPU ${tid - 1}` })) };
+  }
+
+  private async stackTrace(args: DebugProtocol.StackTraceArguments): Promise<DebugProtocol.StackTraceResponse['body']> {
+    const b = this.need();
+    if (b.debugger.isRunning) throw errors.targetRunning('show the call stack');
+    const pc = await b.debugger.target.pc(args.threadId);
+    if ((args.startFrame ?? 0) > 0) return { stackFrames: [], totalFrames: 1 };
+    const frame: DebugProtocol.StackFrame = {
+      id: this.frames.create({ tid: args.threadId, pc }),
+      name: b.symbols ? b.symbols.describe(pc) : `0x${pc.toString(16)}`,
+      line: 0,
+      column: 0,
+      instructionPointerReference: `0x${pc.toString(16)}`,
+      presentationHint: 'normal',
+    };
+    return { stackFrames: [frame], totalFrames: 1 };
+  }
+
+  private async scopes(args: DebugProtocol.ScopesArguments): Promise<DebugProtocol.ScopesResponse['body']> {
+    const f = this.frames.get(args.frameId);
+    if (!f) throw errors.unsupported(`Frame ${args.frameId} belongs to an earlier stop; refresh the call stack.`);
+    return {
+      scopes: [{ name: 'Registers', presentationHint: 'registers', variablesReference: this.vars.create({ kind: 'registers', tid: f.tid }), expensive: false }],
+    };
+  }
+
+  private async variables(args: DebugProtocol.VariablesArguments): Promise<DebugProtocol.VariablesResponse['body']> {
+    const ref = this.vars.get(args.variablesReference);
+    if (!ref) return { variables: [] };
+    const dbg = this.need().debugger;
+    if (dbg.isRunning) throw errors.targetRunning('read registers');
+    return { variables: registerVariables(await dbg.target.readRegisters(ref.tid)) };
+  }
+
+  private async continue(): Promise<DebugProtocol.ContinueResponse['body']> {
+    await this.need().debugger.continue();
+    return { allThreadsContinued: true };
+  }
+
+  private async step(threadId: number): Promise<undefined> {
+    await this.need().debugger.stepInstruction(threadId);
+    return undefined;
+  }
+
+  private async pause(): Promise<undefined> {
+    await this.need().debugger.pause();
+    return undefined;
+  }
+
+  private async readMemory(args: DebugProtocol.ReadMemoryArguments): Promise<DebugProtocol.ReadMemoryResponse['body']> {
+    const dbg = this.need().debugger;
+    if (dbg.isRunning) throw errors.targetRunning('read memory');
+    let base: bigint;
+    try {
+      base = BigInt(args.memoryReference.trim());
+    } catch {
+      throw errors.unsupported(`'${args.memoryReference}' is not a memory address; use a number such as 0xffffffff81000000.`);
+    }
+    const addr = (base + BigInt(args.offset ?? 0)) & 0xffffffffffffffffn;
+    const data = await dbg.target.readMemoryPartial(addr, args.count, dbg.currentThread);
+    return { address: `0x${addr.toString(16)}`, data: data.toString('base64'), unreadableBytes: args.count - data.length };
+  }
+
+  private async disconnect(args: DebugProtocol.DisconnectArguments): Promise<undefined> {
+    const b = this.backend;
+    if (!b) return undefined;
+    const kill = args.terminateDebuggee ?? this.startMode === 'launch';
+    if (b.instance && kill) await b.instance.stop();
+    else await b.debugger.detach();
+    b.elf?.close();
+    this.backend = undefined;
+    return undefined;
+  }
+
+  private async terminate(): Promise<undefined> {
+    const b = this.need();
+    if (b.instance) await b.instance.stop();
+    else await b.debugger.detach();
+    this.end();
+    return undefined;
+  }
+}

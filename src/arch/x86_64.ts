@@ -1,0 +1,43 @@
+import { EM_X86_64 } from '../symbols/elf';
+import { ArchInfo } from './types';
+
+/**
+ * A multiboot image (a.out-kludge header, loaded at 1 MiB) whose code writes 1 to an
+ * isa-debug-exit port. QEMU then exits with status (1 << 1) | 1 = 3, which proves the
+ * accelerator really executed guest code after the firmware handed over.
+ */
+function multibootExitImage(): Buffer {
+  const img = Buffer.alloc(64);
+  const magic = 0x1badb002;
+  const flags = 0x00010000;
+  img.writeUInt32LE(magic, 0);
+  img.writeUInt32LE(flags, 4);
+  img.writeUInt32LE((-(magic + flags)) >>> 0, 8);
+  img.writeUInt32LE(0x100000, 12); // header_addr
+  img.writeUInt32LE(0x100000, 16); // load_addr
+  img.writeUInt32LE(0, 20); // load_end_addr: whole file
+  img.writeUInt32LE(0, 24); // bss_end_addr: none
+  img.writeUInt32LE(0x100020, 28); // entry
+  // mov al,1; out 0xf4,al; hlt; jmp $-1
+  Buffer.from([0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd]).copy(img, 32);
+  return img;
+}
+
+export const x86_64: ArchInfo = {
+  name: 'x86_64',
+  elfMachine: EM_X86_64,
+  qemuBinary: 'qemu-system-x86_64',
+  qemuPackage: 'qemu-system-x86',
+  machineArgs: ['-machine', 'pc'],
+  console: 'ttyS0',
+  pcRegister: 'rip',
+  spRegister: 'rsp',
+  fpRegister: 'rbp',
+  breakpointKind: 1,
+  bootImage: 'arch/x86/boot/bzImage',
+  kvmProbe: {
+    args: ['-device', 'isa-debug-exit,iobase=0xf4,iosize=4'],
+    image: multibootExitImage(),
+    successExitCode: 3,
+  },
+};

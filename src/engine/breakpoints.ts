@@ -1,0 +1,70 @@
+/**
+ * Breakpoint bookkeeping: which addresses the user wants and which are inserted in the stub.
+ * Several user breakpoints can share an address; the stub sees it once.
+ */
+import { RspClient } from '../rsp/client';
+import { RspError } from '../rsp/errors';
+import * as P from '../rsp/packets';
+
+export interface Inserted {
+  type: 'sw' | 'hw';
+  ids: Set<number>;
+}
+
+export class BreakpointTable {
+  private readonly inserted = new Map<bigint, Inserted>();
+
+  constructor(private readonly rsp: RspClient, private readonly kind: number) {}
+
+  idsAt(addr: bigint): number[] {
+    return [...(this.inserted.get(addr)?.ids ?? [])];
+  }
+
+  has(addr: bigint): boolean {
+    return this.inserted.has(addr);
+  }
+
+  addresses(): bigint[] {
+    return [...this.inserted.keys()];
+  }
+
+  /**
+   * Insert `addr` for breakpoint `id`. Software breakpoints first; when the stub refuses
+   * (KVM cannot write INT3 to an unmapped early-boot address) fall back to a hardware one.
+   */
+  async add(addr: bigint, id: number): Promise<void> {
+    const existing = this.inserted.get(addr);
+    if (existing) {
+      existing.ids.add(id);
+      return;
+    }
+    let type: 'sw' | 'hw' = 'sw';
+    try {
+      await P.insertBreakpoint(this.rsp, 'sw', addr, this.kind);
+    } catch (e) {
+      if (!(e instanceof RspError)) throw e;
+      type = 'hw';
+      await P.insertBreakpoint(this.rsp, 'hw', addr, this.kind);
+    }
+    this.inserted.set(addr, { type, ids: new Set([id]) });
+  }
+
+  async remove(addr: bigint, id: number): Promise<void> {
+    const bp = this.inserted.get(addr);
+    if (!bp) return;
+    bp.ids.delete(id);
+    if (bp.ids.size > 0) return;
+    this.inserted.delete(addr);
+    await P.removeBreakpoint(this.rsp, bp.type, addr, this.kind);
+  }
+
+  /** Take one address out of the stub for a moment (to step over it) without forgetting it. */
+  async lift(addr: bigint): Promise<() => Promise<void>> {
+    const bp = this.inserted.get(addr);
+    if (!bp) return async () => undefined;
+    await P.removeBreakpoint(this.rsp, bp.type, addr, this.kind);
+    return async () => {
+      if (this.inserted.get(addr) === bp) await P.insertBreakpoint(this.rsp, bp.type, addr, this.kind);
+    };
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * Run control and breakpoints over a KernelTarget. Emits 'stopped' (StopEvent), 'running',
+ * and 'exited'. QEMU's stub reports no swbreak/hwbreak, so a breakpoint is told from a step
+ * or a pause by comparing the stop PC with the inserted addresses.
+ */
+import { EventEmitter } from 'node:events';
+import * as P from '../rsp/packets';
+import { StopReply } from '../rsp/stop';
+import { SymbolTable } from '../symbols/symtab';
+import { errors } from '../util/errors';
+import { BreakpointTable } from './breakpoints';
+import { KernelTarget } from './target';
+
+export type StopReason = 'breakpoint' | 'step' | 'pause' | 'entry' | 'exception';
+
+export interface StopEvent {
+  reason: StopReason;
+  threadId: number;
+  pc: bigint;
+  hitBreakpointIds: number[];
+  description: string;
+}
+
+export interface FunctionBreakpointRequest {
+  name: string;
+}
+
+export interface BreakpointResult {
+  id: number;
+  verified: boolean;
+  address?: bigint;
+  message?: string;
+}
+
+type RunKind = 'continue' | 'step' | 'internal';
+
+export class Debugger extends EventEmitter {
+  private state: 'stopped' | 'running' | 'exited' = 'stopped';
+  private thread = 1;
+  private nextId = 1;
+  private readonly bps: BreakpointTable;
+  private functionBps = new Map<string, { id: number; addresses: bigint[] }>();
+  private pauseRequested = false;
+  private interruptedForUpdate?: (s: StopReply) => void;
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly target: KernelTarget, readonly symbols: SymbolTable | undefined) {
+    super();
+    this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind);
+    target.rsp.on('unsolicited-stop', (s: StopReply) => void this.onUnsolicitedStop(s));
+    target.rsp.on('close', () => this.markExited('the gdbstub connection closed'));
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  get isExited(): boolean {
+    return this.state === 'exited';
+  }
+
+  get currentThread(): number {
+    return this.thread;
+  }
+
+  /** Learn the initial stop state after connecting (the stub stops the VM on connect). */
+  async init(): Promise<void> {
+    const s = await this.target.haltReason();
+    if (s.kind === 'signal' && s.thread !== undefined && s.thread > 0) this.thread = s.thread;
+    else this.thread = (await this.target.threads())[0] ?? 1;
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(fn, fn);
+    this.lock = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Replace the set of function breakpoints; each gets every address its name resolves to. */
+  setFunctionBreakpoints(requests: FunctionBreakpointRequest[]): Promise<BreakpointResult[]> {
+    return this.serialize(() =>
+      this.whileStopped(async () => {
+        const old = this.functionBps;
+        this.functionBps = new Map();
+        const results: BreakpointResult[] = [];
+        for (const req of requests) {
+          const name = req.name.trim();
+          const prev = old.get(name);
+          if (prev) {
+            old.delete(name);
+            this.functionBps.set(name, prev);
+            results.push({ id: prev.id, verified: prev.addresses.length > 0, address: prev.addresses[0] });
+            continue;
+          }
+          results.push(await this.addFunctionBreakpoint(name));
+        }
+        for (const gone of old.values()) for (const a of gone.addresses) await this.bps.remove(a, gone.id);
+        return results;
+      }),
+    );
+  }
+
+  private async addFunctionBreakpoint(name: string): Promise<BreakpointResult> {
+    const id = this.nextId++;
+    if (!this.symbols) return { id, verified: false, message: 'No vmlinux was given, so function names cannot be resolved. Set "vmlinux".' };
+    const funcs = this.symbols.lookup(name).filter((s) => s.type === 'func');
+    if (funcs.length === 0) {
+      return { id, verified: false, message: `No function '${name}' in vmlinux${name === 'do_fork' ? " (since Linux 5.10 it is called 'kernel_clone')" : ''}.` };
+    }
+    const addresses: bigint[] = [];
+    let failure = '';
+    for (const f of funcs) {
+      try {
+        await this.bps.add(f.value, id);
+        addresses.push(f.value);
+      } catch (e) {
+        failure = (e as Error).message;
+      }
+    }
+    this.functionBps.set(name, { id, addresses });
+    if (addresses.length === 0) return { id, verified: false, message: `Could not insert a breakpoint at '${name}': ${failure}` };
+    return { id, verified: true, address: addresses[0] };
+  }
+
+  /**
+   * Run `fn` with the guest stopped. When it is running, interrupt it, do the work, and
+   * resume it without telling the client it ever stopped (as gdb does in all-stop mode).
+   */
+  private async whileStopped<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state !== 'running') return fn();
+    const stopped = new Promise<StopReply>((resolve) => (this.interruptedForUpdate = resolve));
+    this.target.rsp.interrupt();
+    await stopped;
+    try {
+      return await fn();
+    } finally {
+      if (this.state === 'running') this.launchRun('c', 'continue');
+    }
+  }
+
+  /** Resume every vCPU. Steps the current one off a breakpoint first, as gdb does. */
+  continue(): Promise<void> {
+    return this.serialize(async () => {
+      this.requireStopped('continue');
+      const stepped = await this.stepOffBreakpoint();
+      if (stepped) return;
+      this.launchRun(this.target.vcont ? `vCont;c` : 'c', 'continue');
+    });
+  }
+
+  /** Execute one instruction on `tid`; the others stay stopped. Pause can break a step that hangs (hlt). */
+  stepInstruction(tid: number): Promise<void> {
+    return this.serialize(async () => {
+      this.requireStopped('step');
+      if (!(await this.target.threads()).includes(tid)) throw errors.unknownThread(tid);
+      this.thread = tid;
+      const pc = await this.target.pc(tid);
+      const restore = await this.bps.lift(pc);
+      this.launchRun(this.target.vcont ? `vCont;s:${tid.toString(16)}` : 's', 'step', restore);
+    });
+  }
+
+  /** Ask the running guest to stop; the 'stopped' event follows with reason 'pause'. */
+  pause(): Promise<void> {
+    if (this.state !== 'running') return Promise.resolve();
+    this.pauseRequested = true;
+    this.target.rsp.interrupt();
+    return Promise.resolve();
+  }
+
+  /** Report the current stop to the client without running (stopOnEntry, attach). */
+  async reportCurrent(reason: StopReason): Promise<void> {
+    const pc = await this.target.pc(this.thread);
+    this.emit('stopped', { reason, threadId: this.thread, pc, hitBreakpointIds: [], description: describeReason(reason) } satisfies StopEvent);
+  }
+
+  private requireStopped(what: string): void {
+    if (this.state === 'exited') throw errors.qemuExited(`cannot ${what}: the guest is gone`);
+    if (this.state === 'running') throw errors.targetRunning(what);
+  }
+
+  /** When the current PC holds a breakpoint, step past it with the breakpoint lifted, then continue. */
+  private async stepOffBreakpoint(): Promise<boolean> {
+    const pc = await this.target.pc(this.thread);
+    if (!this.bps.has(pc)) return false;
+    const restore = await this.bps.lift(pc);
+    this.target.invalidate();
+    const stop = await P.stepThread(this.target.rsp, this.thread, this.target.vcont);
+    await restore();
+    if (stop.kind !== 'signal') {
+      await this.report(stop, 'continue');
+      return true;
+    }
+    // The step may itself land on another breakpoint: that is a real hit.
+    const tid = stop.thread && stop.thread > 0 ? stop.thread : this.thread;
+    const newPc = await this.target.pc(tid);
+    if (this.bps.has(newPc)) {
+      await this.report(stop, 'continue');
+      return true;
+    }
+    this.launchRun(this.target.vcont ? `vCont;c` : 'c', 'continue');
+    return false;
+  }
+
+  private launchRun(packet: string, kind: RunKind, beforeReport?: () => Promise<void>): void {
+    this.target.invalidate();
+    this.state = 'running';
+    this.emit('running');
+    this.target.rsp.resume(packet).then(
+      (stop) => {
+        const update = this.interruptedForUpdate;
+        if (update) {
+          this.interruptedForUpdate = undefined;
+          this.state = 'stopped';
+          update(stop);
+          return;
+        }
+        void this.serialize(async () => {
+          await beforeReport?.();
+          await this.report(stop, kind);
+        });
+      },
+      (err: Error) => this.markExited(err.message),
+    );
+  }
+
+  private async report(stop: StopReply, kind: RunKind): Promise<void> {
+    this.target.invalidate();
+    if (stop.kind !== 'signal') {
+      this.markExited(stop.kind === 'exited' ? `the guest exited (code ${stop.code})` : `the guest was terminated (signal ${stop.signal})`);
+      return;
+    }
+    this.state = 'stopped';
+    if (stop.thread !== undefined && stop.thread > 0) this.thread = stop.thread;
+    const pc = await this.target.pc(this.thread);
+    const hit = this.bps.idsAt(pc);
+    let reason: StopReason;
+    if (this.pauseRequested) reason = hit.length && kind !== 'step' ? 'breakpoint' : 'pause';
+    else if (kind === 'step') reason = 'step';
+    else if (hit.length) reason = 'breakpoint';
+    else reason = stop.signal === 5 ? 'pause' : 'exception';
+    this.pauseRequested = false;
+    const ev: StopEvent = { reason, threadId: this.thread, pc, hitBreakpointIds: reason === 'breakpoint' ? hit : [], description: describeReason(reason, stop.signal) };
+    this.emit('stopped', ev);
+  }
+
+  private async onUnsolicitedStop(stop: StopReply): Promise<void> {
+    // The VM was stopped by someone else (QMP, the monitor) while we believed it stopped too.
+    if (stop.kind !== 'signal') this.markExited('the guest is gone');
+  }
+
+  private markExited(why: string): void {
+    if (this.state === 'exited') return;
+    this.state = 'exited';
+    this.emit('exited', why);
+  }
+
+  /** Leave the guest running and drop the connection. */
+  async detach(): Promise<void> {
+    await this.serialize(async () => {
+      if (this.state === 'exited') return;
+      if (this.state === 'running') {
+        const stopped = new Promise<StopReply>((resolve) => (this.interruptedForUpdate = resolve));
+        this.target.rsp.interrupt();
+        await stopped;
+      }
+      for (const f of this.functionBps.values()) for (const a of f.addresses) await this.bps.remove(a, f.id).catch(() => undefined);
+      await P.detach(this.target.rsp).catch(() => undefined);
+    });
+    this.markExited('detached');
+    this.target.close();
+  }
+}
+
+function describeReason(reason: StopReason, signal?: number): string {
+  switch (reason) {
+    case 'breakpoint':
+      return 'Paused on breakpoint';
+    case 'step':
+      return 'Paused after step';
+    case 'pause':
+      return 'Paused';
+    case 'entry':
+      return 'Paused on entry';
+    case 'exception':
+      return `Paused on signal ${signal ?? '?'}`;
+  }
+}

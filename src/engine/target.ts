@@ -1,0 +1,160 @@
+/**
+ * The debugged machine as the engine sees it: vCPUs (threads), registers described by
+ * target.xml, and memory, with reads cached until the next resume.
+ */
+import { ArchInfo } from '../arch';
+import { RspClient, RspTarget, RspClientOptions } from '../rsp/client';
+import * as P from '../rsp/packets';
+import { StopReply } from '../rsp/stop';
+import { parseTargetDescription, RegisterInfo, splitRegisterBlock } from '../rsp/targetxml';
+import { errors } from '../util/errors';
+
+export interface RegisterValue {
+  info: RegisterInfo;
+  bytes: Buffer;
+}
+
+export class KernelTarget {
+  /** Registers per thread, valid until the guest runs again. */
+  private regCache = new Map<number, Map<number, Buffer>>();
+  private selectedG?: number;
+  private threadCache?: number[];
+
+  private constructor(
+    readonly rsp: RspClient,
+    readonly arch: ArchInfo,
+    readonly stub: P.StubFeatures,
+    readonly registers: RegisterInfo[],
+    readonly vcont: boolean,
+  ) {}
+
+  static async connect(where: RspTarget, arch: ArchInfo, opts: RspClientOptions = {}): Promise<KernelTarget> {
+    const rsp = await RspClient.connect(where, opts);
+    try {
+      const stub = await P.querySupported(rsp);
+      if (stub.features.get('qXfer:features:read') !== true) throw new Error('the gdbstub does not offer target descriptions (qXfer:features:read)');
+      const desc = await parseTargetDescription('target.xml', (annex) => P.readFeatureDocument(rsp, annex));
+      if (!desc.registers.some((r) => r.name === arch.pcRegister))
+        throw new Error(`the gdbstub describes no '${arch.pcRegister}' register: is it a ${arch.name} guest? (architecture '${desc.architecture ?? 'unknown'}')`);
+      const actions = await P.queryVCont(rsp).catch(() => new Set<string>());
+      return new KernelTarget(rsp, arch, stub, desc.registers, actions.has('c') && actions.has('s'));
+    } catch (e) {
+      rsp.close();
+      throw e;
+    }
+  }
+
+  /** The largest `m` read the stub accepts: QEMU refuses more than PacketSize/2 bytes. */
+  get maxReadChunk(): number {
+    return Math.floor(this.stub.packetSize / 2);
+  }
+
+  register(name: string): RegisterInfo | undefined {
+    return this.registers.find((r) => r.name === name);
+  }
+
+  /** Forget everything read during the last stop. */
+  invalidate(): void {
+    this.regCache.clear();
+    this.threadCache = undefined;
+  }
+
+  async threads(): Promise<number[]> {
+    this.threadCache ??= await P.listThreads(this.rsp);
+    return this.threadCache;
+  }
+
+  private async select(tid: number): Promise<void> {
+    if (this.selectedG === tid) return;
+    const known = await this.threads();
+    if (!known.includes(tid)) throw errors.unknownThread(tid);
+    await P.selectThread(this.rsp, 'g', tid);
+    this.selectedG = tid;
+  }
+
+  /** Every register of one vCPU: the `g` block, then `p` for those past its end. */
+  async readRegisters(tid: number): Promise<RegisterValue[]> {
+    const values = await this.registerBlock(tid);
+    const out: RegisterValue[] = [];
+    for (const info of this.registers) {
+      let bytes = values.get(info.regnum);
+      if (!bytes) {
+        bytes = await P.readRegister(this.rsp, info.regnum).catch(() => Buffer.alloc(0));
+        values.set(info.regnum, bytes);
+      }
+      if (bytes.length) out.push({ info, bytes });
+    }
+    return out;
+  }
+
+  async readRegister(tid: number, name: string): Promise<bigint> {
+    const info = this.register(name);
+    if (!info) throw errors.unsupported(`The target has no register named '${name}'.`);
+    const values = await this.registerBlock(tid);
+    let bytes = values.get(info.regnum);
+    if (!bytes) {
+      bytes = await P.readRegister(this.rsp, info.regnum);
+      values.set(info.regnum, bytes);
+    }
+    return leToBigInt(bytes);
+  }
+
+  async pc(tid: number): Promise<bigint> {
+    return this.readRegister(tid, this.arch.pcRegister);
+  }
+
+  private async registerBlock(tid: number): Promise<Map<number, Buffer>> {
+    let values = this.regCache.get(tid);
+    if (!values) {
+      await this.select(tid);
+      values = splitRegisterBlock(this.registers, await P.readRegisterBlock(this.rsp));
+      this.regCache.set(tid, values);
+    }
+    return values;
+  }
+
+  /** Read guest virtual memory as `tid` sees it (QEMU uses that vCPU's page tables). */
+  async readMemory(addr: bigint, length: number, tid?: number): Promise<Buffer> {
+    if (tid !== undefined) await this.select(tid);
+    return P.readMemory(this.rsp, addr, length, this.maxReadChunk);
+  }
+
+  /** Read as much as is readable from the start of a range; stop at the first unreadable chunk. */
+  async readMemoryPartial(addr: bigint, length: number, tid?: number): Promise<Buffer> {
+    if (tid !== undefined) await this.select(tid);
+    const parts: Buffer[] = [];
+    let done = 0;
+    while (done < length) {
+      const n = Math.min(this.maxReadChunk, length - done);
+      try {
+        parts.push(await P.readMemory(this.rsp, addr + BigInt(done), n, this.maxReadChunk));
+        done += n;
+      } catch {
+        // A chunk failed: retry page by page so we return what is readable before the hole.
+        const pageEnd = Number((((addr + BigInt(done)) | 0xfffn) + 1n) - (addr + BigInt(done)));
+        if (pageEnd >= n) break;
+        try {
+          parts.push(await P.readMemory(this.rsp, addr + BigInt(done), pageEnd, this.maxReadChunk));
+          done += pageEnd;
+        } catch {
+          break;
+        }
+      }
+    }
+    return Buffer.concat(parts);
+  }
+
+  async haltReason(): Promise<StopReply> {
+    return P.queryHaltReason(this.rsp);
+  }
+
+  close(): void {
+    this.rsp.close();
+  }
+}
+
+export function leToBigInt(bytes: Buffer): bigint {
+  let v = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);
+  return v;
+}

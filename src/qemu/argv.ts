@@ -1,0 +1,70 @@
+/** Pure QEMU command-line builder: the same inputs always give the same argv. */
+import { ResolvedLaunch } from './config';
+
+export interface RunPaths {
+  /** Private (0700) directory holding the sockets. */
+  runDir: string;
+  gdbSocket: string;
+  consoleSocket: string;
+  qmpSocket: string;
+}
+
+/** Option values in QEMU's `key=value,...` syntax escape a comma by doubling it. */
+export function qemuOptValue(s: string): string {
+  return s.replace(/,/g, ',,');
+}
+
+export function runPaths(runDir: string): RunPaths {
+  return {
+    runDir,
+    gdbSocket: `${runDir}/gdb.sock`,
+    consoleSocket: `${runDir}/console.sock`,
+    qmpSocket: `${runDir}/qmp.sock`,
+  };
+}
+
+/**
+ * The gdbstub and the console listen on unix sockets in the private dir (never `-s`, which
+ * listens on every interface). QMP is a client socket: QEMU connects to our listener, so its
+ * connection is the readiness signal and no polling is needed. It comes last so the other
+ * chardevs already listen when it connects.
+ */
+export function buildQemuArgv(cfg: ResolvedLaunch, paths: RunPaths, accel: 'kvm' | 'tcg'): string[] {
+  const argv = [
+    cfg.qemuPath,
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    ...cfg.arch.machineArgs,
+    '-accel',
+    accel,
+  ];
+  if (accel === 'kvm') argv.push('-cpu', 'host');
+  argv.push('-m', cfg.memory, '-smp', String(cfg.smp), '-kernel', cfg.kernel);
+  if (cfg.initrd) argv.push('-initrd', cfg.initrd);
+  argv.push('-append', cfg.append);
+  argv.push(
+    '-chardev',
+    `socket,id=qkd-console,path=${qemuOptValue(paths.consoleSocket)},server=on,wait=off,logfile=${qemuOptValue(cfg.consoleLog)},logappend=on`,
+    '-serial',
+    'chardev:qkd-console',
+    '-chardev',
+    `socket,id=qkd-gdb,path=${qemuOptValue(paths.gdbSocket)},server=on,wait=off`,
+    '-gdb',
+    'chardev:qkd-gdb',
+    '-chardev',
+    `socket,id=qkd-qmp,path=${qemuOptValue(paths.qmpSocket)},server=off`,
+    '-mon',
+    'chardev=qkd-qmp,mode=control',
+    '-S',
+    ...cfg.qemuArgs,
+  );
+  return argv;
+}
+
+/** Quote an argv for a shell, for logs and "copy command line". */
+export function shellQuote(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

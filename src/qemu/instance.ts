@@ -1,0 +1,163 @@
+/**
+ * A running QEMU: the process, its private socket directory, QMP and the console log.
+ * Owning an instance is separate from debugging it: the gdbstub socket is only a path here.
+ *
+ * QEMU never outlives its owner: it runs under `setpriv --pdeathsig SIGKILL`, so the kernel
+ * kills it when this process dies for any reason (even SIGKILL), and a process 'exit' hook
+ * kills any instance still alive on a normal exit.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { errors } from '../util/errors';
+import { buildQemuArgv, RunPaths, runPaths } from './argv';
+import { ResolvedLaunch } from './config';
+import { QmpClient } from './qmp';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const live = new Set<QemuInstance>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const q of live) q.killNow();
+  });
+}
+
+/** A private directory for sockets: 0700, short enough for unix socket paths (108 bytes). */
+export function makeRunDir(): string {
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  const base = xdg && fs.existsSync(xdg) ? xdg : os.tmpdir();
+  const dir = fs.mkdtempSync(path.join(base, 'qkd-'));
+  fs.chmodSync(dir, 0o700);
+  return dir;
+}
+
+export const QMP_READY_TIMEOUT_MS = 20_000;
+
+export class QemuInstance extends EventEmitter {
+  private exitInfo?: ExitInfo;
+  private stderr = '';
+  readonly exited: Promise<ExitInfo>;
+
+  private constructor(
+    readonly argv: string[],
+    readonly paths: RunPaths,
+    readonly consoleLog: string,
+    private readonly child: ChildProcess,
+    readonly qmp: QmpClient,
+  ) {
+    super();
+    this.exited = new Promise((resolve) => {
+      const done = (info: ExitInfo): void => {
+        live.delete(this);
+        this.exitInfo = info;
+        fs.rmSync(this.paths.runDir, { recursive: true, force: true });
+        this.emit('exit', info);
+        resolve(info);
+      };
+      if (child.exitCode !== null || child.signalCode !== null) done({ code: child.exitCode, signal: child.signalCode });
+      else child.once('exit', (code, signal) => done({ code, signal }));
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get isRunning(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  /**
+   * Start QEMU paused (-S) and wait until it has connected to our QMP listener and sent its
+   * greeting. Fails with QEMU's own stderr when it exits first.
+   */
+  static async start(cfg: ResolvedLaunch, accel: 'kvm' | 'tcg'): Promise<QemuInstance> {
+    installExitHook();
+    const runDir = makeRunDir();
+    const paths = runPaths(runDir);
+    fs.mkdirSync(path.dirname(cfg.consoleLog), { recursive: true });
+    const argv = buildQemuArgv(cfg, paths, accel);
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(paths.qmpSocket, resolve);
+    });
+    const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => (stderr = (stderr + d).slice(-8192)));
+    child.stdout?.resume();
+    try {
+      const socket = await new Promise<net.Socket>((resolve, reject) => {
+        const timer = setTimeout(() => reject(errors.qemuStartTimeout(QMP_READY_TIMEOUT_MS, stderr.trim())), QMP_READY_TIMEOUT_MS);
+        server.once('connection', (s) => {
+          clearTimeout(timer);
+          resolve(s);
+        });
+        child.once('error', (e) => {
+          clearTimeout(timer);
+          reject(errors.qemuExited(`could not start '${argv[0]}': ${e.message}`));
+        });
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          // Let stderr drain before reporting it.
+          setImmediate(() => reject(errors.qemuExited(`${signal ? `killed by ${signal}` : `exit code ${code}`} before it was ready${stderr.trim() ? `: ${stderr.trim()}` : ''}`)));
+        });
+      });
+      const qmp = new QmpClient(socket);
+      await qmp.greeting;
+      await qmp.execute('qmp_capabilities');
+      const inst = new QemuInstance(argv, paths, cfg.consoleLog, child, qmp);
+      inst.stderr = stderr;
+      child.stderr?.on('data', (d: string) => (inst.stderr = (inst.stderr + d).slice(-8192)));
+      live.add(inst);
+      return inst;
+    } catch (e) {
+      child.kill('SIGKILL');
+      fs.rmSync(runDir, { recursive: true, force: true });
+      throw e;
+    } finally {
+      server.close();
+    }
+  }
+
+  /** What QEMU printed on stderr lately (for error reports). */
+  get recentStderr(): string {
+    return this.stderr.trim();
+  }
+
+  /** Ask QEMU to quit through QMP; kill it if it has not exited within `graceMs`. */
+  async stop(graceMs = 3000): Promise<ExitInfo> {
+    if (this.exitInfo) return this.exitInfo;
+    const timer = setTimeout(() => this.killNow(), graceMs);
+    try {
+      if (!this.qmp.isClosed) await Promise.race([this.qmp.execute('quit').catch(() => undefined), this.exited]);
+      else this.killNow();
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+      this.qmp.close();
+    }
+  }
+
+  /** SIGKILL, synchronously: for exit hooks where nothing async can run. */
+  killNow(): void {
+    if (this.exitInfo) return;
+    try {
+      this.child.kill('SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * A GDB Remote Serial Protocol client for QEMU's gdbstub.
+ *
+ * Quirks of QEMU's stub that shape this client (checked against QEMU 7.2):
+ * - No QStartNoAckMode: every packet is acked both ways, always.
+ * - PacketSize=1000 (4096 bytes); `m` reads at most 2048 bytes, so reads are split.
+ * - While the guest runs, any byte except 0x03 is swallowed, so requests are refused
+ *   locally until the stop reply arrives.
+ * - Every VM stop sends a stop reply while a debugger is attached, including stops we
+ *   did not cause (a QMP `stop`); those arrive as unsolicited stops.
+ * - No swbreak/hwbreak in stop replies: callers tell a breakpoint from a step by the PC.
+ */
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import { encodePacket, FrameParser } from './framing';
+import { RspConnectionError, RspError, RspProtocolError, errorFromReply } from './errors';
+import { isStopReply, parseStopReply, StopReply } from './stop';
+
+export type RspTarget = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
+export type WireLog = (direction: '->' | '<-', text: string) => void;
+
+export interface RspClientOptions {
+  log?: WireLog;
+  /** How long one request may wait for its reply. */
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  /** Receives the text of `O` console-output packets that precede the final reply (qRcmd). */
+  onOutput?: (text: string) => void;
+  timeoutMs?: number;
+}
+
+interface Pending {
+  packet: string;
+  resolve: (reply: string) => void;
+  reject: (err: Error) => void;
+  onOutput?: (text: string) => void;
+  timer?: NodeJS.Timeout;
+}
+
+/** Parse `host:port` or a socket path into a target. */
+export function parseTarget(text: string): RspTarget {
+  const m = /^(?:tcp:)?(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(text.trim());
+  if (m) {
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) throw new Error(`port ${port} is out of range 1-65535`);
+    return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port };
+  }
+  const unix = text.trim().replace(/^unix:/, '');
+  if (!unix.includes('/')) throw new Error(`'${text}' is neither host:port nor a unix socket path`);
+  return { kind: 'unix', path: unix };
+}
+
+export class RspClient extends EventEmitter {
+  private readonly parser = new FrameParser();
+  private pending?: Pending;
+  private queue: Promise<unknown> = Promise.resolve();
+  private running?: { resolve: (s: StopReply) => void; reject: (e: Error) => void };
+  private unacked?: { frame: string; tries: number };
+  private closed = false;
+  private readonly log?: WireLog;
+  private readonly timeoutMs: number;
+
+  private constructor(private readonly socket: net.Socket, opts: RspClientOptions) {
+    super();
+    this.log = opts.log;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.onData(chunk));
+    socket.on('close', () => this.onClose('connection closed by the stub'));
+    socket.on('error', (err) => this.onClose(err.message));
+  }
+
+  static connect(target: RspTarget, opts: RspClientOptions = {}): Promise<RspClient> {
+    return new Promise((resolve, reject) => {
+      const socket =
+        target.kind === 'unix' ? net.createConnection({ path: target.path }) : net.createConnection({ host: target.host, port: target.port });
+      const fail = (err: Error): void => {
+        const where = target.kind === 'unix' ? target.path : `${target.host}:${target.port}`;
+        reject(new RspConnectionError('', `cannot connect to ${where}: ${err.message}`));
+      };
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.off('error', fail);
+        resolve(new RspClient(socket, opts));
+      });
+    });
+  }
+
+  get isRunning(): boolean {
+    return this.running !== undefined;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Send one packet and wait for its reply. Requests are serialized, as the protocol requires. */
+  request(packet: string, opts: RequestOptions = {}): Promise<string> {
+    const caller = new Error();
+    const run = (): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        if (this.closed) return reject(new RspConnectionError(packet, 'not connected'));
+        if (this.running) return reject(new RspError(`cannot send '${packet}' while the target is running`, packet));
+        const timeout = opts.timeoutMs ?? this.timeoutMs;
+        const pending: Pending = { packet, resolve, reject, onOutput: opts.onOutput };
+        pending.timer = setTimeout(() => {
+          if (this.pending === pending) this.pending = undefined;
+          reject(withCallerStack(new RspConnectionError(packet, `no reply to '${packet.slice(0, 40)}' within ${timeout} ms`), caller));
+        }, timeout);
+        this.pending = pending;
+        this.sendFrame(packet);
+      });
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Send a request and turn `Exx` replies into RspErrorReply. */
+  async command(packet: string, opts: RequestOptions = {}): Promise<string> {
+    const reply = await this.request(packet, opts);
+    const err = errorFromReply(packet, reply);
+    if (err) throw err;
+    return reply;
+  }
+
+  /**
+   * Send a packet that resumes the target (`c`, `s`, `vCont;...`). Resolves with the stop reply
+   * that ends this run, however long it takes.
+   */
+  resume(packet: string): Promise<StopReply> {
+    const run = (): Promise<StopReply> =>
+      new Promise<StopReply>((resolve, reject) => {
+        if (this.closed) return reject(new RspConnectionError(packet, 'not connected'));
+        if (this.running) return reject(new RspError('the target is already running', packet));
+        this.running = { resolve, reject };
+        this.sendFrame(packet);
+      });
+    const p = this.queue.then(run, run);
+    // The queue only waits for the packet to go out; the stop may come much later.
+    this.queue = Promise.resolve();
+    return p;
+  }
+
+  /** Ask a running target to stop (byte 0x03). The pending resume() resolves with the stop. */
+  interrupt(): void {
+    if (this.closed) return;
+    this.log?.('->', '^C');
+    this.socket.write(Buffer.from([0x03]));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.socket.destroy();
+    this.onClose('closed');
+  }
+
+  private sendFrame(payload: string): void {
+    const frame = encodePacket(payload);
+    this.unacked = { frame, tries: 1 };
+    this.log?.('->', frame);
+    this.socket.write(Buffer.from(frame, 'latin1'));
+  }
+
+  private onData(chunk: Buffer): void {
+    for (const ev of this.parser.push(chunk)) {
+      switch (ev.kind) {
+        case 'ack':
+          this.unacked = undefined;
+          break;
+        case 'nak':
+          if (this.unacked && this.unacked.tries < 3) {
+            this.unacked.tries++;
+            this.log?.('->', `${this.unacked.frame} (resend)`);
+            this.socket.write(Buffer.from(this.unacked.frame, 'latin1'));
+          }
+          break;
+        case 'bad-checksum':
+          this.log?.('<-', `$${ev.raw} (bad checksum, nak)`);
+          this.socket.write('-');
+          break;
+        case 'notification':
+          this.log?.('<-', `%${ev.payload}`);
+          break;
+        case 'packet':
+          this.log?.('<-', `$${ev.payload}`);
+          this.socket.write('+');
+          this.onPacket(ev.payload);
+          break;
+      }
+    }
+  }
+
+  private onPacket(payload: string): void {
+    if (isConsoleOutput(payload)) {
+      const text = Buffer.from(payload.slice(1), 'hex').toString('utf8');
+      if (this.pending?.onOutput) this.pending.onOutput(text);
+      else this.emit('output', text);
+      return;
+    }
+    if (this.running && isStopReply(payload)) {
+      const r = this.running;
+      this.running = undefined;
+      r.resolve(parseStopReply(payload));
+      return;
+    }
+    const p = this.pending;
+    if (p) {
+      this.pending = undefined;
+      clearTimeout(p.timer);
+      p.resolve(payload);
+      return;
+    }
+    if (isStopReply(payload)) {
+      // A stop we did not ask for (e.g. the VM was paused through QMP).
+      this.emit('unsolicited-stop', parseStopReply(payload));
+      return;
+    }
+    this.emit('stray', payload);
+  }
+
+  private onClose(reason: string): void {
+    if (this.closed && !this.pending && !this.running) return;
+    this.closed = true;
+    const p = this.pending;
+    this.pending = undefined;
+    if (p) {
+      clearTimeout(p.timer);
+      p.reject(new RspConnectionError(p.packet, reason));
+    }
+    const r = this.running;
+    this.running = undefined;
+    r?.reject(new RspConnectionError('', reason));
+    this.emit('close', reason);
+  }
+}
+
+function isConsoleOutput(payload: string): boolean {
+  return payload.length > 1 && payload[0] === 'O' && payload !== 'OK' && /^O([0-9a-fA-F]{2})+$/.test(payload);
+}
+
+function withCallerStack(err: Error, caller: Error): Error {
+  if (caller.stack) err.stack = `${err.name}: ${err.message}\n${caller.stack.split('\n').slice(1).join('\n')}`;
+  return err;
+}
+
+export { RspProtocolError };

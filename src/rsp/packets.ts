@@ -1,0 +1,201 @@
+/**
+ * One small typed function per packet family, so raw packet strings never leave rsp/.
+ * Addresses are bigint: guest kernels live at the top of the 64-bit space.
+ */
+import { RspClient } from './client';
+import { RspProtocolError, RspUnsupported } from './errors';
+import { parseThreadId, StopReply, parseStopReply, isStopReply } from './stop';
+
+export const hex = (n: bigint | number): string => n.toString(16);
+
+export interface StubFeatures {
+  packetSize: number;
+  features: Map<string, string | boolean>;
+}
+
+/** qSupported: learn PacketSize and the stub's features. */
+export async function querySupported(c: RspClient, ours: string[] = ['multiprocess-', 'swbreak+', 'hwbreak+', 'vContSupported+', 'xmlRegisters=i386']): Promise<StubFeatures> {
+  const packet = `qSupported:${ours.join(';')}`;
+  const reply = await c.command(packet);
+  if (reply === '') throw new RspUnsupported(packet);
+  const features = new Map<string, string | boolean>();
+  for (const item of reply.split(';')) {
+    if (!item) continue;
+    const eq = item.indexOf('=');
+    if (eq >= 0) features.set(item.slice(0, eq), item.slice(eq + 1));
+    else if (item.endsWith('+')) features.set(item.slice(0, -1), true);
+    else if (item.endsWith('-')) features.set(item.slice(0, -1), false);
+    else features.set(item, true);
+  }
+  const size = features.get('PacketSize');
+  // gdb's default when the stub is silent about it.
+  const packetSize = typeof size === 'string' ? parseInt(size, 16) : 400;
+  return { packetSize, features };
+}
+
+/** qXfer:features:read — fetch one target-description document, chunk by chunk. */
+export async function readFeatureDocument(c: RspClient, annex: string, chunk = 0xffb): Promise<string> {
+  let out = '';
+  for (let offset = 0; ; ) {
+    const packet = `qXfer:features:read:${annex}:${hex(offset)},${hex(chunk)}`;
+    const reply = await c.command(packet);
+    if (reply === '') throw new RspUnsupported(packet);
+    if (reply[0] !== 'm' && reply[0] !== 'l') throw new RspProtocolError(packet, `expected m or l, got '${reply.slice(0, 10)}'`);
+    out += reply.slice(1);
+    offset += reply.length - 1;
+    if (reply[0] === 'l' || reply.length === 1) return out;
+  }
+}
+
+/** `?`: why the target is stopped now. */
+export async function queryHaltReason(c: RspClient): Promise<StopReply> {
+  const reply = await c.command('?');
+  if (!isStopReply(reply)) throw new RspProtocolError('?', `not a stop reply: '${reply}'`);
+  return parseStopReply(reply);
+}
+
+/** `g`: every register the stub sends in one block, raw target-endian bytes. */
+export async function readRegisterBlock(c: RspClient): Promise<Buffer> {
+  const reply = await c.command('g');
+  return parseHexBytes('g', reply);
+}
+
+/** `p n`: one register, raw bytes. */
+export async function readRegister(c: RspClient, regnum: number): Promise<Buffer> {
+  const packet = `p${hex(regnum)}`;
+  const reply = await c.command(packet);
+  if (reply === '') throw new RspUnsupported(packet);
+  return parseHexBytes(packet, reply);
+}
+
+/** `P n=v`: write one register. QEMU's `G` is unreliable outside long mode, so we only use `P`. */
+export async function writeRegister(c: RspClient, regnum: number, value: Buffer): Promise<void> {
+  const packet = `P${hex(regnum)}=${value.toString('hex')}`;
+  expectOk(packet, await c.command(packet));
+}
+
+/** `m`: read guest memory, split into requests the stub accepts. */
+export async function readMemory(c: RspClient, addr: bigint, length: number, maxChunk: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let done = 0; done < length; ) {
+    const n = Math.min(maxChunk, length - done);
+    const packet = `m${hex(addr + BigInt(done))},${hex(n)}`;
+    const bytes = parseHexBytes(packet, await c.command(packet));
+    if (bytes.length === 0) throw new RspProtocolError(packet, 'empty memory reply');
+    parts.push(bytes);
+    done += bytes.length;
+  }
+  return Buffer.concat(parts);
+}
+
+/** `M`: write guest memory, split so each packet fits the stub's PacketSize. */
+export async function writeMemory(c: RspClient, addr: bigint, data: Buffer, packetSize: number): Promise<void> {
+  const header = 40;
+  const chunk = Math.max(1, Math.floor((packetSize - header) / 2));
+  for (let done = 0; done < data.length; done += chunk) {
+    const part = data.subarray(done, done + chunk);
+    const packet = `M${hex(addr + BigInt(done))},${hex(part.length)}:${part.toString('hex')}`;
+    expectOk(packet, await c.command(packet));
+  }
+}
+
+export type BreakpointType = 'sw' | 'hw' | 'write' | 'read' | 'access';
+const Z_TYPE: Record<BreakpointType, number> = { sw: 0, hw: 1, write: 2, read: 3, access: 4 };
+
+/** `Z`: insert a breakpoint or watchpoint. `kind` is the arch's breakpoint kind or watch length. */
+export async function insertBreakpoint(c: RspClient, type: BreakpointType, addr: bigint, kind: number): Promise<void> {
+  const packet = `Z${Z_TYPE[type]},${hex(addr)},${hex(kind)}`;
+  const reply = await c.command(packet);
+  if (reply === '') throw new RspUnsupported(packet);
+  expectOk(packet, reply);
+}
+
+/** `z`: remove a breakpoint or watchpoint. */
+export async function removeBreakpoint(c: RspClient, type: BreakpointType, addr: bigint, kind: number): Promise<void> {
+  const packet = `z${Z_TYPE[type]},${hex(addr)},${hex(kind)}`;
+  const reply = await c.command(packet);
+  if (reply === '') throw new RspUnsupported(packet);
+  expectOk(packet, reply);
+}
+
+/** `qfThreadInfo`/`qsThreadInfo`: the thread ids (one per vCPU on QEMU). */
+export async function listThreads(c: RspClient): Promise<number[]> {
+  const ids: number[] = [];
+  let reply = await c.command('qfThreadInfo');
+  for (let guard = 0; guard < 4096; guard++) {
+    if (reply === 'l' || reply === '') return ids;
+    if (reply[0] !== 'm') throw new RspProtocolError('qfThreadInfo', `expected m or l, got '${reply}'`);
+    for (const id of reply.slice(1).split(',')) if (id) ids.push(parseThreadId(id));
+    reply = await c.command('qsThreadInfo');
+  }
+  throw new RspProtocolError('qsThreadInfo', 'thread list did not end');
+}
+
+/** `Hg`/`Hc`: select the thread later `g`, `p` and `m` (Hg) or resumes (Hc) apply to. */
+export async function selectThread(c: RspClient, op: 'g' | 'c', tid: number): Promise<void> {
+  const packet = `H${op}${tid < 0 ? '-1' : hex(tid)}`;
+  expectOk(packet, await c.command(packet));
+}
+
+/** `qC`: the current thread. */
+export async function currentThread(c: RspClient): Promise<number | undefined> {
+  const reply = await c.command('qC');
+  return reply.startsWith('QC') ? parseThreadId(reply.slice(2)) : undefined;
+}
+
+/** `vCont?`: which vCont actions the stub supports. */
+export async function queryVCont(c: RspClient): Promise<Set<string>> {
+  const reply = await c.command('vCont?');
+  if (!reply.startsWith('vCont')) return new Set();
+  return new Set(reply.slice(5).split(';').filter(Boolean));
+}
+
+/** Resume all vCPUs (`c`). */
+export function resumeAll(c: RspClient): Promise<StopReply> {
+  return c.resume('c');
+}
+
+/** Step one instruction on `tid`, leaving the other vCPUs stopped. */
+export function stepThread(c: RspClient, tid: number, vcont: boolean): Promise<StopReply> {
+  return c.resume(vcont ? `vCont;s:${hex(tid)}` : 's');
+}
+
+/** Continue every vCPU; when vCont is known, name the thread so QEMU keeps its selection. */
+export function continueThreads(c: RspClient, tid: number | undefined, vcont: boolean): Promise<StopReply> {
+  return c.resume(vcont && tid !== undefined ? `vCont;c:${hex(tid)};c` : 'c');
+}
+
+/** `qRcmd`: run a monitor command; its output comes back in `O` packets before `OK`. */
+export async function monitorCommand(c: RspClient, command: string): Promise<string> {
+  let output = '';
+  const packet = `qRcmd,${Buffer.from(command, 'utf8').toString('hex')}`;
+  const reply = await c.command(packet, { onOutput: (t) => (output += t) });
+  if (reply === '') throw new RspUnsupported(packet);
+  if (reply !== 'OK') output += Buffer.from(reply, 'hex').toString('utf8');
+  return output;
+}
+
+/** QEMU's `Qqemu.sstep` and `Qqemu.PhyMemMode` settings. */
+export async function setQemuOption(c: RspClient, name: 'sstep' | 'PhyMemMode', value: number): Promise<void> {
+  const packet = name === 'sstep' ? `Qqemu.sstep=${hex(value)}` : `Qqemu.PhyMemMode:${value}`;
+  const reply = await c.command(packet);
+  if (reply === '') throw new RspUnsupported(packet);
+  expectOk(packet, reply);
+}
+
+/** `D`: detach, leaving the target running. */
+export async function detach(c: RspClient): Promise<void> {
+  expectOk('D', await c.command('D'));
+}
+
+function expectOk(packet: string, reply: string): void {
+  if (reply === '') throw new RspUnsupported(packet);
+  if (reply !== 'OK') throw new RspProtocolError(packet, `expected OK, got '${reply.slice(0, 20)}'`);
+}
+
+function parseHexBytes(packet: string, reply: string): Buffer {
+  // QEMU marks unavailable register bytes with 'x'; they read as zero.
+  const clean = reply.replace(/x/g, '0');
+  if (!/^([0-9a-fA-F]{2})*$/.test(clean)) throw new RspProtocolError(packet, `not hex data: '${reply.slice(0, 20)}'`);
+  return Buffer.from(clean, 'hex');
+}
