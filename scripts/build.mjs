@@ -16,3 +16,5 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/adapter/main.ts'], outfile: 'dist/adapter.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
 ]);
+
+await import('node:fs').then((fs) => fs.chmodSync('dist/cli.js', 0o755));

@@ -8,6 +8,7 @@ import { ArchInfo, getArch, archForElfMachine } from '../arch';
 import { Debugger } from '../engine/debugger';
 import { KernelTarget } from '../engine/target';
 import { decideAccel, AccelDecision } from '../qemu/kvmprobe';
+import { buildGuest } from '../guest/build';
 import { LaunchConfig, ResolvedLaunch, resolveLaunchConfig } from '../qemu/config';
 import { QemuInstance } from '../qemu/instance';
 import { parseTarget, RspTarget, WireLog } from '../rsp/client';
@@ -68,6 +69,11 @@ export function wireLogTo(file: string | undefined): WireLog | undefined {
 }
 
 export async function launchBackend(raw: LaunchConfig, progress: Progress, onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void): Promise<Backend> {
+  if (raw.sampleGuest === true && !raw.kernel) {
+    progress('Preparing the sample guest');
+    const g = await buildGuest(raw.arch ?? 'x86_64', progress);
+    raw = { ...raw, kernel: g.kernel, vmlinux: raw.vmlinux ?? g.vmlinux, initrd: raw.initrd ?? g.initrd };
+  }
   const cfg = resolveLaunchConfig(raw);
   const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);
   progress('Checking the accelerator');

@@ -22,6 +22,7 @@ import { LaunchConfig } from '../qemu/config';
 import { shellQuote } from '../qemu/argv';
 import { ErrorCode, UserError, errors, messageOf } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
+import { CONSOLE_EVENT } from './events';
 import { StopHandles } from './handles';
 import { registerVariables } from './registers';
 
@@ -34,8 +35,6 @@ export interface SessionOptions {
   /** Called after the disconnect response went out (the stdio entry exits the process). */
   onDisconnected?: () => void;
 }
-
-export const CONSOLE_EVENT = 'qemuKernel.console';
 
 export class QemuKernelSession extends DebugSession {
   private backend?: Backend;

@@ -32,7 +32,10 @@ export interface BreakpointResult {
   message?: string;
 }
 
-type RunKind = 'continue' | 'step' | 'internal';
+type RunKind = 'continue' | 'step';
+
+/** QEMU reports an interrupt (0x03 or a VM pause) as SIGINT and breakpoints/steps as SIGTRAP. */
+const SIGINT = 2;
 
 export class Debugger extends EventEmitter {
   private state: 'stopped' | 'running' | 'exited' = 'stopped';
@@ -130,11 +133,14 @@ export class Debugger extends EventEmitter {
     if (this.state !== 'running') return fn();
     const stopped = new Promise<StopReply>((resolve) => (this.interruptedForUpdate = resolve));
     this.target.rsp.interrupt();
-    await stopped;
+    const stop = await stopped;
+    // QEMU reports our 0x03 as SIGINT; a SIGTRAP means a breakpoint or watchpoint won the race.
+    const realStop = stop.kind !== 'signal' || stop.signal !== SIGINT;
     try {
       return await fn();
     } finally {
-      if (this.state === 'running') this.launchRun('c', 'continue');
+      if (realStop) await this.report(stop, 'continue');
+      else if (!this.isExited) this.launchRun(() => this.continuePacket(), 'continue', undefined, true);
     }
   }
 
@@ -144,7 +150,7 @@ export class Debugger extends EventEmitter {
       this.requireStopped('continue');
       const stepped = await this.stepOffBreakpoint();
       if (stepped) return;
-      this.launchRun(this.target.vcont ? `vCont;c` : 'c', 'continue');
+      this.launchRun(() => this.continuePacket(), 'continue');
     });
   }
 
@@ -156,7 +162,7 @@ export class Debugger extends EventEmitter {
       this.thread = tid;
       const pc = await this.target.pc(tid);
       const restore = await this.bps.lift(pc);
-      this.launchRun(this.target.vcont ? `vCont;s:${tid.toString(16)}` : 's', 'step', restore);
+      this.launchRun(() => P.stepThread(this.target.rsp, tid, this.target.vcont), 'step', restore);
     });
   }
 
@@ -198,15 +204,19 @@ export class Debugger extends EventEmitter {
       await this.report(stop, 'continue');
       return true;
     }
-    this.launchRun(this.target.vcont ? `vCont;c` : 'c', 'continue');
+    this.launchRun(() => this.continuePacket(), 'continue');
     return false;
   }
 
-  private launchRun(packet: string, kind: RunKind, beforeReport?: () => Promise<void>): void {
+  private continuePacket(): Promise<StopReply> {
+    return P.continueThreads(this.target.rsp, undefined, this.target.vcont);
+  }
+
+  private launchRun(start: () => Promise<StopReply>, kind: RunKind, beforeReport?: () => Promise<void>, silent = false): void {
     this.target.invalidate();
     this.state = 'running';
-    this.emit('running');
-    this.target.rsp.resume(packet).then(
+    if (!silent) this.emit('running');
+    start().then(
       (stop) => {
         const update = this.interruptedForUpdate;
         if (update) {
@@ -238,7 +248,7 @@ export class Debugger extends EventEmitter {
     if (this.pauseRequested) reason = hit.length && kind !== 'step' ? 'breakpoint' : 'pause';
     else if (kind === 'step') reason = 'step';
     else if (hit.length) reason = 'breakpoint';
-    else reason = stop.signal === 5 ? 'pause' : 'exception';
+    else reason = stop.signal === SIGINT ? 'pause' : 'exception';
     this.pauseRequested = false;
     const ev: StopEvent = { reason, threadId: this.thread, pc, hitBreakpointIds: reason === 'breakpoint' ? hit : [], description: describeReason(reason, stop.signal) };
     this.emit('stopped', ev);

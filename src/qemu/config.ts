@@ -25,6 +25,8 @@ export interface LaunchConfig {
   consoleLog?: string;
   stopOnEntry?: boolean;
   rspLog?: string;
+  /** Use the sample guest (built or taken from the cache) for kernel, vmlinux and initrd. */
+  sampleGuest?: boolean;
 }
 
 export interface ResolvedLaunch {

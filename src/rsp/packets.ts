@@ -162,7 +162,7 @@ export function stepThread(c: RspClient, tid: number, vcont: boolean): Promise<S
 
 /** Continue every vCPU; when vCont is known, name the thread so QEMU keeps its selection. */
 export function continueThreads(c: RspClient, tid: number | undefined, vcont: boolean): Promise<StopReply> {
-  return c.resume(vcont && tid !== undefined ? `vCont;c:${hex(tid)};c` : 'c');
+  return c.resume(vcont ? (tid !== undefined ? `vCont;c:${hex(tid)};c` : 'vCont;c') : 'c');
 }
 
 /** `qRcmd`: run a monitor command; its output comes back in `O` packets before `OK`. */

@@ -1,0 +1,48 @@
+/** Turning CLI options into a launch config, with the sample guest as the default kernel. */
+import { buildGuest } from '../guest/build';
+import { Accel, LaunchConfig } from '../qemu/config';
+import { errors } from '../util/errors';
+
+export interface LaunchFlags {
+  kernel?: string;
+  vmlinux?: string;
+  initrd?: string;
+  append?: string;
+  arch?: string;
+  memory?: string;
+  smp?: string;
+  accel?: string;
+  qemu?: string;
+  'console-log'?: string;
+  'rsp-log'?: string;
+}
+
+export const say = (m: string): void => void process.stderr.write(`qkd: ${m}\n`);
+
+export async function launchConfigFrom(flags: LaunchFlags): Promise<LaunchConfig> {
+  const cfg: LaunchConfig = {
+    arch: flags.arch,
+    kernel: flags.kernel,
+    vmlinux: flags.vmlinux,
+    initrd: flags.initrd,
+    append: flags.append,
+    memory: flags.memory,
+    accel: flags.accel as Accel | undefined,
+    qemuPath: flags.qemu,
+    consoleLog: flags['console-log'],
+    rspLog: flags['rsp-log'],
+  };
+  if (flags.smp !== undefined) {
+    const n = Number(flags.smp);
+    if (!Number.isInteger(n)) throw errors.invalidField('smp', `('${flags.smp}') is not a whole number`, 'Use e.g. --smp 2.');
+    cfg.smp = n;
+  }
+  if (!cfg.kernel) {
+    if (cfg.vmlinux || cfg.initrd) throw errors.missingField('kernel', 'Give --kernel too, or none of --kernel/--vmlinux/--initrd to use the sample guest.');
+    const g = await buildGuest(cfg.arch ?? 'x86_64', say);
+    cfg.kernel = g.kernel;
+    cfg.vmlinux = g.vmlinux;
+    cfg.initrd = g.initrd;
+  }
+  return cfg;
+}

@@ -1,0 +1,48 @@
+/** `qkd`: the command line, sharing the engine and the adapter with the editor. */
+import { messageOf, UserError } from '../util/errors';
+import { bootCommand } from './boot';
+import { debugCommand } from './debug';
+import { guestCommand } from './guest';
+
+const USAGE = `usage: qkd <command> [options]
+
+commands:
+  guest build [--arch x86_64] [--json]   build (or reuse from the cache) the sample guest
+  boot [launch options]                   boot a kernel, console on this terminal (Ctrl-A x quits)
+  debug [--break FUNC]... [launch options] [--json]
+                                          boot under the debugger, stop at FUNC (default kernel_clone),
+                                          print where it stopped and the registers, then end the guest
+
+launch options (default: the sample guest):
+  --kernel FILE  --vmlinux FILE  --initrd FILE  --append TEXT  --arch x86_64
+  --memory 512M  --smp N  --accel auto|kvm|tcg  --qemu PATH  --console-log FILE  --rsp-log FILE
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'guest':
+      return guestCommand(rest);
+    case 'boot':
+      return bootCommand(rest);
+    case 'debug':
+      return debugCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`qkd: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`qkd: ${messageOf(err)}\n`);
+    process.exit(err instanceof UserError ? 1 : 70);
+  },
+);

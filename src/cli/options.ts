@@ -1,0 +1,16 @@
+/** Option tables shared by the qkd subcommands. */
+export const LAUNCH_OPTIONS = {
+  kernel: { type: 'string' },
+  vmlinux: { type: 'string' },
+  initrd: { type: 'string' },
+  append: { type: 'string' },
+  arch: { type: 'string' },
+  memory: { type: 'string' },
+  smp: { type: 'string' },
+  accel: { type: 'string' },
+  qemu: { type: 'string' },
+  'console-log': { type: 'string' },
+  'rsp-log': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;

@@ -1,0 +1,155 @@
+/**
+ * `qkd guest build`: the sample guest (Linux 6.1 from Debian's linux-source-6.1 plus a busybox
+ * initramfs), built once into a cache outside the clone keyed by everything that goes into it.
+ * The kernel is built in place in its cache folder because DWARF records that path: `source`
+ * in the result is the tree the vmlinux refers to.
+ */
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { errors } from '../util/errors';
+import { buildInitramfs, INIT_SCRIPT } from './initramfs';
+import { ensurePackages, packageVersion } from './packages';
+import { GuestRecipe, RECIPES, requiredOptions } from './recipes';
+import { runStreaming } from './run';
+
+export interface GuestPaths {
+  arch: string;
+  kernel: string;
+  vmlinux: string;
+  initrd: string;
+  source: string;
+}
+
+/** Bump when the build steps change in a way the other inputs do not capture. */
+const BUILDER_VERSION = 1;
+const SOURCE_TARBALL = '/usr/src/linux-source-6.1.tar.xz';
+const BUSYBOX = '/bin/busybox';
+
+export function guestCacheRoot(): string {
+  const base = process.env.QKD_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'qemu-kernel-debug');
+  return path.join(base, 'guests');
+}
+
+export function recipeFor(arch: string): GuestRecipe {
+  const r = RECIPES[arch];
+  if (!r) throw errors.guestBuild(`no sample guest recipe for arch '${arch}'. Known: ${Object.keys(RECIPES).join(', ')}`);
+  return r;
+}
+
+/** The cache key: every input that changes the result. */
+export function guestKey(recipe: GuestRecipe): string {
+  const gcc = spawnSync('gcc', ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? 'unknown';
+  const h = crypto.createHash('sha256');
+  h.update(JSON.stringify({ BUILDER_VERSION, recipe, linux: packageVersion('linux-source-6.1'), busybox: packageVersion('busybox-static'), gcc, init: INIT_SCRIPT }));
+  return h.digest('hex').slice(0, 16);
+}
+
+function resultFile(dir: string): string {
+  return path.join(dir, 'guest.json');
+}
+
+/** Return the cached guest if it is complete, without building anything. */
+export function cachedGuest(arch: string): GuestPaths | undefined {
+  const recipe = recipeFor(arch);
+  const dir = path.join(guestCacheRoot(), `${arch}-${guestKey(recipe)}`);
+  try {
+    const g = JSON.parse(fs.readFileSync(resultFile(dir), 'utf8')) as GuestPaths;
+    if ([g.kernel, g.vmlinux, g.initrd].every((f) => fs.existsSync(f))) return g;
+  } catch {
+    // Not built yet.
+  }
+  return undefined;
+}
+
+export async function buildGuest(arch: string, say: (m: string) => void): Promise<GuestPaths> {
+  const recipe = recipeFor(arch);
+  await ensurePackages(recipe.packages, say);
+  const cached = cachedGuest(arch);
+  if (cached) {
+    say(`Sample ${arch} guest is cached in ${path.dirname(cached.kernel)}`);
+    return cached;
+  }
+  const dir = path.join(guestCacheRoot(), `${arch}-${guestKey(recipe)}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const release = acquireLock(dir);
+  try {
+    const again = cachedGuest(arch);
+    if (again) return again;
+    return await build(recipe, dir, say);
+  } finally {
+    release();
+  }
+}
+
+async function build(recipe: GuestRecipe, dir: string, say: (m: string) => void): Promise<GuestPaths> {
+  const t0 = Date.now();
+  const elapsed = (): string => `${Math.round((Date.now() - t0) / 1000)}s`;
+  const logFile = path.join(dir, 'build.log');
+  const tree = path.join(dir, 'linux-source-6.1');
+  const jobs = String(Math.max(1, os.cpus().length));
+  const make = (args: string[], label: string, onLine?: (l: string) => string | undefined): Promise<void> =>
+    runStreaming(['make', `ARCH=${recipe.kernelArch}`, ...(recipe.crossCompile ? [`CROSS_COMPILE=${recipe.crossCompile}`] : []), ...args], { cwd: tree, say, label, logFile, onLine });
+
+  if (!fs.existsSync(path.join(tree, 'Makefile'))) {
+    say(`[1/5] Unpacking ${SOURCE_TARBALL} (about 20 s)`);
+    fs.rmSync(tree, { recursive: true, force: true });
+    await runStreaming(['tar', '-xf', SOURCE_TARBALL, '-C', dir], { say, label: 'unpack kernel source', logFile });
+  } else say('[1/5] Kernel source already unpacked (resuming an earlier build)');
+
+  say('[2/5] Configuring: tinyconfig + sample-guest fragment');
+  const fragment = path.join(dir, 'qkd.config');
+  fs.writeFileSync(fragment, recipe.fragment);
+  await make(['tinyconfig'], 'make tinyconfig');
+  await runStreaming(['scripts/kconfig/merge_config.sh', '-m', '.config', fragment], { cwd: tree, say, label: 'merge config fragment', logFile, env: { ...process.env, ARCH: recipe.kernelArch } });
+  await make(['olddefconfig'], 'make olddefconfig');
+  const config = fs.readFileSync(path.join(tree, '.config'), 'utf8');
+  const lost = requiredOptions(recipe.fragment).filter((o) => !config.includes(`\n${o}\n`));
+  if (lost.length) throw errors.guestBuild(`these options did not survive olddefconfig (a dependency is missing): ${lost.join(', ')}`);
+
+  say(`[3/5] Compiling Linux with ${jobs} jobs (5-10 minutes on 2 cores; log: ${logFile})`);
+  let objects = 0;
+  let lastSaid = Date.now();
+  await make([`-j${jobs}`, recipe.makeTarget], `make ${recipe.makeTarget}`, (line) => {
+    const m = /^\s+(CC|AS|LD|AR)\s+(\S+)/.exec(line);
+    if (!m) return undefined;
+    objects++;
+    if (Date.now() - lastSaid < 15_000) return undefined;
+    lastSaid = Date.now();
+    return `      ${elapsed()}: ${objects} steps done, now ${m[1]} ${m[2]}`;
+  });
+
+  say('[4/5] Building the busybox initramfs');
+  const initrd = path.join(dir, 'initramfs.cpio');
+  fs.writeFileSync(initrd, buildInitramfs(fs.readFileSync(BUSYBOX)));
+
+  const result: GuestPaths = { arch: recipe.arch, kernel: path.join(tree, recipe.image), vmlinux: path.join(tree, 'vmlinux'), initrd, source: tree };
+  for (const f of [result.kernel, result.vmlinux]) if (!fs.existsSync(f)) throw errors.guestBuild(`make finished but ${f} is missing; see ${logFile}`);
+  fs.writeFileSync(resultFile(dir), JSON.stringify(result, null, 2));
+  say(`[5/5] Sample ${recipe.arch} guest ready after ${elapsed()}: ${dir}`);
+  return result;
+}
+
+/** One builder per cache folder; a lock left by a dead process is taken over. */
+function acquireLock(dir: string): () => void {
+  const lock = path.join(dir, 'build.lock');
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(lock, { force: true });
+    } catch {
+      const pid = Number(fs.readFileSync(lock, 'utf8'));
+      let alive = false;
+      try {
+        process.kill(pid, 0);
+        alive = pid !== process.pid;
+      } catch {
+        alive = false;
+      }
+      if (alive) throw errors.guestBuild(`another build (pid ${pid}) is running in ${dir}; wait for it to finish`);
+      fs.rmSync(lock, { force: true });
+    }
+  }
+}

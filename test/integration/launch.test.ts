@@ -1,0 +1,113 @@
+/** F5 on the sample guest: boot under QEMU, stop at kernel_clone, inspect, run on, end. */
+import * as assert from 'node:assert/strict';
+import { READY_LINE } from '../../src/guest/initramfs';
+import { waitForConsole } from '../../src/qemu/console';
+import { requireBuilt, sampleGuest, waitForExit } from '../support/env';
+import { nmAddress, objdumpBytes } from '../support/oracle';
+import { TestSession } from '../support/session';
+
+describe('launch the sample guest and stop at kernel_clone', function () {
+  this.timeout(240_000);
+  let s: TestSession;
+  let vmlinux: string;
+  let kernelClone: bigint;
+  let stopThread: number;
+  let pc: bigint;
+
+  before(async function () {
+    requireBuilt(this);
+    const g = sampleGuest(this);
+    vmlinux = g.vmlinux;
+    kernelClone = nmAddress(vmlinux, 'kernel_clone');
+    s = new TestSession(this);
+    await s.start();
+    // accel "auto": on this host /dev/kvm exists but hangs guests; the probe must fall back.
+    const { stop, bps } = await s.launchToBreak(s.launchArgs({ kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, accel: 'auto' }), ['kernel_clone', 'no_such_function_xyz']);
+    assert.equal(bps[0].verified, true);
+    assert.equal(bps[0].instructionReference, `0x${kernelClone.toString(16)}`);
+    assert.equal(bps[1].verified, false);
+    assert.match(bps[1].message ?? '', /No function 'no_such_function_xyz'/);
+    assert.equal(stop.body.reason, 'breakpoint');
+    assert.deepEqual(stop.body.hitBreakpointIds, [bps[0].id]);
+    stopThread = stop.body.threadId as number;
+  });
+  after(async () => s?.stop());
+
+  it('reports how it chose the accelerator', () => {
+    const line = s.output.find((o) => o.startsWith('Accelerator:'));
+    assert.ok(line, s.output.join(''));
+    assert.match(line, /KVM|TCG|kvm|tcg/);
+  });
+
+  it('shows each vCPU as a thread', async () => {
+    const threads = (await s.dc.threadsRequest()).body.threads;
+    assert.ok(threads.length >= 1);
+    assert.deepEqual(threads[0], { id: 1, name: 'CPU 0' });
+    assert.ok(threads.some((t) => t.id === stopThread));
+  });
+
+  it('names the top frame kernel_clone, with its instruction pointer', async () => {
+    const top = await s.topFrame(stopThread);
+    assert.equal(top.name, 'kernel_clone');
+    assert.equal(top.instructionPointerReference, `0x${kernelClone.toString(16)}`);
+    pc = BigInt(top.instructionPointerReference as string);
+  });
+
+  it('has a Registers scope whose rip is the ELF address of kernel_clone', async () => {
+    const top = await s.topFrame(stopThread);
+    const regs = await s.registers(top.id);
+    assert.equal(BigInt(regs.get('rip') as string), kernelClone);
+    assert.ok(regs.has('rsp') && regs.has('eflags') && regs.has('cr3'));
+    // A kernel stack pointer in the direct map or the kernel image.
+    assert.ok(BigInt(regs.get('rsp') as string) >= 0xffff800000000000n);
+  });
+
+  it('reads the same bytes at the PC as vmlinux has in .text, across packet splits', async () => {
+    const count = 6000;
+    const mem = await s.dc.customRequest('readMemory', { memoryReference: `0x${pc.toString(16)}`, count });
+    const body = mem.body as { address: string; data: string; unreadableBytes?: number };
+    assert.equal(body.address, `0x${pc.toString(16)}`);
+    const bytes = Buffer.from(body.data, 'base64');
+    assert.equal(bytes.length, count);
+    assert.deepEqual(bytes, objdumpBytes(vmlinux, pc, count));
+  });
+
+  it('reports unreadable memory instead of failing the request', async () => {
+    const mem = await s.dc.customRequest('readMemory', { memoryReference: '0x10', count: 64 });
+    const body = mem.body as { data: string; unreadableBytes?: number };
+    // Page 0 is never mapped in the kernel, so nothing is readable there.
+    assert.equal(Buffer.from(body.data, 'base64').length, 0);
+    assert.equal(body.unreadableBytes, 64);
+  });
+
+  it('steps one instruction with reason step, and answers stepOut with a clear error', async () => {
+    const stopped = s.dc.waitForEvent('stopped');
+    await s.dc.nextRequest({ threadId: stopThread });
+    const ev = (await stopped) as { body: { reason: string } };
+    assert.equal(ev.body.reason, 'step');
+    const top = await s.topFrame(stopThread);
+    assert.match(top.name, /^kernel_clone\+0x[0-9a-f]+$/);
+    assert.ok(BigInt(top.instructionPointerReference as string) > kernelClone);
+    await assert.rejects(s.dc.stepOutRequest({ threadId: stopThread }), /Step Out needs call-frame information/);
+  });
+
+  it('runs on to the shell: the ready line reaches the console log', async () => {
+    await s.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+    await s.dc.continueRequest({ threadId: stopThread });
+    const text = await waitForConsole(s.console!.log, READY_LINE, 120_000);
+    assert.ok(text.includes('Linux version 6.1'));
+  });
+
+  it('pauses the running guest with reason pause', async () => {
+    const stopped = s.dc.waitForEvent('stopped');
+    await s.dc.pauseRequest({ threadId: stopThread });
+    const ev = (await stopped) as { body: { reason: string } };
+    assert.equal(ev.body.reason, 'pause');
+  });
+
+  it('leaves no QEMU behind after disconnect', async () => {
+    const pid = s.console!.pid;
+    await s.dc.disconnectRequest({});
+    assert.equal(await waitForExit(pid, 10_000), true, `QEMU ${pid} still running`);
+  });
+});

@@ -1,0 +1,79 @@
+import * as assert from 'node:assert/strict';
+import { getArch } from '../../src/arch';
+import { buildQemuArgv, qemuOptValue, runPaths, shellQuote } from '../../src/qemu/argv';
+import { effectiveAppend, ResolvedLaunch } from '../../src/qemu/config';
+
+const x86 = getArch('x86_64');
+
+function cfg(over: Partial<ResolvedLaunch> = {}): ResolvedLaunch {
+  return {
+    arch: x86,
+    kernel: '/k/bzImage',
+    vmlinux: '/k/vmlinux',
+    initrd: '/k/initrd.cpio',
+    append: 'console=ttyS0 nokaslr',
+    memory: '512M',
+    smp: 2,
+    accel: 'auto',
+    qemuPath: '/usr/bin/qemu-system-x86_64',
+    qemuArgs: [],
+    consoleLog: '/logs/console.log',
+    stopOnEntry: false,
+    ...over,
+  };
+}
+
+describe('qemu/argv', () => {
+  const paths = runPaths('/run/qkd-abc');
+
+  it('starts paused with the gdbstub, console and QMP on unix sockets in the private dir', () => {
+    const argv = buildQemuArgv(cfg(), paths, 'tcg');
+    assert.equal(argv[0], '/usr/bin/qemu-system-x86_64');
+    assert.ok(argv.includes('-S'));
+    assert.ok(!argv.includes('-s'), 'never -s (it listens on every interface)');
+    assert.ok(!argv.some((a) => a.includes('tcp:') || a.includes('0.0.0.0')));
+    const gdb = argv[argv.indexOf('-gdb') + 1];
+    assert.equal(gdb, 'chardev:qkd-gdb');
+    assert.ok(argv.includes('socket,id=qkd-gdb,path=/run/qkd-abc/gdb.sock,server=on,wait=off'));
+    assert.ok(argv.includes('socket,id=qkd-console,path=/run/qkd-abc/console.sock,server=on,wait=off,logfile=/logs/console.log,logappend=on'));
+    assert.ok(argv.includes('socket,id=qkd-qmp,path=/run/qkd-abc/qmp.sock,server=off'));
+    // QMP comes last so the other sockets listen by the time QEMU connects to us.
+    assert.ok(argv.indexOf('chardev=qkd-qmp,mode=control') > argv.indexOf('chardev:qkd-gdb'));
+  });
+
+  it('passes kernel, initrd, append, memory, smp and accel through', () => {
+    const argv = buildQemuArgv(cfg(), paths, 'tcg');
+    const after = (flag: string): string => argv[argv.indexOf(flag) + 1];
+    assert.equal(after('-kernel'), '/k/bzImage');
+    assert.equal(after('-initrd'), '/k/initrd.cpio');
+    assert.equal(after('-append'), 'console=ttyS0 nokaslr');
+    assert.equal(after('-m'), '512M');
+    assert.equal(after('-smp'), '2');
+    assert.equal(after('-accel'), 'tcg');
+    assert.ok(!argv.includes('-cpu'), 'TCG keeps the default CPU model');
+    assert.equal(buildQemuArgv(cfg(), paths, 'kvm')[buildQemuArgv(cfg(), paths, 'kvm').indexOf('-cpu') + 1], 'host');
+  });
+
+  it('omits -initrd when there is none and appends user qemuArgs last', () => {
+    const argv = buildQemuArgv(cfg({ initrd: undefined, qemuArgs: ['-device', 'virtio-rng-pci'] }), paths, 'tcg');
+    assert.ok(!argv.includes('-initrd'));
+    assert.deepEqual(argv.slice(-2), ['-device', 'virtio-rng-pci']);
+  });
+
+  it('escapes commas in paths inside option values', () => {
+    assert.equal(qemuOptValue('/tmp/a,b'), '/tmp/a,,b');
+    const argv = buildQemuArgv(cfg({ consoleLog: '/l/a,b.log' }), paths, 'tcg');
+    assert.ok(argv.some((a) => a.includes('logfile=/l/a,,b.log,')));
+  });
+
+  it('adds console= and nokaslr only when the user did not choose', () => {
+    assert.equal(effectiveAppend(undefined, x86), 'console=ttyS0 nokaslr');
+    assert.equal(effectiveAppend('quiet', x86), 'quiet console=ttyS0 nokaslr');
+    assert.equal(effectiveAppend('console=ttyS1,115200 kaslr', x86), 'console=ttyS1,115200 kaslr');
+    assert.equal(effectiveAppend('  nokaslr   console=hvc0 ', x86), 'nokaslr console=hvc0');
+  });
+
+  it('quotes a command line for a shell', () => {
+    assert.equal(shellQuote(['qemu', '-append', 'console=ttyS0 nokaslr', "it's"]), `qemu -append 'console=ttyS0 nokaslr' 'it'\\''s'`);
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * RspClient protocol handling against a scripted peer that answers with the bytes QEMU
+ * really sent (the recorded fixture). The peer also misbehaves on purpose (nak, silence,
+ * hang-up), which a real QEMU cannot be made to do on demand.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { RspClient } from '../../src/rsp/client';
+import { RspConnectionError, RspErrorReply, RspUnsupported } from '../../src/rsp/errors';
+import * as P from '../../src/rsp/packets';
+import { rawReply } from './fixture';
+
+interface Peer {
+  client: RspClient;
+  received: string[];
+  socket: () => net.Socket;
+  close: () => void;
+}
+
+async function withPeer(onFrame: (frame: string, sock: net.Socket) => void): Promise<Peer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-unit-'));
+  const sockPath = path.join(dir, 's');
+  const received: string[] = [];
+  let conn: net.Socket | undefined;
+  const server = net.createServer((s) => {
+    conn = s;
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (;;) {
+        if (buf[0] === '+' || buf[0] === '-' || buf[0] === '\x03') {
+          received.push(buf[0]);
+          if (buf[0] === '\x03') onFrame('\x03', s);
+          buf = buf.slice(1);
+          continue;
+        }
+        const m = /^\$([^#]*)#[0-9a-f]{2}/.exec(buf);
+        if (!m) break;
+        buf = buf.slice(m[0].length);
+        received.push(m[1]);
+        onFrame(m[1], s);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(sockPath, r));
+  const client = await RspClient.connect({ kind: 'unix', path: sockPath }, { timeoutMs: 500 });
+  return {
+    client,
+    received,
+    socket: () => conn as net.Socket,
+    close: () => {
+      client.close();
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('rsp/client', () => {
+  it('sends a request, acks the reply and returns its payload', async () => {
+    const peer = await withPeer((f, s) => {
+      if (f === 'vCont?') s.write(rawReply('vCont?'));
+    });
+    try {
+      assert.deepEqual([...(await P.queryVCont(peer.client))], ['c', 'C', 's', 'S']);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(peer.received, ['vCont?', '+']);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('resends a packet the stub naks', async () => {
+    let naks = 0;
+    const peer = await withPeer((f, s) => {
+      if (f === '?' && naks++ === 0) s.write('-');
+      else if (f === '?') s.write(rawReply('?'));
+    });
+    try {
+      const stop = await P.queryHaltReason(peer.client);
+      assert.equal(stop.kind, 'signal');
+      assert.equal(peer.received.filter((x) => x === '?').length, 2);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('raises RspErrorReply for Exx and RspUnsupported for an empty reply', async () => {
+    const peer = await withPeer((f, s) => {
+      if (f.startsWith('m')) s.write(rawReply('m0,1000'));
+      else s.write(rawReply('qFoo'));
+    });
+    try {
+      await assert.rejects(P.readMemory(peer.client, 0n, 16, 2048), (e: unknown) => e instanceof RspErrorReply && e.code === 0x22);
+      await assert.rejects(P.readRegister(peer.client, 0x99), RspUnsupported);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('splits memory reads to the chunk size', async () => {
+    const sizes: number[] = [];
+    const peer = await withPeer((f, s) => {
+      const m = /^m([0-9a-f]+),([0-9a-f]+)$/.exec(f);
+      if (!m) return;
+      const n = parseInt(m[2], 16);
+      sizes.push(n);
+      const body = 'ab'.repeat(n);
+      const sum = [...body].reduce((a, c) => (a + c.charCodeAt(0)) & 0xff, 0);
+      s.write(`+$${body}#${sum.toString(16).padStart(2, '0')}`);
+    });
+    try {
+      const data = await P.readMemory(peer.client, 0x1000n, 5000, 2048);
+      assert.equal(data.length, 5000);
+      assert.deepEqual(sizes, [2048, 2048, 904]);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('refuses requests while running, interrupts with 0x03, and resolves the resume with the stop', async () => {
+    const peer = await withPeer((f, s) => {
+      if (f === '\x03') s.write(rawReply('?'));
+    });
+    try {
+      const run = peer.client.resume('c');
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(peer.client.isRunning, true);
+      await assert.rejects(peer.client.request('g'), /while the target is running/);
+      peer.client.interrupt();
+      const stop = await run;
+      assert.ok(stop.kind === 'signal' && stop.thread === 1);
+      assert.ok(peer.received.includes('\x03'));
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('times out a request the stub never answers, naming the packet', async () => {
+    const peer = await withPeer(() => undefined);
+    try {
+      await assert.rejects(peer.client.request('qC'), (e: unknown) => e instanceof RspConnectionError && /no reply to 'qC' within 500 ms/.test(e.message));
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('rejects the pending request when the stub hangs up', async () => {
+    const peer = await withPeer((_f, s) => s.destroy());
+    try {
+      await assert.rejects(peer.client.request('g'), RspConnectionError);
+      assert.equal(peer.client.isClosed, true);
+    } finally {
+      peer.close();
+    }
+  });
+});

@@ -1,0 +1,94 @@
+/** The ELF reader on the real sample vmlinux, with binutils (nm, readelf) as the oracle. */
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EM_X86_64, ElfError, ElfFile } from '../../src/symbols/elf';
+import { SymbolTable } from '../../src/symbols/symtab';
+import { sampleGuest } from '../support/env';
+
+describe('symbols/elf on the sample vmlinux', function () {
+  let elf: ElfFile;
+  let table: SymbolTable;
+  let nm: Map<string, bigint>;
+
+  before(function () {
+    const g = sampleGuest(this);
+    elf = ElfFile.open(g.vmlinux);
+    table = SymbolTable.fromElf(elf);
+    nm = new Map();
+    for (const line of execFileSync('nm', [g.vmlinux], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n')) {
+      const m = /^([0-9a-f]{16}) ([Tt]) (\S+)$/.exec(line);
+      if (m && !nm.has(m[3])) nm.set(m[3], BigInt('0x' + m[1]));
+    }
+  });
+  after(() => elf?.close());
+
+  it('reads the header: x86_64, and the same sections readelf lists', function () {
+    assert.equal(elf.machine, EM_X86_64);
+    const readelf = execFileSync('readelf', ['-SW', elf.path], { encoding: 'utf8' });
+    for (const name of ['.text', '.rodata', '.data', '.symtab', '.debug_info', '.debug_line']) {
+      assert.ok(elf.section(name), `section ${name}`);
+      assert.ok(readelf.includes(` ${name} `), `readelf lists ${name}`);
+    }
+  });
+
+  it('resolves kernel_clone and 200 other text symbols to the addresses nm gives', () => {
+    assert.ok(nm.has('kernel_clone'));
+    assert.equal(table.lookup('kernel_clone')[0].value, nm.get('kernel_clone'));
+    let checked = 0;
+    for (const [name, addr] of nm) {
+      if (checked >= 200) break;
+      const found = table.lookup(name).map((s) => s.value);
+      assert.ok(found.includes(addr), `${name} at 0x${addr.toString(16)}`);
+      checked++;
+    }
+  });
+
+  it('maps addresses back to function+offset', () => {
+    const base = nm.get('kernel_clone') as bigint;
+    assert.equal(table.describe(base), 'kernel_clone');
+    assert.equal(table.describe(base + 0x1an), 'kernel_clone+0x1a');
+    const loc = table.locate(base + 4n);
+    assert.equal(loc?.symbol.name, 'kernel_clone');
+    assert.equal(loc?.offset, 4n);
+  });
+
+  it('reads .text bytes at a virtual address, as objdump shows them', () => {
+    const base = nm.get('kernel_clone') as bigint;
+    const ours = elf.readVirtual(base, 16);
+    const dump = execFileSync('objdump', ['-s', '-j', '.text', `--start-address=0x${base.toString(16)}`, `--stop-address=0x${(base + 16n).toString(16)}`, elf.path], { encoding: 'utf8' });
+    const line = dump.split('\n').find((l) => l.trim().startsWith(base.toString(16)));
+    assert.ok(line, 'objdump printed the line');
+    const hex = line.trim().split(/\s+/).slice(1, 5).join('');
+    assert.equal(ours?.toString('hex'), hex);
+  });
+});
+
+describe('symbols/elf on bad input', () => {
+  let dir: string;
+  before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-elf-'))));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('says a non-ELF file is not ELF, and hints at bzImage vs vmlinux', () => {
+    const f = path.join(dir, 'bzImage');
+    fs.writeFileSync(f, Buffer.from('MZ\x00\x00HdrS not an elf file at all, this is long enough to hold a header'));
+    assert.throws(() => ElfFile.open(f), (e: unknown) => e instanceof ElfError && /not an ELF file/.test(e.message) && /vmlinux/.test(e.message));
+  });
+
+  it('reports a truncated ELF instead of reading garbage', function () {
+    const g = sampleGuest(this);
+    const f = path.join(dir, 'truncated');
+    const fd = fs.openSync(g.vmlinux, 'r');
+    const head = Buffer.alloc(4096);
+    fs.readSync(fd, head, 0, 4096, 0);
+    fs.closeSync(fd);
+    fs.writeFileSync(f, head);
+    assert.throws(() => ElfFile.open(f), /truncated/);
+  });
+
+  it('says a missing file cannot be opened', () => {
+    assert.throws(() => ElfFile.open(path.join(dir, 'nope')), /cannot open/);
+  });
+});
