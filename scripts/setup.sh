@@ -35,4 +35,4 @@ else
 fi
 
 say "Building dist/ (esbuild)"
-npm run --silent build
+node scripts/build.mjs

@@ -10,11 +10,11 @@ say "Sample guest (built once, then cached outside the clone)"
 node dist/cli.js guest build
 say "Type-checking and compiling the tests (tsc, strict)"
 rm -rf out test-results
-npx tsc -p tsconfig.json --noEmit
-npx tsc -p tsconfig.test.json
+node_modules/.bin/tsc -p tsconfig.json --noEmit
+node_modules/.bin/tsc -p tsconfig.test.json
 say "Running mocha: unit, then integration"
 set +e
-npx mocha --reporter ./test/support/reporter.js --timeout 20000 'out/test/unit/**/*.test.js' 'out/test/integration/**/*.test.js'
+node_modules/.bin/mocha --reporter ./test/support/reporter.js --timeout 20000 'out/test/unit/**/*.test.js' 'out/test/integration/**/*.test.js'
 status=$?
 set -e
 exit $status

@@ -1,6 +1,7 @@
 /** `qkd`: the command line, sharing the engine and the adapter with the editor. */
 import { messageOf, UserError } from '../util/errors';
 import { bootCommand } from './boot';
+import { DapError } from './dap';
 import { debugCommand } from './debug';
 import { guestCommand } from './guest';
 
@@ -43,6 +44,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`qkd: ${messageOf(err)}\n`);
-    process.exit(err instanceof UserError ? 1 : 70);
+    // Errors the adapter answered with are user-facing (bad config, no QEMU), like UserError.
+    process.exit(err instanceof UserError || err instanceof DapError ? 1 : 70);
   },
 );

@@ -50,9 +50,12 @@ describe('launch errors name the field', function () {
   it('no QEMU binary on PATH', async () => {
     await s.stop();
     s = new TestSession(this as unknown as Mocha.Context);
-    // The adapter runs with a PATH that has node but no QEMU.
+    // The adapter runs with a PATH that has node (and setpriv) but no QEMU.
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    if (!fs.existsSync(path.join(bin, 'node'))) fs.symlinkSync(process.execPath, path.join(bin, 'node'));
     const saved = process.env.PATH;
-    process.env.PATH = path.dirname(process.execPath);
+    process.env.PATH = bin;
     try {
       await s.start();
     } finally {

@@ -26,7 +26,8 @@ describe('QEMU lifetime follows the session', function () {
       if (how.startsWith('SIGKILL')) adapter.kill('SIGKILL');
       else adapter.stdin?.end();
       assert.equal(await waitForExit(pid, 10_000), true, `QEMU ${pid} outlived its adapter`);
-      await s.dc.stop().catch(() => undefined);
+      // The adapter is gone: close our ends without sending disconnect to nobody.
+      (s.dc as unknown as { stopAdapter(): void }).stopAdapter();
     });
   }
 });
