@@ -69,7 +69,7 @@ export async function buildGuest(arch: string, say: (m: string) => void): Promis
   await ensurePackages(recipe.packages, say);
   const cached = cachedGuest(arch);
   if (cached) {
-    say(`Sample ${arch} guest is cached in ${path.dirname(cached.kernel)}`);
+    say(`Sample ${arch} guest is cached in ${path.dirname(cached.initrd)}`);
     return cached;
   }
   const dir = path.join(guestCacheRoot(), `${arch}-${guestKey(recipe)}`);

@@ -9,6 +9,9 @@
  * - Every VM stop sends a stop reply while a debugger is attached, including stops we
  *   did not cause (a QMP `stop`); those arrive as unsolicited stops.
  * - No swbreak/hwbreak in stop replies: callers tell a breakpoint from a step by the PC.
+ *   An interrupt (0x03, or a VM pause) is reported as SIGINT (T02), breakpoints and steps as SIGTRAP (T05).
+ * - `m` and `g` use the page tables of the vCPU chosen with `Hg`; outside long mode a `P` write
+ *   to a general register keeps only its low 32 bits.
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';

@@ -150,11 +150,6 @@ export async function queryVCont(c: RspClient): Promise<Set<string>> {
   return new Set(reply.slice(5).split(';').filter(Boolean));
 }
 
-/** Resume all vCPUs (`c`). */
-export function resumeAll(c: RspClient): Promise<StopReply> {
-  return c.resume('c');
-}
-
 /** Step one instruction on `tid`, leaving the other vCPUs stopped. */
 export function stepThread(c: RspClient, tid: number, vcont: boolean): Promise<StopReply> {
   return c.resume(vcont ? `vCont;s:${hex(tid)}` : 's');
