@@ -68,7 +68,7 @@ export function wireLogTo(file: string | undefined): WireLog | undefined {
   };
 }
 
-export async function launchBackend(raw: LaunchConfig, progress: Progress, onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void): Promise<Backend> {
+export async function launchBackend(raw: LaunchConfig, progress: Progress, log: (m: string) => void, onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void): Promise<Backend> {
   if (raw.sampleGuest === true && !raw.kernel) {
     progress('Preparing the sample guest');
     const g = await buildGuest(raw.arch ?? 'x86_64', progress);
@@ -78,6 +78,7 @@ export async function launchBackend(raw: LaunchConfig, progress: Progress, onIns
   const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);
   progress('Checking the accelerator');
   const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch);
+  log(`Accelerator: ${accel.reason}.`);
   progress(`Starting QEMU (${accel.accel.toUpperCase()})`);
   let instance: QemuInstance | undefined;
   try {

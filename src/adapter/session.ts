@@ -151,6 +151,7 @@ export class QemuKernelSession extends DebugSession {
       this.backend = await launchBackend(
         args,
         (m) => this.progress(m),
+        (m) => this.log(m),
         (inst, cfg) => {
           this.log(`QEMU: ${shellQuote(inst.argv)}`);
           this.log(`Guest console log: ${cfg.consoleLog}`);
@@ -167,7 +168,6 @@ export class QemuKernelSession extends DebugSession {
       this.endProgress();
       throw e;
     }
-    if (this.backend.accel) this.log(`Accelerator: ${this.backend.accel.reason}.`);
     this.wireDebugger();
     this.progress('Waiting for breakpoints');
     this.sendEvent(new InitializedEvent());

@@ -57,7 +57,8 @@ export async function debugCommand(args: string[]): Promise<number> {
 
 /** General registers in aligned columns, the rest after them. */
 function formatRegisters(regs: DebugProtocol.Variable[]): string {
-  const general = regs.filter((r) => !/^(st|fop|fs?tat|fctrl|fiseg|fioff|foseg|fooff|xmm|ymm|mxcsr|k_gs|f[a-z]+$)/.test(r.name) || r.name === 'fs_base');
+  // FPU and vector registers are long and rarely wanted at a glance; the rest fits a screen.
+  const general = regs.filter((r) => !/^(st\d|f(ctrl|stat|tag|iseg|ioff|oseg|ooff|op)$|[xyz]mm|mxcsr)/.test(r.name));
   const width = Math.max(...general.map((r) => r.name.length));
   const cells = general.map((r) => `${r.name.padStart(width)} ${r.value}`);
   const lines: string[] = [];

@@ -8,7 +8,10 @@ export interface Location {
 
 export class SymbolTable {
   private readonly byName = new Map<string, ElfSymbol[]>();
-  /** Functions and objects sorted by address, for binary search. */
+  /**
+   * Code symbols sorted by address, for describing PCs. Data objects are left out: per-CPU
+   * variables live at small offsets from 0 and would otherwise "name" real-mode addresses.
+   */
   private readonly sorted: ElfSymbol[];
 
   constructor(symbols: ElfSymbol[]) {
@@ -19,7 +22,7 @@ export class SymbolTable {
       else this.byName.set(s.name, [s]);
     }
     this.sorted = symbols
-      .filter((s) => s.name && (s.type === 'func' || s.type === 'object' || (s.type === 'other' && s.bind !== 'local')))
+      .filter((s) => s.name && s.type === 'func' && s.value !== 0n)
       .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : rank(a) - rank(b)));
   }
 
@@ -36,7 +39,7 @@ export class SymbolTable {
     return [...(this.byName.get(name) ?? [])].sort((a, b) => rank(a) - rank(b));
   }
 
-  /** The symbol covering `addr`: the closest one at or below it, preferring one whose size covers it. */
+  /** The function covering `addr`: the closest one at or below it, preferring one whose size covers it. */
   locate(addr: bigint): Location | undefined {
     let lo = 0;
     let hi = this.sorted.length - 1;
@@ -55,11 +58,9 @@ export class SymbolTable {
       const s = this.sorted[i];
       if (s.type === 'func' && covers(s, addr)) pick = s;
     }
-    if (pick.size > 0 && !covers(pick, addr)) {
-      // addr is past the end of the nearest symbol: report it only if nothing else is closer.
-      const gap = addr - (pick.value + BigInt(pick.size));
-      if (gap > 0x10000n) return undefined;
-    }
+    // Past the end of a sized function means code we have no symbol for.
+    if (pick.size > 0 && !covers(pick, addr)) return undefined;
+    if (pick.size === 0 && addr - pick.value > 0x1000n) return undefined;
     return { symbol: pick, offset: addr - pick.value };
   }
 

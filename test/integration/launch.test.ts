@@ -22,7 +22,7 @@ describe('launch the sample guest and stop at kernel_clone', function () {
     s = new TestSession(this);
     await s.start();
     // accel "auto": on this host /dev/kvm exists but hangs guests; the probe must fall back.
-    const { stop, bps } = await s.launchToBreak(s.launchArgs({ kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, accel: 'auto' }), ['kernel_clone', 'no_such_function_xyz']);
+    const { stop, bps } = await s.launchToBreak(s.launchArgs({ kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, accel: 'auto', smp: 2 }), ['kernel_clone', 'no_such_function_xyz']);
     assert.equal(bps[0].verified, true);
     assert.equal(bps[0].instructionReference, `0x${kernelClone.toString(16)}`);
     assert.equal(bps[1].verified, false);
@@ -39,11 +39,16 @@ describe('launch the sample guest and stop at kernel_clone', function () {
     assert.match(line, /KVM|TCG|kvm|tcg/);
   });
 
-  it('shows each vCPU as a thread', async () => {
+  it('shows each vCPU as a thread, each with its own registers', async () => {
     const threads = (await s.dc.threadsRequest()).body.threads;
-    assert.ok(threads.length >= 1);
-    assert.deepEqual(threads[0], { id: 1, name: 'CPU 0' });
-    assert.ok(threads.some((t) => t.id === stopThread));
+    assert.deepEqual(threads, [
+      { id: 1, name: 'CPU 0' },
+      { id: 2, name: 'CPU 1' },
+    ]);
+    assert.equal(stopThread, 1, 'the boot CPU runs rest_init');
+    // The second vCPU has not been started by the kernel yet: it still waits in real mode.
+    const other = await s.topFrame(2);
+    assert.ok(BigInt(other.instructionPointerReference as string) < 0x100000n, other.instructionPointerReference);
   });
 
   it('names the top frame kernel_clone, with its instruction pointer', async () => {
@@ -130,3 +135,29 @@ describe('launch the sample guest and stop at kernel_clone', function () {
     assert.equal(await waitForExit(pid, 10_000), true, `QEMU ${pid} still running`);
   });
 });
+
+describe('stopOnEntry', function () {
+  this.timeout(60_000);
+  it('stops at the reset vector with reason entry, before the kernel runs', async function () {
+    requireBuilt(this);
+    const g = sampleGuest(this);
+    const s = new TestSession(this);
+    try {
+      await s.start();
+      const initialized = s.dc.waitForEvent('initialized');
+      await s.dc.launchRequest(s.launchArgs({ kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, stopOnEntry: true }));
+      await initialized;
+      const stopped = s.dc.waitForEvent('stopped');
+      await s.dc.configurationDoneRequest();
+      const ev = (await stopped) as { body: { reason: string; threadId: number } };
+      assert.equal(ev.body.reason, 'entry');
+      const top = await s.topFrame(ev.body.threadId);
+      // Real mode at f000:fff0: no kernel symbol covers it, so it is shown as a bare address.
+      assert.equal(top.name, '0xfff0');
+      assert.equal(top.instructionPointerReference, '0xfff0');
+    } finally {
+      await s.stop();
+    }
+  });
+});
+

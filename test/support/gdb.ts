@@ -1,0 +1,68 @@
+/** gdb 13 as the oracle: the same guest, the same stop, its view of the machine. */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { GuestPaths } from '../../src/guest/build';
+
+export function haveGdb(): boolean {
+  return spawnSync('gdb', ['--version']).status === 0;
+}
+
+/**
+ * Boot `guest` paused under QEMU (TCG), let gdb run `commands` after `target remote`, and
+ * return gdb's output. QEMU is killed afterwards.
+ */
+export async function gdbSession(guest: GuestPaths, commands: string[], timeoutMs = 120_000): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-gdb-'));
+  const sock = path.join(dir, 'gdb.sock');
+  const qemu = spawn(
+    'qemu-system-x86_64',
+    ['-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc', '-accel', 'tcg', '-m', '512M', '-smp', '1', '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0 nokaslr', '-serial', `file:${path.join(dir, 'console.log')}`, '-gdb', `unix:${sock},server=on,wait=off`, '-S'],
+    { stdio: 'ignore' },
+  );
+  try {
+    // QEMU creates the socket before it starts its main loop; watch the folder for it.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('QEMU did not open its gdbstub socket')), 20_000);
+      const w = fs.watch(dir, () => {
+        if (fs.existsSync(sock)) done();
+      });
+      const done = (): void => {
+        clearTimeout(timer);
+        w.close();
+        resolve();
+      };
+      if (fs.existsSync(sock)) done();
+    });
+    const args = ['-q', '-nx', '-batch', '-ex', 'set pagination off', '-ex', `target remote ${sock}`, ...commands.flatMap((c) => ['-ex', c]), guest.vmlinux];
+    const g = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    g.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    g.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        g.kill('SIGKILL');
+        reject(new Error(`gdb timed out; output so far:\n${out}`));
+      }, timeoutMs);
+      g.on('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return out;
+  } finally {
+    qemu.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `info registers` lines → name → value. */
+export function parseInfoRegisters(text: string): Map<string, bigint> {
+  const regs = new Map<string, bigint>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\s+(0x[0-9a-f]+)\s/.exec(line);
+    if (m) regs.set(m[1], BigInt(m[2]));
+  }
+  return regs;
+}
