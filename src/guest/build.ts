@@ -51,10 +51,11 @@ function resultFile(dir: string): string {
   return path.join(dir, 'guest.json');
 }
 
-/** Return the cached guest if it is complete, without building anything. */
-export function cachedGuest(arch: string): GuestPaths | undefined {
-  const recipe = recipeFor(arch);
-  const dir = path.join(guestCacheRoot(), `${arch}-${guestKey(recipe)}`);
+function guestDir(recipe: GuestRecipe): string {
+  return path.join(guestCacheRoot(), `${recipe.arch}-${guestKey(recipe)}`);
+}
+
+function readCached(dir: string): GuestPaths | undefined {
   try {
     const g = JSON.parse(fs.readFileSync(resultFile(dir), 'utf8')) as GuestPaths;
     if ([g.kernel, g.vmlinux, g.initrd].every((f) => fs.existsSync(f))) return g;
@@ -64,21 +65,24 @@ export function cachedGuest(arch: string): GuestPaths | undefined {
   return undefined;
 }
 
+/** Return the cached guest if it is complete, without building anything. */
+export function cachedGuest(arch: string): GuestPaths | undefined {
+  return readCached(guestDir(recipeFor(arch)));
+}
+
 export async function buildGuest(arch: string, say: (m: string) => void): Promise<GuestPaths> {
   const recipe = recipeFor(arch);
   await ensurePackages(recipe.packages, say);
-  const cached = cachedGuest(arch);
+  const dir = guestDir(recipe);
+  const cached = readCached(dir);
   if (cached) {
-    say(`Sample ${arch} guest is cached in ${path.dirname(cached.initrd)}`);
+    say(`Sample ${arch} guest is cached in ${dir}`);
     return cached;
   }
-  const dir = path.join(guestCacheRoot(), `${arch}-${guestKey(recipe)}`);
   fs.mkdirSync(dir, { recursive: true });
   const release = acquireLock(dir);
   try {
-    const again = cachedGuest(arch);
-    if (again) return again;
-    return await build(recipe, dir, say);
+    return readCached(dir) ?? (await build(recipe, dir, say));
   } finally {
     release();
   }
