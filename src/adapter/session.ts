@@ -24,6 +24,7 @@ import { ErrorCode, UserError, errors, messageOf } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
 import { CONSOLE_EVENT } from './events';
 import { StopHandles } from './handles';
+import { listingRange, rawCodeListing } from './rawcode';
 import { registerVariables } from './registers';
 
 type Handler = (args: never) => Promise<object | undefined>;
@@ -41,6 +42,9 @@ export class QemuKernelSession extends DebugSession {
   private clientCaps: DebugProtocol.InitializeRequestArguments = { adapterID: '' };
   private readonly frames = new StopHandles<FrameRef>();
   private readonly vars = new StopHandles<VarRef>();
+  /** Raw-code documents: one stable reference per thread and function, refreshed at each stackTrace. */
+  private readonly rawSourceRefs = new Map<string, number>();
+  private readonly rawSources = new Map<number, string>();
   private lastThreads: number[] = [1];
   private progressId?: string;
   private startMode: 'launch' | 'attach' = 'launch';
@@ -72,6 +76,7 @@ export class QemuKernelSession extends DebugSession {
       },
       pause: () => this.pause(),
       readMemory: (a: DebugProtocol.ReadMemoryArguments) => this.readMemory(a),
+      source: (a: DebugProtocol.SourceArguments) => this.source(a),
       disconnect: (a: DebugProtocol.DisconnectArguments) => this.disconnect(a),
       terminate: () => this.terminate(),
     };
@@ -259,13 +264,25 @@ export class QemuKernelSession extends DebugSession {
     if (b.debugger.isRunning) throw errors.targetRunning('show the call stack');
     const pc = await b.debugger.target.pc(args.threadId);
     if ((args.startFrame ?? 0) > 0) return { stackFrames: [], totalFrames: 1 };
+    const name = b.symbols ? b.symbols.describe(pc) : `0x${pc.toString(16)}`;
+    const fn = b.symbols?.locate(pc)?.symbol;
+    const range = listingRange(pc, fn);
+    const bytes = await b.debugger.target.readMemoryPartial(range.start, range.length, args.threadId);
+    const code = rawCodeListing(fn?.name ?? name, range.start, bytes, pc, (a) => (b.symbols ? b.symbols.describe(a) : `0x${a.toString(16)}`));
+    const key = `${args.threadId}:${fn?.name ?? name}`;
+    let ref = this.rawSourceRefs.get(key);
+    if (ref === undefined) {
+      ref = this.rawSourceRefs.size + 1;
+      this.rawSourceRefs.set(key, ref);
+    }
+    this.rawSources.set(ref, code.text);
     const frame: DebugProtocol.StackFrame = {
       id: this.frames.create({ tid: args.threadId, pc }),
-      name: b.symbols ? b.symbols.describe(pc) : `0x${pc.toString(16)}`,
-      line: 0,
-      column: 0,
+      name,
+      source: { name: `${fn?.name ?? name} [CPU ${args.threadId - 1}, raw]`, sourceReference: ref },
+      line: code.line,
+      column: 1,
       instructionPointerReference: `0x${pc.toString(16)}`,
-      presentationHint: 'normal',
     };
     return { stackFrames: [frame], totalFrames: 1 };
   }
@@ -313,6 +330,13 @@ export class QemuKernelSession extends DebugSession {
     const addr = (base + BigInt(args.offset ?? 0)) & 0xffffffffffffffffn;
     const data = await dbg.target.readMemoryPartial(addr, args.count, dbg.currentThread);
     return { address: `0x${addr.toString(16)}`, data: data.toString('base64'), unreadableBytes: args.count - data.length };
+  }
+
+  private async source(args: DebugProtocol.SourceArguments): Promise<DebugProtocol.SourceResponse['body']> {
+    const ref = args.source?.sourceReference ?? args.sourceReference;
+    const content = this.rawSources.get(ref);
+    if (content === undefined) throw errors.unsupported(`No source with reference ${ref}.`);
+    return { content, mimeType: 'text/plain' };
   }
 
   private async disconnect(args: DebugProtocol.DisconnectArguments): Promise<undefined> {

@@ -58,6 +58,19 @@ describe('launch the sample guest and stop at kernel_clone', function () {
     pc = BigInt(top.instructionPointerReference as string);
   });
 
+  it('gives the frame a raw-code source, so an editor focuses it, with the PC on the frame line', async () => {
+    const top = await s.topFrame(stopThread);
+    const ref = top.source?.sourceReference;
+    assert.ok(ref && ref > 0, 'the frame has a source reference');
+    const res = await s.dc.sourceRequest({ source: top.source, sourceReference: ref });
+    const lines = res.body.content.split('\n');
+    const line = lines[top.line - 1];
+    assert.ok(line.startsWith(kernelClone.toString(16)), line);
+    // Live bytes: the NOP ftrace wrote over `call __fentry__`, then push %rbp.
+    assert.match(line, /0f 1f 44 00 00 55/);
+    assert.match(line, /; kernel_clone$/);
+  });
+
   it('has a Registers scope whose rip is the ELF address of kernel_clone', async () => {
     const top = await s.topFrame(stopThread);
     const regs = await s.registers(top.id);
