@@ -48,7 +48,11 @@ export async function bootCommand(args: string[]): Promise<number> {
 
   const exit = await inst.exited;
   await con.close();
-  if (tty) stdin.setRawMode(false);
+  if (tty) {
+    stdin.setRawMode(false);
+    // The guest's prompt is usually left without a newline.
+    process.stderr.write('\r\n');
+  }
   stdin.pause();
   say(`QEMU exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}); console log kept at ${cfg.consoleLog}`);
   return exit.code === 0 || exit.signal ? 0 : 1;
