@@ -12,8 +12,11 @@ import { buildGuest } from '../guest/build';
 import { LaunchConfig, ResolvedLaunch, resolveLaunchConfig } from '../qemu/config';
 import { QemuInstance } from '../qemu/instance';
 import { parseTarget, RspTarget, WireLog } from '../rsp/client';
+import { Dwarf } from '../symbols/dwarf/dwarf';
 import { ElfFile } from '../symbols/elf';
 import { SymbolTable } from '../symbols/symtab';
+import { SourceInfo } from '../engine/sourceinfo';
+import { SourceMapper } from '../engine/sourcemap';
 import { errors, messageOf } from '../util/errors';
 
 export interface AttachConfig {
@@ -22,10 +25,20 @@ export interface AttachConfig {
   vmlinux?: string;
   rspLog?: string;
   stopOnAttach?: boolean;
+  sourceMap?: Record<string, string>;
+  source?: string;
+  cwd?: string;
+}
+
+export interface SourceOptions {
+  sourceMap?: Record<string, string>;
+  source?: string;
+  cwd?: string;
 }
 
 export interface Backend {
   debugger: Debugger;
+  source?: SourceInfo;
   symbols?: SymbolTable;
   elf?: ElfFile;
   instance?: QemuInstance;
@@ -58,6 +71,26 @@ export function loadSymbols(vmlinux: string, arch: ArchInfo): { elf: ElfFile; sy
   return { elf, symbols };
 }
 
+/** Validate `sourceMap` here so a bad value is reported against the field, before QEMU starts. */
+export function checkSourceOptions(o: SourceOptions): void {
+  if (o.sourceMap !== undefined) {
+    if (typeof o.sourceMap !== 'object' || o.sourceMap === null || Array.isArray(o.sourceMap)) {
+      throw errors.invalidField('sourceMap', 'must be an object', 'Write it as { "/build/linux": "${workspaceFolder}" }: compile-time prefix to local prefix.');
+    }
+    for (const [k, v] of Object.entries(o.sourceMap)) {
+      if (typeof v !== 'string') throw errors.invalidField('sourceMap', `maps '${k}' to a ${typeof v}, not a path`, 'Each value must be a local directory path.');
+    }
+  }
+  if (o.source !== undefined && !fs.existsSync(o.source)) throw errors.fileNotFound('source', o.source, 'Point it at the kernel source tree the vmlinux was built from, or remove it.');
+}
+
+/** Source-level symbols: DWARF when the vmlinux has it, with the local tree found for paths. */
+export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, o: SourceOptions, extraRoots: string[] = []): SourceInfo {
+  const dwarf = Dwarf.open(elf);
+  const roots = [o.source, o.cwd, path.dirname(path.resolve(vmlinux)), ...extraRoots].filter((r): r is string => !!r);
+  return new SourceInfo(symbols, dwarf, new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots }));
+}
+
 export function wireLogTo(file: string | undefined): WireLog | undefined {
   if (!file) return undefined;
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -75,7 +108,9 @@ export async function launchBackend(raw: LaunchConfig, progress: Progress, log: 
     raw = { ...raw, kernel: g.kernel, vmlinux: raw.vmlinux ?? g.vmlinux, initrd: raw.initrd ?? g.initrd };
   }
   const cfg = resolveLaunchConfig(raw);
+  checkSourceOptions(raw);
   const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);
+  const source = sourceInfo(elf, symbols, cfg.vmlinux as string, raw);
   progress('Checking the accelerator');
   const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch);
   log(`Accelerator: ${accel.reason}.`);
@@ -86,9 +121,9 @@ export async function launchBackend(raw: LaunchConfig, progress: Progress, log: 
     onInstance(instance, cfg);
     progress('Connecting to the gdbstub');
     const target = await KernelTarget.connect({ kind: 'unix', path: instance.paths.gdbSocket }, cfg.arch, { log: wireLogTo(cfg.rspLog) });
-    const dbg = new Debugger(target, symbols);
+    const dbg = new Debugger(target, symbols, source);
     await dbg.init();
-    return { debugger: dbg, symbols, elf, instance, launch: cfg, accel };
+    return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel };
   } catch (e) {
     await instance?.stop();
     elf.close();
@@ -105,6 +140,7 @@ export async function attachBackend(raw: AttachConfig): Promise<Backend> {
     throw errors.invalidField('target', `('${raw.target}') is not usable: ${messageOf(e)}`, 'Use host:port or a unix socket path.');
   }
   const arch = getArch(raw.arch ?? 'x86_64');
+  checkSourceOptions(raw);
   let loaded: { elf: ElfFile; symbols: SymbolTable } | undefined;
   if (raw.vmlinux) {
     const abs = path.resolve(raw.vmlinux);
@@ -118,7 +154,8 @@ export async function attachBackend(raw: AttachConfig): Promise<Backend> {
     loaded?.elf.close();
     throw errors.gdbstubConnect(raw.target, messageOf(e).replace(/^gdbstub connection: /, ''));
   }
-  const dbg = new Debugger(target, loaded?.symbols);
+  const source = loaded && raw.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, raw.vmlinux, raw) : undefined;
+  const dbg = new Debugger(target, loaded?.symbols, source);
   await dbg.init();
-  return { debugger: dbg, symbols: loaded?.symbols, elf: loaded?.elf };
+  return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf };
 }

@@ -18,18 +18,18 @@ import {
 } from '@vscode/debugadapter';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import { StopEvent } from '../engine/debugger';
+import type { StepKind } from '../engine/stepping';
 import { LaunchConfig } from '../qemu/config';
 import { shellQuote } from '../qemu/argv';
 import { ErrorCode, UserError, errors, messageOf } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
 import { CONSOLE_EVENT } from './events';
 import { StopHandles } from './handles';
-import { listingRange, rawCodeListing } from './rawcode';
+import { FrameRef, stackFrames } from './stack';
 import { registerVariables } from './registers';
 
 type Handler = (args: never) => Promise<object | undefined>;
 
-type FrameRef = { tid: number; pc: bigint };
 type VarRef = { kind: 'registers'; tid: number };
 
 export interface SessionOptions {
@@ -69,11 +69,9 @@ export class QemuKernelSession extends DebugSession {
       scopes: (a: DebugProtocol.ScopesArguments) => this.scopes(a),
       variables: (a: DebugProtocol.VariablesArguments) => this.variables(a),
       continue: () => this.continue(),
-      next: (a: DebugProtocol.NextArguments) => this.step(a.threadId),
-      stepIn: (a: DebugProtocol.StepInArguments) => this.step(a.threadId),
-      stepOut: async () => {
-        throw errors.unsupported('Step Out needs call-frame information from DWARF, which this version does not read yet. Set a breakpoint in the caller and continue.');
-      },
+      next: (a: DebugProtocol.NextArguments) => this.step(a.threadId, 'over', a.granularity),
+      stepIn: (a: DebugProtocol.StepInArguments) => this.step(a.threadId, 'into', a.granularity),
+      stepOut: (a: DebugProtocol.StepOutArguments) => this.step(a.threadId, 'out', a.granularity),
       pause: () => this.pause(),
       readMemory: (a: DebugProtocol.ReadMemoryArguments) => this.readMemory(a),
       source: (a: DebugProtocol.SourceArguments) => this.source(a),
@@ -124,7 +122,7 @@ export class QemuKernelSession extends DebugSession {
       supportsConditionalBreakpoints: false,
       supportsHitConditionalBreakpoints: false,
       supportsEvaluateForHovers: false,
-      supportsSteppingGranularity: false,
+      supportsSteppingGranularity: true,
       supportsInstructionBreakpoints: false,
       supportsDisassembleRequest: false,
       supportsWriteMemoryRequest: false,
@@ -239,16 +237,30 @@ export class QemuKernelSession extends DebugSession {
         verified: r.verified,
         message: r.message,
         instructionReference: r.address !== undefined ? `0x${r.address.toString(16)}` : undefined,
+        source: r.location ? { name: r.location.path.split('/').pop(), path: r.location.path } : undefined,
+        line: r.location?.line,
       })),
     };
   }
 
   private async setBreakpoints(args: DebugProtocol.SetBreakpointsArguments): Promise<DebugProtocol.SetBreakpointsResponse['body']> {
+    const b = this.need();
+    const file = args.source.path;
+    const asked = args.breakpoints ?? (args.lines ?? []).map((line) => ({ line }));
+    if (!file) {
+      return { breakpoints: asked.map((bp) => ({ verified: false, line: bp.line, message: 'Breakpoints need a file on disk; this source has no path.' })) };
+    }
+    const results = await b.debugger.setSourceBreakpoints(file, asked.map((bp) => ({ line: bp.line })));
     return {
-      breakpoints: (args.breakpoints ?? []).map((bp) => ({
-        verified: false,
-        line: bp.line,
-        message: 'Source line breakpoints need the DWARF line tables, which this version does not read yet. Use a function breakpoint.',
+      breakpoints: results.map((r, i) => ({
+        id: r.id,
+        verified: r.verified,
+        // The line actually used, in the client's file (the location may be an inlined copy's).
+        line: r.verified && r.location ? r.location.line : asked[i].line,
+        column: r.location?.column || undefined,
+        source: args.source,
+        message: r.message,
+        instructionReference: r.address !== undefined ? `0x${r.address.toString(16)}` : undefined,
       })),
     };
   }
@@ -262,29 +274,17 @@ export class QemuKernelSession extends DebugSession {
   private async stackTrace(args: DebugProtocol.StackTraceArguments): Promise<DebugProtocol.StackTraceResponse['body']> {
     const b = this.need();
     if (b.debugger.isRunning) throw errors.targetRunning('show the call stack');
-    const pc = await b.debugger.target.pc(args.threadId);
-    if ((args.startFrame ?? 0) > 0) return { stackFrames: [], totalFrames: 1 };
-    const name = b.symbols ? b.symbols.describe(pc) : `0x${pc.toString(16)}`;
-    const fn = b.symbols?.locate(pc)?.symbol;
-    const range = listingRange(pc, fn);
-    const bytes = await b.debugger.target.readMemoryPartial(range.start, range.length, args.threadId);
-    const code = rawCodeListing(fn?.name ?? name, range.start, bytes, pc, (a) => (b.symbols ? b.symbols.describe(a) : `0x${a.toString(16)}`));
-    const key = `${args.threadId}:${fn?.name ?? name}`;
-    let ref = this.rawSourceRefs.get(key);
-    if (ref === undefined) {
-      ref = this.rawSourceRefs.size + 1;
-      this.rawSourceRefs.set(key, ref);
-    }
-    this.rawSources.set(ref, code.text);
-    const frame: DebugProtocol.StackFrame = {
-      id: this.frames.create({ tid: args.threadId, pc }),
-      name,
-      source: { name: `${fn?.name ?? name} [CPU ${args.threadId - 1}, raw]`, sourceReference: ref },
-      line: code.line,
-      column: 1,
-      instructionPointerReference: `0x${pc.toString(16)}`,
-    };
-    return { stackFrames: [frame], totalFrames: 1 };
+    return stackFrames(b.debugger, b.symbols, b.source, args, this.frames, {
+      put: (key, text) => {
+        let ref = this.rawSourceRefs.get(key);
+        if (ref === undefined) {
+          ref = this.rawSourceRefs.size + 1;
+          this.rawSourceRefs.set(key, ref);
+        }
+        this.rawSources.set(ref, text);
+        return ref;
+      },
+    });
   }
 
   private async scopes(args: DebugProtocol.ScopesArguments): Promise<DebugProtocol.ScopesResponse['body']> {
@@ -308,8 +308,14 @@ export class QemuKernelSession extends DebugSession {
     return { allThreadsContinued: true };
   }
 
-  private async step(threadId: number): Promise<undefined> {
-    await this.need().debugger.stepInstruction(threadId);
+  /**
+   * Line steps by default; `instruction` granularity (the disassembly view) steps one
+   * instruction for next and stepIn. Step Out leaves the innermost frame, inlined or not.
+   */
+  private async step(threadId: number, kind: StepKind, granularity: DebugProtocol.SteppingGranularity | undefined): Promise<undefined> {
+    const dbg = this.need().debugger;
+    if (granularity === 'instruction' && kind !== 'out') await dbg.stepInstruction(threadId);
+    else await dbg.stepSource(threadId, kind);
     return undefined;
   }
 

@@ -13,6 +13,20 @@ export interface ArchInfo {
   pcRegister: string;
   spRegister: string;
   fpRegister: string;
+  /** DWARF register number → target.xml register name (index = DWARF number). */
+  dwarfRegisters: readonly string[];
+  /** DWARF column CFI uses for the return address. */
+  returnAddressColumn: number;
+  /** DWARF numbers of the stack pointer and frame pointer. */
+  dwarfSp: number;
+  dwarfFp: number;
+  /** Registers a callee preserves: unwinding keeps them when CFI has no rule for them. */
+  calleeSaved: readonly number[];
+  /**
+   * Where a call leaves the return address: on the stack (x86: `call` pushes it), or in a
+   * link register. Stepping uses this to recognise a call it just stepped into.
+   */
+  returnAddress: { kind: 'stack'; size: number } | { kind: 'register'; dwarf: number };
   /** `kind` for Z0/Z1 packets. */
   breakpointKind: number;
   /** Where the kernel image usually sits in a build tree, relative to its root. */

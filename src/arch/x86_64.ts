@@ -33,6 +33,13 @@ export const x86_64: ArchInfo = {
   pcRegister: 'rip',
   spRegister: 'rsp',
   fpRegister: 'rbp',
+  // System V psABI numbering: 16 is the return-address column (rip).
+  dwarfRegisters: ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip'],
+  returnAddressColumn: 16,
+  dwarfSp: 7,
+  dwarfFp: 6,
+  calleeSaved: [3, 6, 12, 13, 14, 15],
+  returnAddress: { kind: 'stack', size: 8 },
   breakpointKind: 1,
   bootImage: 'arch/x86/boot/bzImage',
   kvmProbe: {

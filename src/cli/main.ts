@@ -4,6 +4,7 @@ import { bootCommand } from './boot';
 import { DapError } from './dap';
 import { debugCommand } from './debug';
 import { guestCommand } from './guest';
+import { whereCommand } from './where';
 
 const USAGE = `usage: qkd <command> [options]
 
@@ -13,6 +14,9 @@ commands:
   debug [--break FUNC]... [launch options] [--json]
                                           boot under the debugger, stop at FUNC (default kernel_clone),
                                           print where it stopped and the registers, then end the guest
+  where --vmlinux FILE [--source DIR] [--json] LOCATION...
+                                          resolve breakpoint locations (FUNC or FILE:LINE) offline, like
+                                          gdb's 'info line', with no guest
 
 launch options (default: the sample guest):
   --kernel FILE  --vmlinux FILE  --initrd FILE  --append TEXT  --arch x86_64
@@ -28,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return bootCommand(rest);
     case 'debug':
       return debugCommand(rest);
+    case 'where':
+      return whereCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -9,7 +9,10 @@ import { StopReply } from '../rsp/stop';
 import { SymbolTable } from '../symbols/symtab';
 import { errors } from '../util/errors';
 import { BreakpointTable } from './breakpoints';
-import { KernelTarget } from './target';
+import type { SourceInfo, SourceLocation } from './sourceinfo';
+import { Stepper, type StepKind } from './stepping';
+import { KernelTarget, leToBigInt } from './target';
+import { Unwinder, type UnwoundFrame } from './unwind';
 
 export type StopReason = 'breakpoint' | 'step' | 'pause' | 'entry' | 'exception';
 
@@ -30,6 +33,12 @@ export interface BreakpointResult {
   verified: boolean;
   address?: bigint;
   message?: string;
+  /** Where the breakpoint really is, when a source location is known. */
+  location?: SourceLocation;
+}
+
+export interface SourceBreakpointRequest {
+  line: number;
 }
 
 type RunKind = 'continue' | 'step';
@@ -42,14 +51,43 @@ export class Debugger extends EventEmitter {
   private thread = 1;
   private nextId = 1;
   private readonly bps: BreakpointTable;
-  private functionBps = new Map<string, { id: number; addresses: bigint[] }>();
+  private functionBps = new Map<string, { id: number; addresses: bigint[]; result: BreakpointResult }>();
+  /** Source breakpoints per client path, keyed by requested line. */
+  private sourceBps = new Map<string, Map<number, { id: number; addresses: bigint[]; result: BreakpointResult }>>();
+  private stackCache = new Map<number, UnwoundFrame[]>();
+  readonly unwinder: Unwinder;
+  private readonly stepper: Stepper | undefined;
+  private stepReason?: StopReason;
   private pauseRequested = false;
   private interruptedForUpdate?: (s: StopReply) => void;
   private lock: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly target: KernelTarget, readonly symbols: SymbolTable | undefined) {
+  constructor(
+    readonly target: KernelTarget,
+    readonly symbols: SymbolTable | undefined,
+    readonly source?: SourceInfo,
+  ) {
     super();
     this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind);
+    const isCode = (pc: bigint): boolean => this.symbols?.locate(pc) !== undefined || source?.lineAt(pc) !== undefined;
+    this.unwinder = new Unwinder(target.arch, source?.dwarf?.frames(), isCode, async (addr, size) => {
+      try {
+        return await target.readMemory(addr, size);
+      } catch {
+        return undefined;
+      }
+    });
+    if (source) {
+      this.stepper = new Stepper({
+        target,
+        arch: target.arch,
+        bps: this.bps,
+        source,
+        unwinder: this.unwinder,
+        pauseRequested: () => this.pauseRequested,
+        dwarfRegisters: (tid) => this.dwarfRegisters(tid),
+      });
+    }
     target.rsp.on('unsolicited-stop', (s: StopReply) => void this.onUnsolicitedStop(s));
     target.rsp.on('close', () => this.markExited('the gdbstub connection closed'));
   }
@@ -92,7 +130,7 @@ export class Debugger extends EventEmitter {
           if (prev) {
             old.delete(name);
             this.functionBps.set(name, prev);
-            results.push({ id: prev.id, verified: prev.addresses.length > 0, address: prev.addresses[0] });
+            results.push(prev.result);
             continue;
           }
           results.push(await this.addFunctionBreakpoint(name));
@@ -106,23 +144,119 @@ export class Debugger extends EventEmitter {
   private async addFunctionBreakpoint(name: string): Promise<BreakpointResult> {
     const id = this.nextId++;
     if (!this.symbols) return { id, verified: false, message: 'No vmlinux was given, so function names cannot be resolved. Set "vmlinux".' };
-    const funcs = this.symbols.lookup(name).filter((s) => s.type === 'func');
-    if (funcs.length === 0) {
+    const locations = this.source
+      ? this.source.functionLocations(name)
+      : this.symbols
+          .lookup(name)
+          .filter((s) => s.type === 'func')
+          .map((s) => ({ address: s.value, location: undefined, function: name }));
+    if (locations.length === 0) {
       return { id, verified: false, message: `No function '${name}' in vmlinux${name === 'do_fork' ? " (since Linux 5.10 it is called 'kernel_clone')" : ''}.` };
     }
+    const { addresses, failure } = await this.insertAll(locations.map((l) => l.address), id);
+    const result: BreakpointResult =
+      addresses.length === 0
+        ? { id, verified: false, message: `Could not insert a breakpoint at '${name}': ${failure}` }
+        : { id, verified: true, address: addresses[0], location: locations.find((l) => l.address === addresses[0])?.location, message: locationsNote(addresses.length) };
+    this.functionBps.set(name, { id, addresses, result });
+    return result;
+  }
+
+  private async insertAll(addrs: bigint[], id: number): Promise<{ addresses: bigint[]; failure: string }> {
     const addresses: bigint[] = [];
     let failure = '';
-    for (const f of funcs) {
+    for (const a of addrs) {
       try {
-        await this.bps.add(f.value, id);
-        addresses.push(f.value);
+        await this.bps.add(a, id);
+        addresses.push(a);
       } catch (e) {
         failure = (e as Error).message;
       }
     }
-    this.functionBps.set(name, { id, addresses });
-    if (addresses.length === 0) return { id, verified: false, message: `Could not insert a breakpoint at '${name}': ${failure}` };
-    return { id, verified: true, address: addresses[0] };
+    return { addresses, failure };
+  }
+
+  /**
+   * Replace the breakpoints of one source file. Each line maps through the line tables to
+   * every address that starts it (inlined copies included); a line without code moves to
+   * the next line that has some, and the result says which line was used.
+   */
+  setSourceBreakpoints(clientPath: string, requests: SourceBreakpointRequest[]): Promise<BreakpointResult[]> {
+    return this.serialize(() =>
+      this.whileStopped(async () => {
+        const old = this.sourceBps.get(clientPath) ?? new Map();
+        const now = new Map<number, { id: number; addresses: bigint[]; result: BreakpointResult }>();
+        const results: BreakpointResult[] = [];
+        for (const req of requests) {
+          const prev = old.get(req.line);
+          if (prev) {
+            old.delete(req.line);
+            now.set(req.line, prev);
+            results.push(prev.result);
+            continue;
+          }
+          const id = this.nextId++;
+          let result: BreakpointResult;
+          let addresses: bigint[] = [];
+          const resolved = this.source?.lineLocations(clientPath, req.line);
+          if (!this.source || !resolved) {
+            result = { id, verified: false, message: 'This vmlinux has no DWARF line tables, so source lines cannot be mapped. Build the kernel with CONFIG_DEBUG_INFO_DWARF5 (or DWARF4).' };
+          } else if (resolved.locations.length === 0) {
+            result = { id, verified: false, message: `No code for line ${req.line} or any later line of ${clientPath} in vmlinux. Is the file compiled into this kernel (check its CONFIG_ option), or does 'sourceMap' need an entry?` };
+          } else {
+            const ins = await this.insertAll(resolved.locations.map((l) => l.address), id);
+            addresses = ins.addresses;
+            const first = resolved.locations.find((l) => l.address === addresses[0]);
+            result = addresses.length
+              ? { id, verified: true, address: addresses[0], location: { path: clientPath, line: resolved.line, column: first?.location?.line === resolved.line ? first.location.column : 0 }, message: locationsNote(addresses.length) }
+              : { id, verified: false, message: `Could not insert a breakpoint for line ${resolved.line}: ${ins.failure}` };
+          }
+          now.set(req.line, { id, addresses, result });
+          results.push(result);
+        }
+        for (const gone of old.values()) for (const a of gone.addresses) await this.bps.remove(a, gone.id);
+        this.sourceBps.set(clientPath, now);
+        return results;
+      }),
+    );
+  }
+
+  /** Registers by DWARF number, for CFI and the expression evaluator. */
+  async dwarfRegisters(tid: number): Promise<Map<number, bigint>> {
+    const values = await this.target.readRegisters(tid);
+    const byName = new Map(values.map((v) => [v.info.name, v.bytes]));
+    const out = new Map<number, bigint>();
+    this.target.arch.dwarfRegisters.forEach((name, i) => {
+      const b = byName.get(name);
+      if (b) out.set(i, leToBigInt(b));
+    });
+    return out;
+  }
+
+  /** The physical frames of a stopped vCPU, innermost first; cached until the guest runs. */
+  async stack(tid: number): Promise<UnwoundFrame[]> {
+    let frames = this.stackCache.get(tid);
+    if (!frames) {
+      frames = await this.unwinder.unwind(await this.dwarfRegisters(tid), 64);
+      this.stackCache.set(tid, frames);
+    }
+    return frames;
+  }
+
+  /** Source-level step: over or into calls, or out of the current (possibly inlined) frame. */
+  stepSource(tid: number, kind: StepKind, inlineDepth = 0): Promise<void> {
+    return this.serialize(async () => {
+      this.requireStopped('step');
+      if (!this.stepper) throw errors.unsupported('Line stepping needs DWARF line tables; this vmlinux has none. Use instruction stepping (granularity "instruction").');
+      if (!(await this.target.threads()).includes(tid)) throw errors.unknownThread(tid);
+      this.thread = tid;
+      const stepper = this.stepper;
+      this.launchRun(async () => {
+        const out = await stepper.run(tid, kind, inlineDepth);
+        this.stepReason = out.reason;
+        return out.stop;
+      }, 'step');
+    });
   }
 
   /**
@@ -236,6 +370,9 @@ export class Debugger extends EventEmitter {
 
   private async report(stop: StopReply, kind: RunKind): Promise<void> {
     this.target.invalidate();
+    this.stackCache.clear();
+    const forced = this.stepReason;
+    this.stepReason = undefined;
     if (stop.kind !== 'signal') {
       this.markExited(stop.kind === 'exited' ? `the guest exited (code ${stop.code})` : `the guest was terminated (signal ${stop.signal})`);
       return;
@@ -246,6 +383,7 @@ export class Debugger extends EventEmitter {
     const hit = this.bps.idsAt(pc);
     let reason: StopReason;
     if (this.pauseRequested) reason = hit.length && kind !== 'step' ? 'breakpoint' : 'pause';
+    else if (forced) reason = forced;
     else if (kind === 'step') reason = 'step';
     else if (hit.length) reason = 'breakpoint';
     else reason = stop.signal === SIGINT ? 'pause' : 'exception';
@@ -275,11 +413,16 @@ export class Debugger extends EventEmitter {
         await stopped;
       }
       for (const f of this.functionBps.values()) for (const a of f.addresses) await this.bps.remove(a, f.id).catch(() => undefined);
+      for (const file of this.sourceBps.values()) for (const f of file.values()) for (const a of f.addresses) await this.bps.remove(a, f.id).catch(() => undefined);
       await P.detach(this.target.rsp).catch(() => undefined);
     });
     this.markExited('detached');
     this.target.close();
   }
+}
+
+function locationsNote(n: number): string | undefined {
+  return n > 1 ? `${n} locations` : undefined;
 }
 
 function describeReason(reason: StopReason, signal?: number): string {

@@ -27,6 +27,12 @@ export interface LaunchConfig {
   rspLog?: string;
   /** Use the sample guest (built or taken from the cache) for kernel, vmlinux and initrd. */
   sampleGuest?: boolean;
+  /** Compile-time path prefix → local path prefix, for a vmlinux built elsewhere. */
+  sourceMap?: Record<string, string>;
+  /** The kernel source tree (defaults: the workspace or the vmlinux's directory when they are one). */
+  source?: string;
+  /** Set by the editor: the workspace folder, checked for a kernel tree. */
+  cwd?: string;
 }
 
 export interface ResolvedLaunch {

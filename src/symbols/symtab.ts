@@ -12,18 +12,25 @@ export class SymbolTable {
    * Code symbols sorted by address, for describing PCs. Data objects are left out: per-CPU
    * variables live at small offsets from 0 and would otherwise "name" real-mode addresses.
    */
-  private readonly sorted: ElfSymbol[];
+  private sortedCache: ElfSymbol[] | undefined;
 
-  constructor(symbols: ElfSymbol[]) {
+  constructor(private readonly all: ElfSymbol[]) {
+    const symbols = all;
     for (const s of symbols) {
       if (!s.name) continue;
       const list = this.byName.get(s.name);
       if (list) list.push(s);
       else this.byName.set(s.name, [s]);
     }
-    this.sorted = symbols
-      .filter((s) => s.name && s.type === 'func' && s.value !== 0n)
+  }
+
+  /** Sorted on first use: resolving a breakpoint by name never pays for it. */
+  private get sorted(): ElfSymbol[] {
+    this.sortedCache ??= this.all
+      // Sized untyped symbols are assembly code (SYM_CODE_START/END, e.g. secondary_startup_64).
+      .filter((s) => s.name && s.value !== 0n && (s.type === 'func' || (s.type === 'other' && s.size > 0)))
       .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : rank(a) - rank(b)));
+    return this.sortedCache;
   }
 
   static fromElf(elf: ElfFile): SymbolTable {
@@ -56,7 +63,7 @@ export class SymbolTable {
     let pick = this.sorted[best];
     for (let i = best; i >= 0 && this.sorted[i].value === pick.value; i--) {
       const s = this.sorted[i];
-      if (s.type === 'func' && covers(s, addr)) pick = s;
+      if (s.type !== 'object' && covers(s, addr) && (pick.type !== 'func' || !covers(pick, addr) || s.type === 'func')) pick = s;
     }
     // Past the end of a sized function means code we have no symbol for.
     if (pick.size > 0 && !covers(pick, addr)) return undefined;

@@ -1,0 +1,56 @@
+/**
+ * `qkd where`: resolve breakpoint locations offline, with no guest, the way the debugger
+ * would (function names and file:line), like gdb's `info line`. Handy for checking a
+ * vmlinux's debug info and sourceMap before booting, and the benchmarks time it.
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { archForElfMachine } from '../arch';
+import { loadSymbols, sourceInfo, checkSourceOptions } from '../adapter/backend';
+import { ElfFile } from '../symbols/elf';
+import { errors } from '../util/errors';
+import type { CodeLocation } from '../engine/sourceinfo';
+
+export async function whereCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { vmlinux: { type: 'string' }, source: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  if (!values.vmlinux) throw errors.missingField('vmlinux', 'Pass --vmlinux FILE (the ELF vmlinux with debug info).');
+  if (!positionals.length) throw errors.unsupported('Give at least one location: a function name or FILE:LINE.');
+  const vmlinux = path.resolve(values.vmlinux);
+  const probe = ElfFile.open(vmlinux);
+  const arch = archForElfMachine(probe.machine);
+  probe.close();
+  if (!arch) throw errors.notElf('vmlinux', vmlinux, 'its ELF machine is not one qkd supports');
+  checkSourceOptions({ source: values.source });
+  const { elf, symbols } = loadSymbols(vmlinux, arch);
+  const info = sourceInfo(elf, symbols, vmlinux, { source: values.source, cwd: process.cwd() });
+  const results: Array<{ location: string; line?: number; addresses: Array<{ address: string; function: string; file?: string; line?: number }> }> = [];
+  for (const loc of positionals) {
+    const m = /^(.+):(\d+)$/.exec(loc);
+    let found: CodeLocation[];
+    let line: number | undefined;
+    if (m) {
+      const file = path.resolve(values.source ?? process.cwd(), m[1]);
+      const r = info.lineLocations(file, Number(m[2]));
+      found = r?.locations ?? [];
+      line = r?.line;
+    } else found = info.functionLocations(loc);
+    results.push({
+      location: loc,
+      line,
+      addresses: found.map((f) => ({ address: `0x${f.address.toString(16)}`, function: f.function, file: f.location?.path, line: f.location?.line })),
+    });
+  }
+  elf.close();
+  if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+  else {
+    for (const r of results) {
+      if (!r.addresses.length) process.stdout.write(`${r.location}: no code found\n`);
+      for (const a of r.addresses) process.stdout.write(`${r.location}: ${a.address} in ${a.function}${a.file ? ` at ${a.file}:${a.line}` : ''}\n`);
+    }
+  }
+  return results.every((r) => r.addresses.length > 0) ? 0 : 1;
+}

@@ -1,0 +1,216 @@
+/**
+ * Source-line stepping (next, step in, step out) built from single steps inside the current
+ * line's address range and temporary breakpoints to run over calls and out of frames. Every
+ * temporary stop is checked against the frame it was meant for (its stack pointer), so a
+ * recursive call or another task running the same code doesn't end the step early.
+ * Single steps keep interrupts and timers masked (QEMU's default sstep flags).
+ */
+import type { ArchInfo } from '../arch';
+import * as P from '../rsp/packets';
+import type { StopReply } from '../rsp/stop';
+import { rangesContain } from '../symbols/dwarf/cu';
+import type { Range } from '../symbols/dwarf/ranges';
+import type { BreakpointTable } from './breakpoints';
+import type { SourceInfo, StepLine } from './sourceinfo';
+import type { KernelTarget } from './target';
+import type { Unwinder } from './unwind';
+
+export type StepKind = 'over' | 'into' | 'out';
+
+export interface StepOutcome {
+  stop: StopReply;
+  reason: 'step' | 'breakpoint' | 'pause';
+}
+
+export interface StepContext {
+  target: KernelTarget;
+  arch: ArchInfo;
+  bps: BreakpointTable;
+  source: SourceInfo;
+  unwinder: Unwinder;
+  /** True once the user asked to pause; the step ends at the next stop. */
+  pauseRequested(): boolean;
+  dwarfRegisters(tid: number): Promise<Map<number, bigint>>;
+}
+
+const SIGINT = 2;
+const TEMP_ID = -1;
+/** A runaway step (a loop with no line change) ends here rather than spin forever. */
+const MAX_STEPS = 20000;
+
+export class Stepper {
+  constructor(private readonly ctx: StepContext) {}
+
+  private get t(): KernelTarget {
+    return this.ctx.target;
+  }
+
+  private async sp(tid: number): Promise<bigint> {
+    return this.t.readRegister(tid, this.ctx.arch.spRegister);
+  }
+
+  private async singleStep(tid: number): Promise<StopReply> {
+    const pc = await this.t.pc(tid);
+    const restore = await this.ctx.bps.lift(pc);
+    this.t.invalidate();
+    try {
+      return await P.stepThread(this.t.rsp, tid, this.t.vcont);
+    } finally {
+      await restore();
+    }
+  }
+
+  /**
+   * Run all vCPUs until `tid` reaches `addr` and `accept` agrees it is the right frame.
+   * Returns a stop to report instead when a user breakpoint or a pause gets there first.
+   */
+  private async runTo(tid: number, addr: bigint, accept: () => Promise<boolean>): Promise<{ arrived: boolean; outcome: StepOutcome }> {
+    await this.ctx.bps.add(addr, TEMP_ID);
+    try {
+      for (;;) {
+        // Leave the current PC with a single step so a breakpoint there doesn't fire at once.
+        const first = await this.singleStep(tid);
+        if (first.kind !== 'signal') return { arrived: false, outcome: { stop: first, reason: 'step' } };
+        this.t.invalidate();
+        let stop: StopReply = first;
+        let pc = await this.t.pc(tid);
+        if (pc !== addr && !this.ctx.bps.has(pc)) {
+          if (this.ctx.pauseRequested()) return { arrived: false, outcome: { stop, reason: 'pause' } };
+          stop = await P.continueThreads(this.t.rsp, undefined, this.t.vcont);
+          if (stop.kind !== 'signal') return { arrived: false, outcome: { stop, reason: 'step' } };
+          this.t.invalidate();
+          if (stop.signal === SIGINT) return { arrived: false, outcome: { stop, reason: 'pause' } };
+        }
+        const thread = stop.thread && stop.thread > 0 ? stop.thread : tid;
+        pc = await this.t.pc(thread);
+        if (thread === tid && pc === addr && (await accept())) return { arrived: true, outcome: { stop, reason: 'step' } };
+        if (this.ctx.bps.idsAt(pc).some((id) => id !== TEMP_ID)) return { arrived: false, outcome: { stop, reason: 'breakpoint' } };
+        if (this.ctx.pauseRequested()) return { arrived: false, outcome: { stop, reason: 'pause' } };
+      }
+    } finally {
+      await this.ctx.bps.remove(addr, TEMP_ID);
+    }
+  }
+
+  /** After a single step from (prevPc, prevSp): the return address if that step was a call. */
+  private async calledFrom(tid: number, prevPc: bigint, prevSp: bigint, fn: Range[]): Promise<bigint | undefined> {
+    const pc = await this.t.pc(tid);
+    if (rangesContain(fn, pc) && !this.ctx.source.isFunctionEntry(pc)) return undefined;
+    const ra = this.ctx.arch.returnAddress;
+    if (ra.kind === 'stack') {
+      const sp = await this.sp(tid);
+      if (sp !== prevSp - BigInt(ra.size)) return undefined;
+      const word = await this.t.readMemory(sp, ra.size, tid).catch(() => undefined);
+      if (!word) return undefined;
+      const ret = word.readBigUInt64LE(0);
+      // The pushed address follows the call instruction (at most 15 bytes on x86).
+      return ret > prevPc && ret <= prevPc + 15n ? ret : undefined;
+    }
+    const regs = await this.ctx.dwarfRegisters(tid);
+    const lr = regs.get(ra.dwarf);
+    return lr !== undefined && lr > prevPc && lr <= prevPc + 8n ? lr : undefined;
+  }
+
+  /**
+   * One instruction: the stop, the new PC, where it was before, and an outcome when the
+   * step must end here (the guest is gone, or the user paused).
+   */
+  private async stepOne(tid: number, pc: bigint): Promise<{ stop: StopReply; pc: bigint; prevPc: bigint; prevSp: bigint; end?: StepOutcome }> {
+    const prevSp = await this.sp(tid);
+    const stop = await this.singleStep(tid);
+    if (stop.kind !== 'signal') return { stop, pc, prevPc: pc, prevSp, end: { stop, reason: 'step' } };
+    this.t.invalidate();
+    const now = await this.t.pc(tid);
+    return { stop, pc: now, prevPc: pc, prevSp, end: this.ctx.pauseRequested() ? { stop, reason: 'pause' } : undefined };
+  }
+
+  async run(tid: number, kind: StepKind, inlineDepth = 0): Promise<StepOutcome> {
+    if (kind === 'out') return this.stepOut(tid, inlineDepth);
+    return this.stepLine(tid, kind);
+  }
+
+  private async stepLine(tid: number, kind: 'over' | 'into'): Promise<StepOutcome> {
+    const src = this.ctx.source;
+    let pc = await this.t.pc(tid);
+    let line: StepLine | undefined = src.lineAt(pc);
+    if (!line) return { stop: await this.singleStep(tid), reason: 'step' };
+    let curLine = line.line;
+    let curFile = line.file;
+    let range: [bigint, bigint] = [line.start, line.end];
+    let fn = src.functionRanges(pc);
+    const startSp = await this.sp(tid);
+    let last: StopReply | undefined;
+    for (let n = 0; n < MAX_STEPS; n++) {
+      const one = await this.stepOne(tid, pc);
+      if (one.end) return one.end;
+      last = one.stop;
+      pc = one.pc;
+      if (pc >= range[0] && pc < range[1]) continue;
+      const ret = await this.calledFrom(tid, one.prevPc, one.prevSp, fn);
+      if (ret !== undefined) {
+        if (kind === 'into' && src.hasLineInfo(pc)) return { stop: last, reason: 'step' };
+        const entrySp = await this.sp(tid);
+        const size = this.ctx.arch.returnAddress.kind === 'stack' ? BigInt(this.ctx.arch.returnAddress.size) : 0n;
+        const r = await this.runTo(tid, ret, async () => (await this.sp(tid)) === entrySp + size);
+        if (!r.arrived) return r.outcome;
+        last = r.outcome.stop;
+        pc = ret;
+        if (pc >= range[0] && pc < range[1]) continue;
+      }
+      if (this.ctx.bps.idsAt(pc).length) return { stop: last, reason: 'breakpoint' };
+      line = src.lineAt(pc);
+      if (!line) {
+        // Code without line info: a step into it from a source line ends here (gdb would
+        // step back out; the kernel's callers of such code are assembly stubs).
+        return { stop: last, reason: 'step' };
+      }
+      const sp = await this.sp(tid);
+      const returned = sp > startSp;
+      const newLine = line.line !== curLine || line.file !== curFile;
+      if (pc === line.start && line.isStmt && newLine) return { stop: last, reason: 'step' };
+      if (returned) {
+        // Back in the caller, mid-line: like gdb, finish that line and stop at the next one.
+        fn = src.functionRanges(pc);
+        curLine = line.line;
+        curFile = line.file;
+      } else if (line.isStmt && !rangesContain(fn, pc)) {
+        fn = src.functionRanges(pc);
+      }
+      range = [line.start, line.end];
+    }
+    return { stop: last ?? (await this.t.haltReason()), reason: 'step' };
+  }
+
+  private async stepOut(tid: number, inlineDepth: number): Promise<StepOutcome> {
+    let pc = await this.t.pc(tid);
+    const inlined = this.ctx.source.inlinedRanges(pc, inlineDepth);
+    if (inlined) {
+      // Leaving an inlined call means running until the PC leaves its ranges, over calls.
+      let last: StopReply | undefined;
+      const fn = this.ctx.source.functionRanges(pc);
+      for (let n = 0; n < MAX_STEPS; n++) {
+        const one = await this.stepOne(tid, pc);
+        if (one.end) return one.end;
+        last = one.stop;
+        pc = one.pc;
+        const ret = await this.calledFrom(tid, one.prevPc, one.prevSp, fn);
+        if (ret !== undefined) {
+          const entrySp = await this.sp(tid);
+          const r = await this.runTo(tid, ret, async () => (await this.sp(tid)) > entrySp);
+          if (!r.arrived) return r.outcome;
+          last = r.outcome.stop;
+          pc = ret;
+        }
+        if (!rangesContain(inlined, pc)) return { stop: last, reason: 'step' };
+      }
+      return { stop: last ?? (await this.t.haltReason()), reason: 'step' };
+    }
+    const regs = await this.ctx.dwarfRegisters(tid);
+    const frames = await this.ctx.unwinder.unwind(regs, 2);
+    const caller = frames[1];
+    const cfa = frames[0]?.cfa;
+    if (!caller || cfa === undefined) throw new Error('Cannot step out: the caller of this frame is unknown (no call-frame information and no frame pointer here).');
+    const r = await this.runTo(tid, caller.pc, async () => (await this.sp(tid)) === cfa);
+    return r.outcome;
+  }
+}

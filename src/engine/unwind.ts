@@ -1,0 +1,127 @@
+/**
+ * Stack unwinding from the registers of a stopped vCPU: .debug_frame CFI where it covers
+ * the PC, the frame-pointer chain where it doesn't (assembly entry code, a vmlinux without
+ * CFI), and a clean stop at the bottom: a zero or non-code return address, a stack that
+ * doesn't grow toward the caller, or a missing frame pointer.
+ */
+import type { ArchInfo } from '../arch';
+import type { CallFrameInfo, RegRule } from '../symbols/dwarf/frame';
+
+export interface UnwoundFrame {
+  pc: bigint;
+  /** Canonical frame address: the caller's SP before the call; identifies the frame. */
+  cfa: bigint | undefined;
+  /** Registers by DWARF number, as far as they are known in this frame. */
+  regs: Map<number, bigint>;
+  /** How this frame's caller was found. */
+  method: 'cfi' | 'frame-pointer' | 'none';
+}
+
+export interface UnwindMemory {
+  (addr: bigint, size: number): Promise<Buffer | undefined>;
+}
+
+const MASK64 = (1n << 64n) - 1n;
+
+export class Unwinder {
+  constructor(
+    private readonly arch: ArchInfo,
+    private readonly cfi: CallFrameInfo | undefined,
+    private readonly isCode: (pc: bigint) => boolean,
+    private readonly memory: UnwindMemory,
+  ) {}
+
+  private async word(addr: bigint): Promise<bigint | undefined> {
+    const b = await this.memory(addr & MASK64, 8);
+    return b && b.length === 8 ? b.readBigUInt64LE(0) : undefined;
+  }
+
+  /** The CFA of the frame at `regs` (for step/finish frame checks), without walking further. */
+  async cfaOf(regs: Map<number, bigint>, isCaller = false): Promise<bigint | undefined> {
+    const pc = regs.get(this.arch.returnAddressColumn);
+    if (pc === undefined) return undefined;
+    const row = this.cfi?.rowAt(isCaller ? pc - 1n : pc);
+    if (row && row.cfa.kind === 'regOffset') {
+      const base = regs.get(row.cfa.reg);
+      if (base !== undefined) return (base + BigInt(row.cfa.offset)) & MASK64;
+    }
+    return undefined;
+  }
+
+  async unwind(top: Map<number, bigint>, maxFrames = 64): Promise<UnwoundFrame[]> {
+    const frames: UnwoundFrame[] = [];
+    let regs = top;
+    for (let n = 0; n < maxFrames; n++) {
+      const pc = regs.get(this.arch.returnAddressColumn);
+      if (pc === undefined) break;
+      const frame: UnwoundFrame = { pc, cfa: undefined, regs, method: 'none' };
+      frames.push(frame);
+      const caller = (await this.viaCfi(frame, n > 0)) ?? (await this.viaFramePointer(frame));
+      if (!caller) break;
+      const next = caller.get(this.arch.returnAddressColumn);
+      const sp = caller.get(this.arch.dwarfSp);
+      // A return address can sit just past its function (a call to a noreturn function).
+      if (next === undefined || next === 0n || !this.isCode(next - 1n)) break;
+      const mySp = regs.get(this.arch.dwarfSp);
+      // A caller's stack pointer must lie above ours, or the walk would loop.
+      if (sp === undefined || (mySp !== undefined && sp <= mySp)) break;
+      regs = caller;
+    }
+    return frames;
+  }
+
+  private async viaCfi(frame: UnwoundFrame, isCaller: boolean): Promise<Map<number, bigint> | undefined> {
+    const row = this.cfi?.rowAt(isCaller ? frame.pc - 1n : frame.pc);
+    if (!row || row.cfa.kind !== 'regOffset') return undefined;
+    const base = frame.regs.get(row.cfa.reg);
+    if (base === undefined) return undefined;
+    const cfa = (base + BigInt(row.cfa.offset)) & MASK64;
+    frame.cfa = cfa;
+    const caller = new Map<number, bigint>();
+    for (const r of this.arch.calleeSaved) {
+      const v = frame.regs.get(r);
+      if (v !== undefined) caller.set(r, v);
+    }
+    for (const [reg, rule] of row.regs) {
+      const v = rule.kind === 'sameValue' ? frame.regs.get(reg) : await this.apply(rule, cfa, frame.regs);
+      if (v === undefined) caller.delete(reg);
+      else caller.set(reg, v);
+    }
+    if (!row.regs.has(this.arch.returnAddressColumn)) return undefined;
+    caller.set(this.arch.dwarfSp, cfa);
+    frame.method = 'cfi';
+    return caller;
+  }
+
+  private async apply(rule: RegRule, cfa: bigint, regs: Map<number, bigint>): Promise<bigint | undefined> {
+    switch (rule.kind) {
+      case 'offset':
+        return this.word(cfa + BigInt(rule.offset));
+      case 'valOffset':
+        return (cfa + BigInt(rule.offset)) & MASK64;
+      case 'register':
+        return regs.get(rule.reg);
+      default:
+        // undefined, and expression rules: the evaluator lands with the variables work.
+        return undefined;
+    }
+  }
+
+  /** The classic chain: [fp] = caller's fp, [fp+8] = return address, caller's sp = fp+16. */
+  private async viaFramePointer(frame: UnwoundFrame): Promise<Map<number, bigint> | undefined> {
+    const fp = frame.regs.get(this.arch.dwarfFp);
+    const sp = frame.regs.get(this.arch.dwarfSp);
+    if (fp === undefined || fp === 0n || (fp & 7n) !== 0n) return undefined;
+    if (sp !== undefined && (fp < sp || fp - sp > 0x10000n)) return undefined;
+    const savedFp = await this.word(fp);
+    const ra = await this.word(fp + 8n);
+    if (savedFp === undefined || ra === undefined) return undefined;
+    frame.cfa = fp + 16n;
+    frame.method = 'frame-pointer';
+    const caller = new Map<number, bigint>();
+    caller.set(this.arch.dwarfFp, savedFp);
+    caller.set(this.arch.dwarfSp, fp + 16n);
+    caller.set(this.arch.returnAddressColumn, ra);
+    return caller;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The DWARF of one vmlinux, read lazily: unit headers are hopped through once, a unit's
+ * root DIE is read when the unit is first asked about, its DIE tree and line table when they
+ * are needed, and every result (errors included) is cached per unit.
+ */
+import type { ElfFile } from '../elf';
+import { CallFrameInfo } from './frame';
+import { CompileUnit } from './cu';
+import { parseLineTable, lineHeaders } from './line';
+import { LineIndex } from './lineindex';
+import { infoOffset, lineOffset, type DebugInfoOffset } from './offsets';
+import { ArangeIndex } from './ranges';
+import { DwarfSections } from './sections';
+import { readUnitHeader, unitHeaders, type UnitHeader } from './unit';
+
+type Cached<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+function cached<K, T>(map: Map<K, Cached<T>>, key: K, make: () => T): T {
+  let c = map.get(key);
+  if (!c) {
+    try {
+      c = { ok: true, value: make() };
+    } catch (error) {
+      c = { ok: false, error };
+    }
+    map.set(key, c);
+  }
+  if (!c.ok) throw c.error;
+  return c.value;
+}
+
+export class Dwarf {
+  readonly sections: DwarfSections;
+  private headers: UnitHeader[] | undefined;
+  private readonly units = new Map<number, Cached<CompileUnit>>();
+  private readonly lines = new Map<number, Cached<LineIndex>>();
+  private aranges: ArangeIndex | undefined;
+  private cfi: CallFrameInfo | undefined;
+  private fileIndex: Map<string, DebugInfoOffset[]> | undefined;
+
+  private constructor(readonly elf: ElfFile) {
+    this.sections = new DwarfSections(elf);
+  }
+
+  /** The file's DWARF, or undefined when it has none (a stripped or non-debug build). */
+  static open(elf: ElfFile): Dwarf | undefined {
+    const d = new Dwarf(elf);
+    return d.sections.hasDebugInfo() ? d : undefined;
+  }
+
+  unitHeaders(): UnitHeader[] {
+    if (!this.headers) this.headers = [...unitHeaders(this.sections)];
+    return this.headers;
+  }
+
+  unit(offset: DebugInfoOffset): CompileUnit {
+    // The header is read where the offset points, so one lookup costs no scan of all units.
+    return cached(this.units, offset, () => new CompileUnit(this.sections, readUnitHeader(this.sections, offset)));
+  }
+
+  /** The unit whose bytes hold a .debug_info offset (for references across units). */
+  unitContaining(offset: number): CompileUnit | undefined {
+    const hs = this.unitHeaders();
+    let lo = 0;
+    let hi = hs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (hs[mid].end <= offset) lo = mid + 1;
+      else if (hs[mid].offset > offset) hi = mid - 1;
+      else return this.unit(hs[mid].offset);
+    }
+    return undefined;
+  }
+
+  unitForAddress(pc: bigint): CompileUnit | undefined {
+    if (!this.aranges) this.aranges = ArangeIndex.read(this.sections);
+    const u = this.aranges.unitFor(pc);
+    if (u !== undefined) return this.unit(infoOffset(u));
+    return undefined;
+  }
+
+  lineIndex(cu: CompileUnit): LineIndex | undefined {
+    const stmt = cu.stmtList;
+    if (stmt === undefined) return undefined;
+    return cached(this.lines, cu.offset, () => new LineIndex(parseLineTable(this.sections, lineOffset(stmt), cu.compDir, cu.header.addressSize)));
+  }
+
+  frames(): CallFrameInfo | undefined {
+    if (!this.cfi && this.sections.get('.debug_frame')) this.cfi = new CallFrameInfo(this.sections, 8);
+    return this.cfi;
+  }
+
+  /**
+   * The file → units index: for each file base name, the units whose line tables name it.
+   * Built from line-table headers and unit root DIEs only (no line programs, no DIE trees),
+   * and it keeps only names and offsets, so it stays small on a full distribution vmlinux.
+   */
+  unitsNaming(baseName: string): DebugInfoOffset[] {
+    if (!this.fileIndex) {
+      const byStmt = new Map<number, DebugInfoOffset>();
+      for (const h of this.unitHeaders()) {
+        const stmt = this.unit(h.offset).stmtList;
+        if (stmt !== undefined) byStmt.set(stmt, h.offset);
+      }
+      const index = new Map<string, DebugInfoOffset[]>();
+      for (const header of lineHeaders(this.sections)) {
+        const unit = byStmt.get(header.offset);
+        if (unit === undefined) continue;
+        for (const f of header.files) {
+          const slash = f.name.lastIndexOf('/');
+          const base = slash < 0 ? f.name : f.name.slice(slash + 1);
+          const list = index.get(base);
+          if (!list) index.set(base, [unit]);
+          else if (list[list.length - 1] !== unit) list.push(unit);
+        }
+      }
+      this.fileIndex = index;
+    }
+    return this.fileIndex.get(baseName) ?? [];
+  }
+}

@@ -1,0 +1,595 @@
+/**
+ * .debug_line: line-number program headers and the address/line matrix they encode, for
+ * DWARF versions 2 to 5 (GCC and clang kernel builds). Only the bytes of the requested unit
+ * are read, because a distribution vmlinux carries tens of megabytes of line programs and a
+ * debugger needs just the units that cover the code being looked at.
+ *
+ * Corrupt input fails with a DwarfError naming .debug_line and the offset of the bad byte:
+ * every read is bounded by the unit, and every loop consumes at least one byte per turn.
+ */
+import { posix } from 'node:path';
+import { DW_FORM } from './constants';
+import type { DebugLineOffset } from './offsets';
+import { ByteReader, DwarfError } from './reader';
+import type { DwarfSections, PagedSection } from './sections';
+
+// Numbering from the DWARF 5 standard, section 7.22; kept here because only this file uses it.
+const DW_LNS = { copy: 1, advance_pc: 2, advance_line: 3, set_file: 4, set_column: 5, negate_stmt: 6, set_basic_block: 7, const_add_pc: 8, fixed_advance_pc: 9, set_prologue_end: 10, set_epilogue_begin: 11, set_isa: 12 } as const;
+const DW_LNE = { end_sequence: 1, set_address: 2, define_file: 3, set_discriminator: 4 } as const;
+const DW_LNCT = { path: 1, directory_index: 2, MD5: 5 } as const;
+
+const SECTION = '.debug_line';
+
+export interface LineFile {
+  name: string;
+  dirIndex: number;
+  dir: string;
+  /** dir joined with name, and with compDir when still relative (posix path join). */
+  path: string;
+  md5?: string;
+}
+
+export interface LineRow {
+  address: bigint;
+  file: number;
+  line: number;
+  column: number;
+  isStmt: boolean;
+  basicBlock: boolean;
+  endSequence: boolean;
+  prologueEnd: boolean;
+  epilogueBegin: boolean;
+  discriminator: number;
+  opIndex: number;
+}
+
+export interface LineHeader {
+  offset: DebugLineOffset;
+  version: number;
+  offsetSize: 4 | 8;
+  addressSize: number;
+  minInstLength: number;
+  maxOpsPerInst: number;
+  defaultIsStmt: boolean;
+  lineBase: number;
+  lineRange: number;
+  opcodeBase: number;
+  /** Operand counts of opcodes 1 .. opcodeBase-1 (index 0 is opcode 1). */
+  standardOpcodeLengths: number[];
+  /**
+   * The directory table as stored. In v5 entry 0 is the compilation directory and file
+   * entries index it directly; in v2-4 the compilation directory is implicit, so a file's
+   * dirIndex i (i >= 1) names includeDirs[i - 1].
+   */
+  includeDirs: string[];
+  /** In table order (v5 files[0] is file 0, v2-4 files[0] is file 1); parseLineTable appends DW_LNE_define_file entries. */
+  files: LineFile[];
+  /** section offsets */
+  programStart: number;
+  unitEnd: number;
+}
+
+export interface LineTable {
+  header: LineHeader;
+  rows: LineRow[];
+}
+
+/** Only the header (cheap: used to index which files each unit mentions without running programs). */
+export function parseLineHeader(sections: DwarfSections, offset: DebugLineOffset, compDir: string, addressSize?: number, strOffsetsBase?: number): LineHeader {
+  const sec = sections.require(SECTION);
+  const pre = readPrologue(sec, offset);
+  const r = sec.reader(offset, pre.programStart - offset);
+  return readHeaderBody(r, pre, sections, compDir, addressSize ?? 8, strOffsetsBase);
+}
+
+/**
+ * Header and rows of one unit. `addressSize` is the CU's (v2-4 headers lack it);
+ * `strOffsetsBase` is the CU's DW_AT_str_offsets_base, needed only for DW_FORM_strx names.
+ */
+export function parseLineTable(sections: DwarfSections, offset: DebugLineOffset, compDir: string, addressSize?: number, strOffsetsBase?: number): LineTable {
+  const sec = sections.require(SECTION);
+  const pre = readPrologue(sec, offset);
+  const unit = sec.reader(offset, pre.unitEnd - offset);
+  const hr = new ByteReader(unit.buf, SECTION, offset, 0, pre.programStart - offset);
+  const header = readHeaderBody(hr, pre, sections, compDir, addressSize ?? 8, strOffsetsBase);
+  unit.pos = pre.programStart - offset;
+  const rows: LineRow[] = [];
+  runProgram(unit, header, compDir, rows);
+  return { header, rows };
+}
+
+/** The file for a row's file number, handling v5 (0-based, 0 = primary file) vs v2–4 (1-based) numbering. */
+export function lineFile(header: LineHeader, index: number): LineFile | undefined {
+  const i = header.version >= 5 ? index : index - 1;
+  return i >= 0 && i < header.files.length ? header.files[i] : undefined;
+}
+
+/** Every unit header in .debug_line in order, hopping by unit_length, without running programs. */
+export function* lineHeaders(sections: DwarfSections, compDirFor?: (o: DebugLineOffset) => string): Generator<LineHeader> {
+  const sec = sections.get(SECTION);
+  if (!sec) return;
+  let off = 0;
+  while (off < sec.size) {
+    const o = off as DebugLineOffset;
+    const h = parseLineHeader(sections, o, compDirFor ? compDirFor(o) : '');
+    yield h;
+    // unitEnd is at least 4 bytes past off (the length field), so the walk always advances.
+    off = h.unitEnd;
+  }
+}
+
+interface Prologue {
+  offset: DebugLineOffset;
+  unitEnd: number;
+  offsetSize: 4 | 8;
+  version: number;
+  /** v5 only; 0 when the header does not say. */
+  addressSize: number;
+  programStart: number;
+  /** Section offset of minimum_instruction_length, where the rest of the header starts. */
+  bodyStart: number;
+}
+
+/** The fixed fields that say how big the unit and its header are, from a small read. */
+function readPrologue(sec: PagedSection, offset: DebugLineOffset): Prologue {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset >= sec.size) {
+    throw new DwarfError(SECTION, offset, `unit offset is outside the section (size 0x${sec.size.toString(16)})`);
+  }
+  const r = sec.readerFrom(offset, 24);
+  const { length, offsetSize } = r.initialLength();
+  const unitEnd = r.offset + length;
+  if (unitEnd > sec.size) r.fail(`unit length 0x${length.toString(16)} runs past the section's end (size 0x${sec.size.toString(16)})`, 0);
+  const bounded = new ByteReader(r.buf, SECTION, offset, r.pos, Math.min(r.end, unitEnd - offset));
+  const version = bounded.u16();
+  if (version < 2 || version > 5) bounded.fail(`unsupported line table version ${version}`, bounded.pos - 2);
+  let addressSize = 0;
+  if (version >= 5) {
+    addressSize = bounded.u8();
+    if (addressSize !== 1 && addressSize !== 2 && addressSize !== 4 && addressSize !== 8) bounded.fail(`unsupported address size ${addressSize}`, bounded.pos - 1);
+    // segment_selector_size: only meaningful for segmented targets, which no kernel uses.
+    bounded.u8();
+  }
+  const headerLength = bounded.offsetOf(offsetSize);
+  const programStart = bounded.offset + headerLength;
+  if (programStart > unitEnd) bounded.fail(`header_length 0x${headerLength.toString(16)} runs past the unit's end`, bounded.pos - offsetSize);
+  return { offset, unitEnd, offsetSize, version, addressSize, programStart, bodyStart: bounded.offset };
+}
+
+/** Parses from pre.bodyStart; `r` must cover the unit's first bytes up to programStart. */
+function readHeaderBody(r: ByteReader, pre: Prologue, sections: DwarfSections, compDir: string, cuAddressSize: number, strOffsetsBase: number | undefined): LineHeader {
+  r.pos = pre.bodyStart - r.base;
+  const v = pre.version;
+  const minInstLength = r.u8();
+  const maxOpsPerInst = v >= 4 ? r.u8() : 1;
+  if (maxOpsPerInst === 0) r.fail('maximum_operations_per_instruction is 0', r.pos - 1);
+  const defaultIsStmt = r.u8() !== 0;
+  const lineBase = r.i8();
+  const lineRange = r.u8();
+  if (lineRange === 0) r.fail('line_range is 0', r.pos - 1);
+  const opcodeBase = r.u8();
+  if (opcodeBase === 0) r.fail('opcode_base is 0', r.pos - 1);
+  const standardOpcodeLengths: number[] = [];
+  for (let i = 1; i < opcodeBase; i++) standardOpcodeLengths.push(r.u8());
+
+  let includeDirs: string[];
+  let files: LineFile[];
+  if (v >= 5) {
+    const strings = new StringResolver(sections, pre.offsetSize, strOffsetsBase);
+    const dirEntries = readEntryTable(r, 'directory', pre.offsetSize, strings);
+    includeDirs = dirEntries.map((e) => e.path);
+    // Relative directories are relative to the compilation directory; v5 records it as entry 0.
+    const base = compDir || includeDirs[0] || '';
+    const dirBase = new Map<string, string>();
+    files = readEntryTable(r, 'file', pre.offsetSize, strings).map((e) => makeFile(e.path, e.dirIndex, includeDirs[e.dirIndex] ?? '', base, e.md5, dirBase));
+  } else {
+    // Both tables end with an empty string.
+    includeDirs = [];
+    for (let d = r.cstr(); d !== ''; d = r.cstr()) includeDirs.push(d);
+    files = [];
+    const dirBase = new Map<string, string>();
+    for (let name = r.cstr(); name !== ''; name = r.cstr()) files.push(readV4FileRest(r, name, includeDirs, compDir, dirBase));
+  }
+  // Bytes left before programStart are padding or vendor data; overrunning it is corruption,
+  // which the reader (bounded at programStart) has already reported.
+  const { offset, offsetSize, programStart, unitEnd } = pre;
+  const addressSize = v >= 5 ? pre.addressSize : cuAddressSize;
+  return { offset, version: v, offsetSize, addressSize, minInstLength, maxOpsPerInst, defaultIsStmt, lineBase, lineRange, opcodeBase, standardOpcodeLengths, includeDirs, files, programStart, unitEnd };
+}
+
+/** Directory index, modification time and length after a v2-4 file name (header or DW_LNE_define_file). */
+function readV4FileRest(r: ByteReader, name: string, includeDirs: string[], compDir: string, dirBase?: Map<string, string>): LineFile {
+  const dirIndex = r.uleb();
+  r.uleb(); // modification time
+  r.uleb(); // file length
+  const dir = dirIndex === 0 ? compDir : includeDirs[dirIndex - 1] ?? '';
+  return makeFile(name, dirIndex, dir, compDir, undefined, dirBase);
+}
+
+function makeFile(name: string, dirIndex: number, dir: string, compDir: string, md5: string | undefined, dirBase?: Map<string, string>): LineFile {
+  const f: LineFile = { name, dirIndex, dir, path: joinPath(compDir, dir, name, dirBase) };
+  if (md5 !== undefined) f.md5 = md5;
+  return f;
+}
+
+/**
+ * posix.join(compDir, dir, name), skipping compDir when dir or name is absolute. Kernel units
+ * list hundreds of files in a few directories, so the resolved directory is cached per table
+ * and a plain file name is appended without normalizing the whole path again.
+ */
+function joinPath(compDir: string, dir: string, name: string, dirBase?: Map<string, string>): string {
+  if (posix.isAbsolute(name)) return posix.normalize(name);
+  let base = dirBase?.get(dir);
+  if (base === undefined) {
+    base = posix.isAbsolute(dir) || !compDir ? (dir ? posix.normalize(dir) : '') : posix.join(compDir, dir);
+    dirBase?.set(dir, base);
+  }
+  if (base === '' || base === '.') return posix.normalize(name);
+  if (name !== '' && name !== '.' && name !== '..' && !name.includes('/')) return base.endsWith('/') ? base + name : `${base}/${name}`;
+  return posix.join(base, name);
+}
+
+/** Resolves the indirect string forms a v5 entry may use, turning their errors into .debug_line ones. */
+class StringResolver {
+  constructor(
+    private readonly sections: DwarfSections,
+    private readonly offsetSize: 4 | 8,
+    private readonly strOffsetsBase: number | undefined,
+  ) {}
+
+  at(r: ByteReader, sectionName: string, offset: number, at: number): string {
+    try {
+      return this.sections.require(sectionName).cstr(offset);
+    } catch (e) {
+      if (e instanceof DwarfError) return r.fail(`name via ${sectionName}: ${e.message}`, at);
+      throw e;
+    }
+  }
+
+  indexed(r: ByteReader, index: number, at: number): string {
+    if (this.strOffsetsBase === undefined) return r.fail('DW_FORM_strx name needs the unit\'s DW_AT_str_offsets_base, which the caller did not give', at);
+    let strOff: number;
+    try {
+      const offs = this.sections.require('.debug_str_offsets');
+      strOff = offs.reader(this.strOffsetsBase + index * this.offsetSize, this.offsetSize).offsetOf(this.offsetSize);
+    } catch (e) {
+      if (e instanceof DwarfError) return r.fail(`string index ${index}: ${e.message}`, at);
+      throw e;
+    }
+    return this.at(r, '.debug_str', strOff, at);
+  }
+}
+
+interface Entry {
+  path: string;
+  dirIndex: number;
+  md5: string | undefined;
+}
+
+type FormValue = string | number | bigint | Buffer;
+
+/** A v5 directory or file table: its entry format, count, and entries. */
+function readEntryTable(r: ByteReader, kind: 'directory' | 'file', offsetSize: 4 | 8, strings: StringResolver): Entry[] {
+  const formatCount = r.u8();
+  const formats: { type: number; form: number }[] = [];
+  for (let i = 0; i < formatCount; i++) formats.push({ type: r.uleb(), form: r.uleb() });
+  const countAt = r.pos;
+  const count = r.uleb();
+  if (count > 0 && formats.length === 0) r.fail(`${kind} table has ${count} entries but no entry format`, countAt);
+  // Every accepted form takes at least one byte, so a count beyond the bytes left is corrupt;
+  // checking first avoids looping (or allocating) for a count like 2^50.
+  if (count > r.remaining) r.fail(`${kind} table claims ${count} entries, more than the ${r.remaining} header bytes left`, countAt);
+  const out: Entry[] = [];
+  for (let i = 0; i < count; i++) {
+    const entryAt = r.pos;
+    let path: string | undefined;
+    let dirIndex = 0;
+    let md5: string | undefined;
+    for (const f of formats) {
+      const at = r.pos;
+      const value = readFormValue(r, f.form, kind, offsetSize, strings);
+      switch (f.type) {
+        case DW_LNCT.path:
+          if (typeof value !== 'string') r.fail(`${kind} entry has DW_LNCT_path in non-string form 0x${f.form.toString(16)}`, at);
+          path = value;
+          break;
+        case DW_LNCT.directory_index:
+          if (typeof value !== 'number') r.fail(`${kind} entry has DW_LNCT_directory_index in form 0x${f.form.toString(16)}`, at);
+          dirIndex = value;
+          break;
+        case DW_LNCT.MD5:
+          if (!Buffer.isBuffer(value) || value.length !== 16) r.fail(`${kind} entry has DW_LNCT_MD5 in form 0x${f.form.toString(16)} (needs DW_FORM_data16)`, at);
+          md5 = value.toString('hex');
+          break;
+        default:
+          // Timestamps, sizes and vendor content (e.g. LLVM's embedded source) are not needed.
+          break;
+      }
+    }
+    if (path === undefined) r.fail(`${kind} entry ${i} has no DW_LNCT_path`, entryAt);
+    out.push({ path, dirIndex, md5 });
+  }
+  return out;
+}
+
+function readFormValue(r: ByteReader, form: number, kind: string, offsetSize: 4 | 8, strings: StringResolver): FormValue {
+  const at = r.pos;
+  switch (form) {
+    case DW_FORM.string:
+      return r.cstr();
+    case DW_FORM.line_strp:
+      return strings.at(r, '.debug_line_str', r.offsetOf(offsetSize), at);
+    case DW_FORM.strp:
+      return strings.at(r, '.debug_str', r.offsetOf(offsetSize), at);
+    case DW_FORM.strx:
+    case DW_FORM.GNU_str_index:
+      return strings.indexed(r, r.uleb(), at);
+    case DW_FORM.strx1:
+    case DW_FORM.strx2:
+    case DW_FORM.strx3:
+    case DW_FORM.strx4:
+      return strings.indexed(r, fixed(r, form - DW_FORM.strx1 + 1), at);
+    case DW_FORM.strp_sup:
+    case DW_FORM.GNU_strp_alt:
+      return r.fail(`${kind} name is in a supplementary object file (form 0x${form.toString(16)}), which is not supported`, at);
+    case DW_FORM.udata:
+      return r.uleb();
+    case DW_FORM.sdata:
+      return r.sleb();
+    case DW_FORM.data1:
+    case DW_FORM.flag:
+      return r.u8();
+    case DW_FORM.data2:
+      return r.u16();
+    case DW_FORM.data4:
+      return r.u32();
+    case DW_FORM.data8:
+      return r.u64();
+    case DW_FORM.sec_offset:
+      return r.offsetOf(offsetSize);
+    case DW_FORM.data16:
+      return r.bytes(16);
+    case DW_FORM.block:
+      return r.bytes(r.uleb());
+    case DW_FORM.block1:
+      return r.bytes(r.u8());
+    case DW_FORM.block2:
+      return r.bytes(r.u16());
+    case DW_FORM.block4:
+      return r.bytes(r.u32());
+    default:
+      return r.fail(`${kind} entry format uses form 0x${form.toString(16)}, which a line table header may not`, at);
+  }
+}
+
+const FOLD_LIMIT = 2 ** 48;
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * The line-number state machine. The address is kept as a bigint base plus a number delta so
+ * the per-opcode arithmetic stays in doubles: kernel addresses need 64 bits, but the advances
+ * within a sequence are small.
+ */
+class Machine {
+  // Registers, all set by reset().
+  base!: bigint;
+  delta!: number;
+  opIndex!: number;
+  file!: number;
+  line!: number;
+  column!: number;
+  isStmt!: boolean;
+  basicBlock!: boolean;
+  prologueEnd!: boolean;
+  epilogueBegin!: boolean;
+  discriminator!: number;
+  /** A row was emitted since the last end_sequence. */
+  open!: boolean;
+  private lastDelta = -1;
+  private lastBase = 0n;
+  private lastAddress = 0n;
+
+  constructor(
+    private readonly h: LineHeader,
+    private readonly rows: LineRow[],
+  ) {
+    this.reset();
+  }
+
+  reset(): void {
+    this.base = 0n;
+    this.delta = 0;
+    this.opIndex = 0;
+    this.file = 1;
+    this.line = 1;
+    this.column = 0;
+    this.isStmt = this.h.defaultIsStmt;
+    this.basicBlock = this.prologueEnd = this.epilogueBegin = this.open = false;
+    this.discriminator = 0;
+  }
+
+  setAddress(a: bigint): void {
+    this.base = a;
+    this.delta = 0;
+    this.opIndex = 0;
+  }
+
+  /** Applies an operation advance (special opcode, advance_pc, const_add_pc). */
+  advance(opAdvance: number): void {
+    const h = this.h;
+    if (opAdvance > 0xffffffff) return this.advanceBig(opAdvance);
+    let units = opAdvance;
+    if (h.maxOpsPerInst !== 1) {
+      const total = this.opIndex + opAdvance;
+      units = Math.floor(total / h.maxOpsPerInst);
+      this.opIndex = total % h.maxOpsPerInst;
+    }
+    // At most 255 * 2^32, so the product is exact in a double.
+    this.addBytes(h.minInstLength * units);
+  }
+
+  /** Only corrupt or unusual programs advance this far; do the arithmetic exactly. */
+  private advanceBig(opAdvance: number): void {
+    const h = this.h;
+    const total = BigInt(this.opIndex) + BigInt(opAdvance);
+    const maxOps = BigInt(h.maxOpsPerInst);
+    this.opIndex = Number(total % maxOps);
+    this.fold();
+    this.base = BigInt.asUintN(64, this.base + (total / maxOps) * BigInt(h.minInstLength));
+  }
+
+  addBytes(n: number): void {
+    this.delta += n;
+    if (this.delta > FOLD_LIMIT) this.fold();
+  }
+
+  private fold(): void {
+    this.base = BigInt.asUintN(64, this.base + BigInt(this.delta));
+    this.delta = 0;
+  }
+
+  emit(endSequence: boolean): void {
+    // Consecutive rows often share an address (location views), so reuse the bigint.
+    if (this.delta !== this.lastDelta || this.base !== this.lastBase) {
+      let a = this.base + BigInt(this.delta);
+      if (a > U64_MAX) a = BigInt.asUintN(64, a);
+      this.lastAddress = a;
+      this.lastDelta = this.delta;
+      this.lastBase = this.base;
+    }
+    const { file, line, column, isStmt, basicBlock, prologueEnd, epilogueBegin, discriminator, opIndex } = this;
+    this.rows.push({ address: this.lastAddress, file, line, column, isStmt, basicBlock, endSequence, prologueEnd, epilogueBegin, discriminator, opIndex });
+    this.basicBlock = this.prologueEnd = this.epilogueBegin = false;
+    this.discriminator = 0;
+    this.open = !endSequence;
+  }
+}
+
+/** SLEB128 as a number without bigint for the common short encodings (advance_line is hot). */
+function sleb(r: ByteReader): number {
+  const buf = r.buf;
+  const end = r.end;
+  let pos = r.pos;
+  let result = 0;
+  let mul = 1;
+  for (;;) {
+    if (pos >= end) r.fail('truncated LEB128', r.pos);
+    const b = buf[pos++];
+    result += (b & 0x7f) * mul;
+    mul *= 128;
+    if ((b & 0x80) === 0) {
+      if (b & 0x40) result -= mul;
+      r.pos = pos;
+      return result;
+    }
+    // Eight or more bytes no longer fit a double exactly; the reader's bigint path range-checks.
+    if (mul >= 2 ** 49) return r.sleb();
+  }
+}
+
+/** Little-endian unsigned of 1 to 6 bytes (the sizes a double holds exactly). */
+function fixed(r: ByteReader, size: number): number {
+  r.need(size);
+  const v = r.buf.readUIntLE(r.pos, size);
+  r.pos += size;
+  return v;
+}
+
+function readAddress(r: ByteReader, size: number, at: number): bigint {
+  if (size === 8) return r.u64();
+  if (size === 7) return BigInt(fixed(r, 4)) | (BigInt(fixed(r, 3)) << 32n);
+  if (size < 1 || size > 8) r.fail(`DW_LNE_set_address with a ${size}-byte operand`, at);
+  return BigInt(fixed(r, size));
+}
+
+function runProgram(r: ByteReader, h: LineHeader, compDir: string, rows: LineRow[]): void {
+  const m = new Machine(h, rows);
+  const buf = r.buf;
+  const end = r.end;
+  const { opcodeBase, lineBase, lineRange } = h;
+  const lengths = h.standardOpcodeLengths;
+  while (r.pos < end) {
+    const opAt = r.pos;
+    const op = buf[r.pos++];
+    if (op >= opcodeBase) {
+      const adjusted = op - opcodeBase;
+      m.advance(Math.floor(adjusted / lineRange));
+      m.line += lineBase + (adjusted % lineRange);
+      m.emit(false);
+      continue;
+    }
+    switch (op) {
+      case 0:
+        runExtended(r, h, m, compDir, opAt);
+        break;
+      case DW_LNS.copy:
+        m.emit(false);
+        break;
+      case DW_LNS.advance_pc:
+        m.advance(r.uleb());
+        break;
+      case DW_LNS.advance_line:
+        m.line += sleb(r);
+        break;
+      case DW_LNS.set_file:
+        m.file = r.uleb();
+        break;
+      case DW_LNS.set_column:
+        m.column = r.uleb();
+        break;
+      case DW_LNS.negate_stmt:
+        m.isStmt = !m.isStmt;
+        break;
+      case DW_LNS.set_basic_block:
+        m.basicBlock = true;
+        break;
+      case DW_LNS.const_add_pc:
+        m.advance(Math.floor((255 - opcodeBase) / lineRange));
+        break;
+      case DW_LNS.fixed_advance_pc:
+        m.addBytes(r.u16());
+        m.opIndex = 0;
+        break;
+      case DW_LNS.set_prologue_end:
+        m.prologueEnd = true;
+        break;
+      case DW_LNS.set_epilogue_begin:
+        m.epilogueBegin = true;
+        break;
+      case DW_LNS.set_isa:
+        r.uleb();
+        break;
+      default:
+        // An opcode this reader doesn't know, but the header says how many operands it takes.
+        for (let n = lengths[op - 1]; n > 0; n--) r.uleb();
+        break;
+    }
+  }
+  if (m.open) r.fail('line program ends inside a sequence (no DW_LNE_end_sequence after the last row)', end);
+}
+
+function runExtended(r: ByteReader, h: LineHeader, m: Machine, compDir: string, opAt: number): void {
+  const len = r.uleb();
+  if (len === 0) r.fail('extended opcode with length 0', opAt);
+  if (len > r.remaining) r.fail(`extended opcode length ${len} runs past the unit's end`, opAt);
+  const opEnd = r.pos + len;
+  const sub = r.u8();
+  switch (sub) {
+    case DW_LNE.end_sequence:
+      m.emit(true);
+      m.reset();
+      break;
+    case DW_LNE.set_address:
+      m.setAddress(readAddress(r, len - 1, opAt));
+      break;
+    case DW_LNE.define_file:
+      // DWARF 5 retired define_file; there opcode 3 is just an unknown extended opcode.
+      if (h.version <= 4) h.files.push(readV4FileRest(r, r.cstr(), h.includeDirs, compDir));
+      break;
+    case DW_LNE.set_discriminator:
+      m.discriminator = r.uleb();
+      break;
+  }
+  if (r.pos > opEnd) r.fail(`extended opcode ${sub} operands overrun its length ${len}`, opAt);
+  // Trust the declared length for the next opcode, as readelf and LLVM do (vendor opcodes).
+  r.pos = opEnd;
+}

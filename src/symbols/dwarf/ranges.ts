@@ -1,0 +1,147 @@
+/** Address ranges of DIEs: low_pc/high_pc, v4 .debug_ranges and v5 .debug_rnglists. */
+import { DW_RLE } from './constants';
+import type { DwarfSections } from './sections';
+
+export type Range = readonly [start: bigint, end: bigint];
+
+export interface RangeContext {
+  addressSize: number;
+  offsetSize: 4 | 8;
+  /** The unit's base address (its DW_AT_low_pc), which offset pairs are relative to. */
+  base: bigint;
+  addrx(index: number): bigint;
+}
+
+const MAX_ENTRIES = 1 << 20;
+
+export function readRngList(sections: DwarfSections, offset: number, ctx: RangeContext): Range[] {
+  const r = sections.require('.debug_rnglists').readerFrom(offset, 1 << 16);
+  const out: Range[] = [];
+  let base = ctx.base;
+  for (let n = 0; n < MAX_ENTRIES; n++) {
+    const kind = r.u8();
+    switch (kind) {
+      case DW_RLE.end_of_list:
+        return out;
+      case DW_RLE.base_addressx:
+        base = ctx.addrx(r.uleb());
+        break;
+      case DW_RLE.startx_endx: {
+        const s = ctx.addrx(r.uleb());
+        out.push([s, ctx.addrx(r.uleb())]);
+        break;
+      }
+      case DW_RLE.startx_length: {
+        const s = ctx.addrx(r.uleb());
+        out.push([s, s + r.ulebBig()]);
+        break;
+      }
+      case DW_RLE.offset_pair: {
+        const s = r.ulebBig();
+        out.push([base + s, base + r.ulebBig()]);
+        break;
+      }
+      case DW_RLE.base_address:
+        base = r.address(ctx.addressSize);
+        break;
+      case DW_RLE.start_end: {
+        const s = r.address(ctx.addressSize);
+        out.push([s, r.address(ctx.addressSize)]);
+        break;
+      }
+      case DW_RLE.start_length: {
+        const s = r.address(ctx.addressSize);
+        out.push([s, s + r.ulebBig()]);
+        break;
+      }
+      default:
+        return r.fail(`unknown range list entry kind 0x${kind.toString(16)}`, r.pos - 1);
+    }
+  }
+  return r.fail('range list has no end');
+}
+
+/** The offset of entry `index` of the offsets table that starts at `base` (DW_AT_rnglists_base). */
+export function rngListIndex(sections: DwarfSections, base: number, index: number, offsetSize: 4 | 8): number {
+  const r = sections.require('.debug_rnglists').reader(base + index * offsetSize, offsetSize);
+  return base + r.offsetOf(offsetSize);
+}
+
+export function readRangesV4(sections: DwarfSections, offset: number, ctx: RangeContext): Range[] {
+  const r = sections.require('.debug_ranges').readerFrom(offset, 1 << 16);
+  const out: Range[] = [];
+  const max = ctx.addressSize === 8 ? 0xffffffffffffffffn : 0xffffffffn;
+  let base = ctx.base;
+  for (let n = 0; n < MAX_ENTRIES; n++) {
+    const s = r.address(ctx.addressSize);
+    const e = r.address(ctx.addressSize);
+    if (s === 0n && e === 0n) return out;
+    if (s === max) base = e;
+    else out.push([base + s, base + e]);
+  }
+  return r.fail('range list has no end');
+}
+
+/** .debug_aranges as sorted parallel arrays: address → unit offset by binary search. */
+export class ArangeIndex {
+  private constructor(
+    private readonly starts: BigUint64Array,
+    private readonly ends: BigUint64Array,
+    private readonly units: Float64Array,
+  ) {}
+
+  static read(sections: DwarfSections): ArangeIndex {
+    const sec = sections.get('.debug_aranges');
+    const entries: Array<[bigint, bigint, number]> = [];
+    if (sec) {
+      const all = sec.reader(0, sec.size);
+      while (!all.atEnd()) {
+        const setStart = all.offset;
+        const { length, offsetSize } = all.initialLength();
+        const set = all.sub(length);
+        const version = set.u16();
+        if (version !== 2) set.fail(`unsupported .debug_aranges version ${version}`);
+        const unit = set.offsetOf(offsetSize);
+        const addressSize = set.u8();
+        const segSize = set.u8();
+        if (addressSize !== 4 && addressSize !== 8) set.fail(`unsupported address size ${addressSize}`);
+        // Tuples start at a multiple of twice the address size from the set's start.
+        const tuple = 2 * addressSize + segSize;
+        while ((set.offset - setStart) % tuple !== 0 && !set.atEnd()) set.skip(1);
+        while (set.remaining >= tuple) {
+          if (segSize) set.skip(segSize);
+          const s = set.address(addressSize);
+          const l = set.address(addressSize);
+          if (s === 0n && l === 0n) break;
+          if (l > 0n) entries.push([s, s + l, unit]);
+        }
+      }
+    }
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return new ArangeIndex(
+      BigUint64Array.from(entries.map((e) => e[0])),
+      BigUint64Array.from(entries.map((e) => e[1])),
+      Float64Array.from(entries.map((e) => e[2])),
+    );
+  }
+
+  get size(): number {
+    return this.starts.length;
+  }
+
+  unitFor(pc: bigint): number | undefined {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid] <= pc) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    // Ranges of different units don't overlap in a linked vmlinux, but look back a little in case.
+    for (let i = found; i >= 0 && i > found - 8; i--) if (pc >= this.starts[i] && pc < this.ends[i]) return this.units[i];
+    return undefined;
+  }
+}

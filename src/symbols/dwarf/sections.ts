@@ -1,0 +1,123 @@
+/**
+ * Access to the DWARF sections of an ELF file without loading them whole: big sections
+ * (.debug_info, .debug_line) are read one unit at a time; string and table sections go
+ * through a small page cache so scattered lookups don't become one syscall each and memory
+ * stays bounded on a 500 MB distribution vmlinux.
+ */
+import type { ElfFile, ElfSection } from '../elf';
+import { ByteReader, DwarfError } from './reader';
+
+const PAGE = 4096;
+const MAX_PAGES = 4096;
+const SHF_COMPRESSED = 0x800n;
+
+export class PagedSection {
+  private readonly pages = new Map<number, Buffer>();
+
+  constructor(
+    private readonly elf: ElfFile,
+    readonly info: ElfSection,
+  ) {
+    if ((info.flags & SHF_COMPRESSED) !== 0n) {
+      throw new DwarfError(info.name, 0, 'section is compressed (SHF_COMPRESSED); decompress the vmlinux first with `objcopy --decompress-debug-sections`');
+    }
+  }
+
+  get name(): string {
+    return this.info.name;
+  }
+
+  get size(): number {
+    return this.info.size;
+  }
+
+  private page(index: number): Buffer {
+    let p = this.pages.get(index);
+    if (p) {
+      // Re-insert so Map order is LRU order.
+      this.pages.delete(index);
+      this.pages.set(index, p);
+      return p;
+    }
+    const start = index * PAGE;
+    const len = Math.min(PAGE, this.info.size - start);
+    p = this.elf.read(this.info.offset + start, len);
+    this.pages.set(index, p);
+    if (this.pages.size > MAX_PAGES) {
+      const oldest = this.pages.keys().next().value;
+      if (oldest !== undefined) this.pages.delete(oldest);
+    }
+    return p;
+  }
+
+  /** `length` bytes at `offset`, checked against the section's end. */
+  bytes(offset: number, length: number): Buffer {
+    if (offset < 0 || length < 0 || offset + length > this.info.size) {
+      throw new DwarfError(this.name, offset, `read of ${length} byte(s) runs past the section's end (size 0x${this.info.size.toString(16)})`);
+    }
+    const first = Math.floor(offset / PAGE);
+    const last = Math.floor((offset + Math.max(length, 1) - 1) / PAGE);
+    if (first === last && length <= 1024) {
+      const p = this.page(first);
+      const o = offset - first * PAGE;
+      return p.subarray(o, o + length);
+    }
+    // Large reads (a whole unit) bypass the cache so they don't evict the string pages.
+    return this.elf.read(this.info.offset + offset, length);
+  }
+
+  /** A reader over [offset, offset+length) whose positions are section offsets. */
+  reader(offset: number, length: number): ByteReader {
+    return new ByteReader(this.bytes(offset, length), this.name, offset);
+  }
+
+  /** A reader over whatever is left of the section from `offset`, up to `max` bytes. */
+  readerFrom(offset: number, max = 64): ByteReader {
+    return this.reader(offset, Math.min(max, this.info.size - offset));
+  }
+
+  cstr(offset: number): string {
+    if (offset < 0 || offset >= this.info.size) throw new DwarfError(this.name, offset, 'string offset is past the section\'s end');
+    let len = 256;
+    for (;;) {
+      const avail = Math.min(len, this.info.size - offset);
+      const b = this.bytes(offset, avail);
+      const nul = b.indexOf(0);
+      if (nul >= 0) return b.toString('utf8', 0, nul);
+      if (avail < len) throw new DwarfError(this.name, offset, 'string runs past the end of the section (no NUL)');
+      len *= 4;
+    }
+  }
+
+  /** The whole section, for small tables that are scanned end to end. */
+  all(): Buffer {
+    return this.elf.read(this.info.offset, this.info.size);
+  }
+}
+
+export class DwarfSections {
+  private readonly cache = new Map<string, PagedSection | null>();
+
+  constructor(readonly elf: ElfFile) {}
+
+  get(name: string): PagedSection | undefined {
+    let s = this.cache.get(name);
+    if (s === undefined) {
+      const info = this.elf.section(name);
+      s = info && info.size > 0 ? new PagedSection(this.elf, info) : null;
+      this.cache.set(name, s);
+    }
+    return s ?? undefined;
+  }
+
+  require(name: string): PagedSection {
+    const s = this.get(name);
+    if (!s) throw new DwarfError(name, 0, `${this.elf.path} has no ${name} section`);
+    return s;
+  }
+
+  /** Whether the file carries DWARF at all (a stripped vmlinux does not). */
+  hasDebugInfo(): boolean {
+    return this.get('.debug_info') !== undefined;
+  }
+}
