@@ -14,7 +14,9 @@ const common = {
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
   esbuild.build({ ...common, entryPoints: ['src/adapter/main.ts'], outfile: 'dist/adapter.js' }),
-  esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=2' } }),
+  // The symbol index worker: loaded by path from next to whichever bundle starts it.
+  esbuild.build({ ...common, entryPoints: ['src/symbols/index/indexworker.ts'], outfile: 'dist/indexworker.js' }),
 ]);
 
 await import('node:fs').then((fs) => fs.chmodSync('dist/cli.js', 0o755));

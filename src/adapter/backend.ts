@@ -17,6 +17,7 @@ import { ElfFile } from '../symbols/elf';
 import { SymbolTable } from '../symbols/symtab';
 import { SourceInfo } from '../engine/sourceinfo';
 import { SourceMapper } from '../engine/sourcemap';
+import { openIndex } from '../symbols/index/client';
 import { errors, messageOf } from '../util/errors';
 
 export interface AttachConfig {
@@ -88,7 +89,16 @@ export function checkSourceOptions(o: SourceOptions): void {
 export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, o: SourceOptions, extraRoots: string[] = []): SourceInfo {
   const dwarf = Dwarf.open(elf);
   const roots = [o.source, o.cwd, path.dirname(path.resolve(vmlinux)), ...extraRoots].filter((r): r is string => !!r);
-  return new SourceInfo(symbols, dwarf, new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots }));
+  const index = dwarf ? openIndex(path.resolve(vmlinux), dwarf) : undefined;
+  return new SourceInfo(symbols, dwarf, new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots }), index);
+}
+
+/** Build the function index while the guest boots, so inlined copies are ready by the first stop. */
+function prepareIndex(source: SourceInfo | undefined, log: (m: string) => void): void {
+  source?.index?.buildFunctions().then(
+    (s) => log(`Indexed ${s.codeCopies} code copies (inlined calls and out-of-line functions) of ${s.names} functions in ${s.units} units (${(s.ms / 1000).toFixed(1)} s).${s.errors.length ? ` ${s.errors.length} unit(s) could not be read: ${s.errors[0]}` : ''}`),
+    (e: unknown) => log(`The function index could not be built: ${messageOf(e)}. Breakpoints on inlined functions will miss their inlined copies.`),
+  );
 }
 
 export function wireLogTo(file: string | undefined): WireLog | undefined {
@@ -111,6 +121,7 @@ export async function launchBackend(raw: LaunchConfig, progress: Progress, log: 
   checkSourceOptions(raw);
   const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);
   const source = sourceInfo(elf, symbols, cfg.vmlinux as string, raw);
+  prepareIndex(source, log);
   progress('Checking the accelerator');
   const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch);
   log(`Accelerator: ${accel.reason}.`);
@@ -126,12 +137,13 @@ export async function launchBackend(raw: LaunchConfig, progress: Progress, log: 
     return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel };
   } catch (e) {
     await instance?.stop();
+    await source.index?.close();
     elf.close();
     throw e;
   }
 }
 
-export async function attachBackend(raw: AttachConfig): Promise<Backend> {
+export async function attachBackend(raw: AttachConfig, log: (m: string) => void = () => undefined): Promise<Backend> {
   if (!raw.target) throw errors.missingField('target', 'Give the gdbstub as host:port (e.g. "127.0.0.1:1234") or a unix socket path.');
   let where: RspTarget;
   try {
@@ -155,6 +167,7 @@ export async function attachBackend(raw: AttachConfig): Promise<Backend> {
     throw errors.gdbstubConnect(raw.target, messageOf(e).replace(/^gdbstub connection: /, ''));
   }
   const source = loaded && raw.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, raw.vmlinux, raw) : undefined;
+  prepareIndex(source, log);
   const dbg = new Debugger(target, loaded?.symbols, source);
   await dbg.init();
   return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf };

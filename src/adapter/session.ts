@@ -3,6 +3,7 @@
  * a handler returns a body or throws, and the throw becomes an error response with a code.
  */
 import {
+  BreakpointEvent,
   DebugSession,
   Event,
   InitializedEvent,
@@ -17,7 +18,7 @@ import {
   ExitedEvent,
 } from '@vscode/debugadapter';
 import { DebugProtocol } from '@vscode/debugprotocol';
-import { StopEvent } from '../engine/debugger';
+import type { BreakpointResult, StopEvent } from '../engine/debugger';
 import type { StepKind } from '../engine/stepping';
 import { LaunchConfig } from '../qemu/config';
 import { shellQuote } from '../qemu/argv';
@@ -180,7 +181,7 @@ export class QemuKernelSession extends DebugSession {
   private async attach(args: AttachConfig): Promise<undefined> {
     this.startMode = 'attach';
     this.stopAtStart = args.stopOnAttach === true;
-    this.backend = await attachBackend(args);
+    this.backend = await attachBackend(args, (m) => this.log(m));
     this.log(`Attached to ${args.target}.`);
     this.wireDebugger();
     this.sendEvent(new InitializedEvent());
@@ -199,6 +200,8 @@ export class QemuKernelSession extends DebugSession {
       if (ev.hitBreakpointIds.length) e.body.hitBreakpointIds = ev.hitBreakpointIds;
       this.sendEvent(e);
     });
+    dbg.on('breakpoint-changed', (r: BreakpointResult) => this.sendEvent(new BreakpointEvent('changed', functionBreakpoint(r) as DebugProtocol.Breakpoint)));
+    dbg.on('warning', (m: string) => this.log(m));
     dbg.on('running', () => this.sendEvent(new ContinuedEvent(dbg.currentThread, true)));
     dbg.on('exited', (why: string) => {
       if (this.startMode === 'attach') this.log(`Debugging ended: ${why}.`);
@@ -231,16 +234,7 @@ export class QemuKernelSession extends DebugSession {
   private async setFunctionBreakpoints(args: DebugProtocol.SetFunctionBreakpointsArguments): Promise<DebugProtocol.SetFunctionBreakpointsResponse['body']> {
     const b = this.need();
     const results = await b.debugger.setFunctionBreakpoints(args.breakpoints.map((x) => ({ name: x.name })));
-    return {
-      breakpoints: results.map((r) => ({
-        id: r.id,
-        verified: r.verified,
-        message: r.message,
-        instructionReference: r.address !== undefined ? `0x${r.address.toString(16)}` : undefined,
-        source: r.location ? { name: r.location.path.split('/').pop(), path: r.location.path } : undefined,
-        line: r.location?.line,
-      })),
-    };
+    return { breakpoints: results.map(functionBreakpoint) };
   }
 
   private async setBreakpoints(args: DebugProtocol.SetBreakpointsArguments): Promise<DebugProtocol.SetBreakpointsResponse['body']> {
@@ -351,6 +345,7 @@ export class QemuKernelSession extends DebugSession {
     const kill = args.terminateDebuggee ?? this.startMode === 'launch';
     if (b.instance && kill) await b.instance.stop();
     else await b.debugger.detach();
+    await b.source?.index?.close();
     b.elf?.close();
     this.backend = undefined;
     return undefined;
@@ -363,4 +358,15 @@ export class QemuKernelSession extends DebugSession {
     this.end();
     return undefined;
   }
+}
+
+function functionBreakpoint(r: BreakpointResult): DebugProtocol.Breakpoint {
+  return {
+    id: r.id,
+    verified: r.verified,
+    message: r.message,
+    instructionReference: r.address !== undefined ? `0x${r.address.toString(16)}` : undefined,
+    source: r.location ? { name: r.location.path.split('/').pop(), path: r.location.path } : undefined,
+    line: r.location?.line,
+  };
 }

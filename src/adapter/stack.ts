@@ -37,7 +37,7 @@ export async function stackFrames(
   const all: DebugProtocol.StackFrame[] = [];
   for (let i = 0; i < physical.length; i++) {
     const pc = physical[i].pc;
-    const described = source ? source.describe(pc, i > 0) : [{ name: symbols?.describe(pc) ?? `0x${pc.toString(16)}`, inlined: false }];
+    const described = source ? source.describe(pc, i > 0, i === 0 ? dbg.functionBreakpointsAt(pc) : undefined) : [{ name: symbols?.describe(pc) ?? `0x${pc.toString(16)}`, inlined: false }];
     for (let depth = 0; depth < described.length; depth++) {
       const d = described[depth];
       const id = handles.create({ tid, pc, physical: i, inlineDepth: depth });

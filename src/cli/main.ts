@@ -14,7 +14,7 @@ commands:
   debug [--break FUNC]... [launch options] [--json]
                                           boot under the debugger, stop at FUNC (default kernel_clone),
                                           print where it stopped and the registers, then end the guest
-  where --vmlinux FILE [--source DIR] [--json] LOCATION...
+  where --vmlinux FILE [--source DIR] [--inlined] [--json] LOCATION...
                                           resolve breakpoint locations (FUNC or FILE:LINE) offline, like
                                           gdb's 'info line', with no guest
 

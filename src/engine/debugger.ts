@@ -9,7 +9,7 @@ import { StopReply } from '../rsp/stop';
 import { SymbolTable } from '../symbols/symtab';
 import { errors } from '../util/errors';
 import { BreakpointTable } from './breakpoints';
-import type { SourceInfo, SourceLocation } from './sourceinfo';
+import type { CodeLocation, SourceInfo, SourceLocation } from './sourceinfo';
 import { Stepper, type StepKind } from './stepping';
 import { KernelTarget, leToBigInt } from './target';
 import { Unwinder, type UnwoundFrame } from './unwind';
@@ -144,12 +144,21 @@ export class Debugger extends EventEmitter {
   private async addFunctionBreakpoint(name: string): Promise<BreakpointResult> {
     const id = this.nextId++;
     if (!this.symbols) return { id, verified: false, message: 'No vmlinux was given, so function names cannot be resolved. Set "vmlinux".' };
-    const locations = this.source
-      ? this.source.functionLocations(name)
-      : this.symbols
-          .lookup(name)
-          .filter((s) => s.type === 'func')
-          .map((s) => ({ address: s.value, location: undefined, function: name }));
+    const source = this.source;
+    let locations: CodeLocation[];
+    let completeLater = false;
+    if (source) {
+      locations = source.functionEntries(name);
+      // Inlined copies come from the background index: wait for it only when there is
+      // nothing else to offer (an inline-only function) or when it is already built.
+      if (locations.length === 0 || source.index?.functionsReady) locations = await this.withInlined(name, locations);
+      else completeLater = source.index !== undefined;
+    } else {
+      locations = this.symbols
+        .lookup(name)
+        .filter((s) => s.type === 'func')
+        .map((s) => ({ address: s.value, location: undefined, function: name }));
+    }
     if (locations.length === 0) {
       return { id, verified: false, message: `No function '${name}' in vmlinux${name === 'do_fork' ? " (since Linux 5.10 it is called 'kernel_clone')" : ''}.` };
     }
@@ -159,7 +168,44 @@ export class Debugger extends EventEmitter {
         ? { id, verified: false, message: `Could not insert a breakpoint at '${name}': ${failure}` }
         : { id, verified: true, address: addresses[0], location: locations.find((l) => l.address === addresses[0])?.location, message: locationsNote(addresses.length) };
     this.functionBps.set(name, { id, addresses, result });
+    if (completeLater && addresses.length) void this.addInlinedCopies(name, id);
     return result;
+  }
+
+  private async withInlined(name: string, entries: CodeLocation[]): Promise<CodeLocation[]> {
+    try {
+      return (await this.source?.functionLocations(name)) ?? entries;
+    } catch (e) {
+      this.emit('warning', `Inlined copies of '${name}' are not included: ${(e as Error).message}`);
+      return entries;
+    }
+  }
+
+  /**
+   * Once the function index is built, add a breakpoint's inlined copies and tell the client
+   * (a 'breakpoint-changed' event) how many locations it now has.
+   */
+  private async addInlinedCopies(name: string, id: number): Promise<void> {
+    let extra: CodeLocation[];
+    try {
+      extra = (await this.source?.inlinedLocations(name)) ?? [];
+    } catch (e) {
+      this.emit('warning', `Inlined copies of '${name}' are not included: ${(e as Error).message}`);
+      return;
+    }
+    if (!extra.length || this.isExited) return;
+    await this.serialize(() =>
+      this.whileStopped(async () => {
+        const bp = this.functionBps.get(name);
+        if (!bp || bp.id !== id) return;
+        const fresh = extra.filter((l) => !bp.addresses.includes(l.address));
+        const ins = await this.insertAll(fresh.map((l) => l.address), id);
+        if (!ins.addresses.length) return;
+        bp.addresses.push(...ins.addresses);
+        bp.result = { ...bp.result, message: locationsNote(bp.addresses.length) };
+        this.emit('breakpoint-changed', bp.result);
+      }),
+    ).catch((e: unknown) => this.emit('warning', `Inlined copies of '${name}' could not be inserted: ${(e as Error).message}`));
   }
 
   private async insertAll(addrs: bigint[], id: number): Promise<{ addresses: bigint[]; failure: string }> {
@@ -198,7 +244,7 @@ export class Debugger extends EventEmitter {
           const id = this.nextId++;
           let result: BreakpointResult;
           let addresses: bigint[] = [];
-          const resolved = this.source?.lineLocations(clientPath, req.line);
+          const resolved = await this.source?.lineLocations(clientPath, req.line);
           if (!this.source || !resolved) {
             result = { id, verified: false, message: 'This vmlinux has no DWARF line tables, so source lines cannot be mapped. Build the kernel with CONFIG_DEBUG_INFO_DWARF5 (or DWARF4).' };
           } else if (resolved.locations.length === 0) {
@@ -219,6 +265,13 @@ export class Debugger extends EventEmitter {
         return results;
       }),
     );
+  }
+
+  /** Names of the function breakpoints placed at pc (a stop there shows that function's frame). */
+  functionBreakpointsAt(pc: bigint): Set<string> {
+    const out = new Set<string>();
+    for (const [name, bp] of this.functionBps) if (bp.addresses.includes(pc)) out.add(name);
+    return out;
   }
 
   /** Registers by DWARF number, for CFI and the expression evaluator. */

@@ -7,9 +7,11 @@
 import { DW_TAG } from '../symbols/dwarf/constants';
 import { rangesContain, type CompileUnit } from '../symbols/dwarf/cu';
 import type { Dwarf } from '../symbols/dwarf/dwarf';
+import type { DebugInfoOffset } from '../symbols/dwarf/offsets';
 import type { LineSpan } from '../symbols/dwarf/lineindex';
 import type { Range } from '../symbols/dwarf/ranges';
 import { callSite, functionName, innermostBlock, scopeChain, unitFunctions } from '../symbols/dwarf/scopes';
+import type { SymbolIndex } from '../symbols/index/client';
 import type { SymbolTable } from '../symbols/symtab';
 import type { SourceMapper } from './sourcemap';
 
@@ -52,6 +54,8 @@ export class SourceInfo {
     readonly symbols: SymbolTable,
     readonly dwarf: Dwarf | undefined,
     readonly mapper: SourceMapper,
+    /** Whole-file indexes, built off the main thread; without one they are built here. */
+    readonly index?: SymbolIndex,
   ) {}
 
   private unitAt(pc: bigint): CompileUnit | undefined {
@@ -82,13 +86,13 @@ export class SourceInfo {
    * The frames a physical frame at pc expands to, innermost first. For caller frames pc is
    * a return address, so pc-1 is looked up: the call may be the function's last instruction.
    */
-  describe(pc: bigint, isCaller: boolean): FrameDescription[] {
+  describe(pc: bigint, isCaller: boolean, reveal?: ReadonlySet<string>): FrameDescription[] {
     const look = isCaller ? pc - 1n : pc;
     const sym = this.symbols.locate(look)?.symbol.name;
     const elfName = sym ?? this.symbols.describe(pc);
     const cu = this.unitAt(look);
     if (!cu || !this.dwarf) return [{ name: elfName, inlined: false }];
-    const chain = this.visibleChain(cu, look, isCaller);
+    const chain = this.visibleChain(cu, look, isCaller, reveal);
     const s = this.span(cu, look);
     let loc = s?.file && s.row.line ? { path: this.mapper.toLocal(s.file.path), line: s.row.line, column: s.row.column } : undefined;
     const hidden = this.hiddenInline;
@@ -116,8 +120,10 @@ export class SourceInfo {
    * The scope chain as a user sees it. Like gdb, a stop exactly at the entry of an inlined
    * call shows the call site in the caller: the inlined frame appears once execution is
    * inside it. Sets hiddenInline to the outermost hidden call (whose call site is shown).
+   * Also like gdb, a call stopped at by a breakpoint on its function's name (`reveal`) is
+   * shown: the user asked to stop in that function.
    */
-  private visibleChain(cu: CompileUnit, pc: bigint, isCaller: boolean): ReturnType<typeof scopeChain> {
+  private visibleChain(cu: CompileUnit, pc: bigint, isCaller: boolean, reveal?: ReadonlySet<string>): ReturnType<typeof scopeChain> {
     this.hiddenInline = undefined;
     let chain: ReturnType<typeof scopeChain>;
     try {
@@ -129,6 +135,7 @@ export class SourceInfo {
     while (chain.length > 1) {
       const last = chain[chain.length - 1];
       if (last.tag !== DW_TAG.inlined_subroutine || cu.blockEntry(last) !== pc) break;
+      if (reveal?.size && this.dwarf && reveal.has(functionName(this.dwarf, cu, last))) break;
       this.hiddenInline = last;
       chain = chain.slice(0, -1);
     }
@@ -170,23 +177,29 @@ export class SourceInfo {
   }
 
   /**
-   * Where a function breakpoint goes: every concrete copy's entry (a static function can
-   * exist in several units, each with its own ELF symbol), plus DWARF's inlined copies in
-   * those units. Like gdb on GCC-built code with valid locations, the entry itself, with no
-   * prologue skipping.
+   * Where a function breakpoint goes at once: every out-of-line copy's entry (a static
+   * function can exist in several units, each with its own ELF symbol). Like gdb on
+   * GCC-built code with valid locations, the entry itself, with no prologue skipping. This
+   * reads the symbol table and one line table, so it stays fast on a distribution vmlinux.
    */
-  functionLocations(name: string): CodeLocation[] {
+  functionEntries(name: string): CodeLocation[] {
     const addrs = new Set<bigint>();
     for (const s of this.symbols.lookup(name)) if (s.type === 'func' && s.value !== 0n) addrs.add(s.value);
-    if (this.dwarf) {
-      const units = new Set<CompileUnit>();
-      for (const a of addrs) {
-        const cu = this.unitAt(a);
-        if (cu) units.add(cu);
-      }
-      for (const cu of units) for (const a of this.inlinedEntries(cu, name)) addrs.add(a);
-    }
     return [...addrs].sort((a, b) => (a < b ? -1 : 1)).map((a) => this.entryLocation(a, name));
+  }
+
+  /** The copies of a function DWARF knows: inlined calls and compiler clones (from the background function index). */
+  async inlinedLocations(name: string): Promise<CodeLocation[]> {
+    if (!this.index) return [];
+    const addrs = [...new Set(await this.index.codeEntries(name))];
+    return addrs.sort((a, b) => (a < b ? -1 : 1)).map((a) => this.entryLocation(a, name));
+  }
+
+  /** Every location of a function: out-of-line copies and inlined ones, in address order. */
+  async functionLocations(name: string): Promise<CodeLocation[]> {
+    const all = new Map<bigint, CodeLocation>();
+    for (const l of [...this.functionEntries(name), ...(await this.inlinedLocations(name))]) if (!all.has(l.address)) all.set(l.address, l);
+    return [...all.values()].sort((a, b) => (a.address < b.address ? -1 : 1));
   }
 
   /** A function entry's location from the line table alone: no DIE tree is needed for it. */
@@ -197,41 +210,20 @@ export class SourceInfo {
     return { address, location, function: name };
   }
 
-  private inlinedEntries(cu: CompileUnit, name: string): bigint[] {
-    const dwarf = this.dwarf;
-    if (!dwarf) return [];
-    const out: bigint[] = [];
-    const visit = (d: ReturnType<CompileUnit['dies']>): void => {
-      for (const c of d.children) {
-        if (c.tag === DW_TAG.inlined_subroutine && functionName(dwarf, cu, c) === name) {
-          const e = cu.blockEntry(c);
-          if (e !== undefined) out.push(e);
-        }
-        if (c.hasChildren && (c.tag === DW_TAG.subprogram || c.tag === DW_TAG.inlined_subroutine || c.tag === DW_TAG.lexical_block)) visit(c);
-      }
-    };
-    try {
-      visit(cu.dies());
-    } catch {
-      return [];
-    }
-    return out;
-  }
-
   /**
    * Addresses for a source line. Statement rows of every unit whose line table names the
    * file; when the line has no code, the next line that has some. One address per block,
    * the lowest, as gdb does, so a line split by the scheduler gets one breakpoint, while
    * inlined copies of the line (different blocks) each get theirs.
    */
-  lineLocations(clientPath: string, line: number): LineResolution | undefined {
+  async lineLocations(clientPath: string, line: number): Promise<LineResolution | undefined> {
     const dwarf = this.dwarf;
     if (!dwarf) return undefined;
     const matches = this.mapper.matcher(clientPath);
     type Cand = { cu: CompileUnit; span: LineSpan };
     const candidates: Cand[] = [];
     const base = clientPath.slice(clientPath.lastIndexOf('/') + 1);
-    for (const unit of dwarf.unitsNaming(base)) {
+    for (const unit of await this.unitsNaming(dwarf, base)) {
       const cu = dwarf.unit(unit);
       const idx = dwarf.lineIndex(cu);
       if (!idx) continue;
@@ -256,6 +248,17 @@ export class SourceInfo {
     }
     const addrs = [...new Set(perBlock.values())].sort((a, b) => (a < b ? -1 : 1));
     return { line: best, locations: addrs.map((a) => this.codeLocation(a)) };
+  }
+
+  private async unitsNaming(dwarf: Dwarf, base: string): Promise<DebugInfoOffset[]> {
+    if (this.index) {
+      try {
+        return await this.index.unitsNaming(base);
+      } catch {
+        // the worker is gone: the same index, built in this thread
+      }
+    }
+    return dwarf.unitsNaming(base);
   }
 
   /** Whether pc is the first address of a concrete function (a call just landed there). */

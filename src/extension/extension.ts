@@ -5,6 +5,13 @@ import { CONSOLE_EVENT } from '../adapter/events';
 import { ConsoleInfo, ConsoleTerminals } from './console';
 import { QemuKernelConfigProvider } from './config';
 
+/**
+ * The adapter's data (symbol tables, DWARF trees, line tables) is long-lived; a small young
+ * generation stops short-lived parsing garbage from inflating its RSS by ~30 MB, at no
+ * measurable cost in speed (bench/README.md).
+ */
+const ADAPTER_FLAGS = ['--max-semi-space-size=2'];
+
 export function activate(context: vscode.ExtensionContext): void {
   const consoles = new ConsoleTerminals();
   const adapter = context.asAbsolutePath(path.join('dist', 'adapter.js'));
@@ -13,7 +20,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.debug.registerDebugAdapterDescriptorFactory('qemu-kernel', {
       // A separate process: symbol work never blocks the extension host, and if the host
       // dies the adapter sees stdin close and takes QEMU down with it.
-      createDebugAdapterDescriptor: () => new vscode.DebugAdapterExecutable(process.execPath, [adapter], { env: { ELECTRON_RUN_AS_NODE: '1' } }),
+      createDebugAdapterDescriptor: () => new vscode.DebugAdapterExecutable(process.execPath, [...ADAPTER_FLAGS, adapter], { env: { ELECTRON_RUN_AS_NODE: '1' } }),
     }),
     vscode.debug.registerDebugConfigurationProvider('qemu-kernel', new QemuKernelConfigProvider()),
     vscode.debug.onDidReceiveDebugSessionCustomEvent((e) => {

@@ -104,15 +104,20 @@ export class ElfFile {
   }
 
   read(offset: number, length: number): Buffer {
-    if (offset + length > this.fileSize) throw new ElfError(this.path, `read of ${length} bytes at ${offset} runs past the end of the file (truncated?)`);
     const buf = Buffer.alloc(length);
+    this.readInto(offset, length, buf);
+    return buf;
+  }
+
+  /** Like read, into the start of a caller's buffer. */
+  readInto(offset: number, length: number, target: Buffer): void {
+    if (offset + length > this.fileSize) throw new ElfError(this.path, `read of ${length} bytes at ${offset} runs past the end of the file (truncated?)`);
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(this.fd, buf, done, length - done, offset + done);
+      const n = fs.readSync(this.fd, target, done, length - done, offset + done);
       if (n === 0) throw new ElfError(this.path, `unexpected end of file at ${offset + done}`);
       done += n;
     }
-    return buf;
   }
 
   sectionData(s: ElfSection): Buffer {

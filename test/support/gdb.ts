@@ -1,5 +1,5 @@
 /** gdb 13 as the oracle: the same guest, the same stop, its view of the machine. */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -65,4 +65,18 @@ export function parseInfoRegisters(text: string): Map<string, bigint> {
     if (m) regs.set(m[1], BigInt(m[2]));
   }
   return regs;
+}
+
+/** `break NAME` for each name in one gdb run, parsed from `info breakpoints`. */
+export function gdbBreakLocations(vmlinux: string, names: string[]): Map<string, string[]> {
+  const args = ['-q', '-nx', '-batch', ...names.flatMap((n) => ['-ex', `break ${n}`]), '-ex', 'info breakpoints', vmlinux];
+  const out = execFileSync('gdb', args, { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const byNumber = new Map<number, string[]>();
+  for (const line of out.split('\n')) {
+    const single = /^(\d+)\s+breakpoint\s+keep\s+y\s+(0x[0-9a-f]+)\s/.exec(line);
+    const sub = /^(\d+)\.\d+\s+y\s+(0x[0-9a-f]+)\s/.exec(line);
+    const m = single ?? sub;
+    if (m) byNumber.set(Number(m[1]), [...(byNumber.get(Number(m[1])) ?? []), '0x' + BigInt(m[2]).toString(16)]);
+  }
+  return new Map(names.map((n, i) => [n, byNumber.get(i + 1) ?? []]));
 }

@@ -113,7 +113,7 @@ describe('symbols/dwarf: units, DIEs and inlined frames on the sample vmlinux', 
     for (const m of nm.matchAll(/^[0-9a-f]{16} t (\w+)$/gm)) counts.set(m[1], (counts.get(m[1]) ?? 0) + 1);
     const [name, n] = [...counts].find(([, c]) => c >= 2) ?? ['', 0];
     assert.ok(name, 'the sample has a duplicated static function');
-    const locs = info.functionLocations(name);
+    const locs = info.functionEntries(name);
     assert.ok(locs.length >= n, `${name}: ${locs.length} locations, nm has ${n}`);
   });
 

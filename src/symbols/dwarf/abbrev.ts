@@ -1,7 +1,7 @@
 /** .debug_abbrev: the templates DIEs are decoded with, one table per unit (shared tables cached once). */
 import { DW_FORM } from './constants';
 import type { DebugAbbrevOffset } from './offsets';
-import type { ByteReader } from './reader';
+import { ByteReader } from './reader';
 import type { DwarfSections } from './sections';
 
 export interface AbbrevAttr {
@@ -39,22 +39,43 @@ export function parseAbbrevTable(sections: DwarfSections, offset: DebugAbbrevOff
   }
 }
 
+/**
+ * One abbreviation by code, decoding the table only up to it. `whole` is the entire
+ * .debug_abbrev when the caller scans every unit (one read instead of one per unit).
+ */
+export function findAbbrev(sections: DwarfSections, offset: DebugAbbrevOffset, code: number, whole?: Buffer): Abbrev | undefined {
+  if (!whole) return parseAbbrevTable(sections, offset).get(code);
+  if (offset >= whole.length) throw new ByteReader(whole, '.debug_abbrev').fail(`abbreviation table offset 0x${offset.toString(16)} is past the section's end`, offset);
+  const r = new ByteReader(whole, '.debug_abbrev', 0, offset);
+  for (;;) {
+    const a = decodeOne(r);
+    if (!a || a.code === code) return a;
+  }
+}
+
+function decodeOne(r: ByteReader): Abbrev | undefined {
+  const code = r.uleb();
+  if (code === 0) return undefined;
+  const tag = r.uleb();
+  const hasChildren = r.u8() !== 0;
+  const attrs: AbbrevAttr[] = [];
+  for (;;) {
+    const name = r.uleb();
+    const form = r.uleb();
+    if (name === 0 && form === 0) break;
+    const implicitConst = form === DW_FORM.implicit_const ? r.slebBig() : 0n;
+    attrs.push({ name, form, implicitConst });
+  }
+  return { code, tag, hasChildren, attrs };
+}
+
 function decode(r: ByteReader): AbbrevTable {
   const table: AbbrevTable = new Map();
   for (;;) {
-    const code = r.uleb();
-    if (code === 0) return table;
-    const tag = r.uleb();
-    const hasChildren = r.u8() !== 0;
-    const attrs: AbbrevAttr[] = [];
-    for (;;) {
-      const name = r.uleb();
-      const form = r.uleb();
-      if (name === 0 && form === 0) break;
-      const implicitConst = form === DW_FORM.implicit_const ? r.slebBig() : 0n;
-      attrs.push({ name, form, implicitConst });
-    }
-    if (table.has(code)) r.fail(`duplicate abbreviation code ${code}`);
-    table.set(code, { code, tag, hasChildren, attrs });
+    const at = r.pos;
+    const a = decodeOne(r);
+    if (!a) return table;
+    if (table.has(a.code)) r.fail(`duplicate abbreviation code ${a.code}`, at);
+    table.set(a.code, a);
   }
 }

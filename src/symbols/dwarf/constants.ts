@@ -130,3 +130,6 @@ export const DW_RLE = {
 
 export const DW_INL_inlined = 1;
 export const DW_INL_declared_inlined = 3;
+
+/** DWARF 5 line-table entry content types. */
+export const DW_LNCT = { path: 1, directory_index: 2, timestamp: 3, size: 4, MD5: 5 } as const;

@@ -6,12 +6,13 @@
 import type { ElfFile } from '../elf';
 import { CallFrameInfo } from './frame';
 import { CompileUnit } from './cu';
-import { parseLineTable, lineHeaders } from './line';
+import { FileNameScanner } from './filenames';
+import { lineFileNames, parseLineTable } from './line';
 import { LineIndex } from './lineindex';
 import { infoOffset, lineOffset, type DebugInfoOffset } from './offsets';
 import { ArangeIndex } from './ranges';
 import { DwarfSections } from './sections';
-import { readUnitHeader, unitHeaders, type UnitHeader } from './unit';
+import { readUnitHeader, rootStmtList, unitHeaders, type UnitHeader } from './unit';
 
 type Cached<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
@@ -35,6 +36,7 @@ export class Dwarf {
   private readonly units = new Map<number, Cached<CompileUnit>>();
   private readonly lines = new Map<number, Cached<LineIndex>>();
   private aranges: ArangeIndex | undefined;
+  private arangeScans = 0;
   private cfi: CallFrameInfo | undefined;
   private fileIndex: Map<string, DebugInfoOffset[]> | undefined;
 
@@ -58,6 +60,12 @@ export class Dwarf {
     return cached(this.units, offset, () => new CompileUnit(this.sections, readUnitHeader(this.sections, offset)));
   }
 
+  /** Drop a unit's cached tree and lines (a one-pass scan over all units keeps memory flat). */
+  forget(offset: DebugInfoOffset): void {
+    this.units.delete(offset);
+    this.lines.delete(offset);
+  }
+
   /** The unit whose bytes hold a .debug_info offset (for references across units). */
   unitContaining(offset: number): CompileUnit | undefined {
     const hs = this.unitHeaders();
@@ -73,6 +81,12 @@ export class Dwarf {
   }
 
   unitForAddress(pc: bigint): CompileUnit | undefined {
+    // The first few lookups (a cold breakpoint) scan; later ones (stack walks) pay for the index once.
+    if (!this.aranges && this.arangeScans < 4) {
+      this.arangeScans++;
+      const u = ArangeIndex.scan(this.sections, pc);
+      return u === undefined ? undefined : this.unit(infoOffset(u));
+    }
     if (!this.aranges) this.aranges = ArangeIndex.read(this.sections);
     const u = this.aranges.unitFor(pc);
     if (u !== undefined) return this.unit(infoOffset(u));
@@ -92,27 +106,25 @@ export class Dwarf {
 
   /**
    * The file → units index: for each file base name, the units whose line tables name it.
-   * Built from line-table headers and unit root DIEs only (no line programs, no DIE trees),
-   * and it keeps only names and offsets, so it stays small on a full distribution vmlinux.
+   * Built from line-table file names and each unit root's stmt_list only (no line programs,
+   * no DIE trees, no abbreviation tables beyond the root's), and it keeps only names and
+   * offsets, so it stays small and quick on a full distribution vmlinux.
    */
   unitsNaming(baseName: string): DebugInfoOffset[] {
     if (!this.fileIndex) {
-      const byStmt = new Map<number, DebugInfoOffset>();
-      for (const h of this.unitHeaders()) {
-        const stmt = this.unit(h.offset).stmtList;
-        if (stmt !== undefined) byStmt.set(stmt, h.offset);
-      }
       const index = new Map<string, DebugInfoOffset[]>();
-      for (const header of lineHeaders(this.sections)) {
-        const unit = byStmt.get(header.offset);
-        if (unit === undefined) continue;
-        for (const f of header.files) {
-          const slash = f.name.lastIndexOf('/');
-          const base = slash < 0 ? f.name : f.name.slice(slash + 1);
+      const scanner = new FileNameScanner(this.sections);
+      // Every unit's root needs its abbreviation: one read of the section beats one per unit.
+      const abbrevs = this.sections.require('.debug_abbrev').all();
+      for (const h of this.unitHeaders()) {
+        const stmt = rootStmtList(this.sections, h, abbrevs);
+        if (stmt === undefined) continue;
+        const add = (base: string): void => {
           const list = index.get(base);
-          if (!list) index.set(base, [unit]);
-          else if (list[list.length - 1] !== unit) list.push(unit);
-        }
+          if (!list) index.set(base, [h.offset]);
+          else if (list[list.length - 1] !== h.offset) list.push(h.offset);
+        };
+        if (!scanner.scan(stmt, add)) for (const name of lineFileNames(this.sections, lineOffset(stmt)).names) add(name.slice(name.lastIndexOf('/') + 1));
       }
       this.fileIndex = index;
     }

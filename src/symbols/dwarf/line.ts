@@ -16,7 +16,7 @@ import type { DwarfSections, PagedSection } from './sections';
 // Numbering from the DWARF 5 standard, section 7.22; kept here because only this file uses it.
 const DW_LNS = { copy: 1, advance_pc: 2, advance_line: 3, set_file: 4, set_column: 5, negate_stmt: 6, set_basic_block: 7, const_add_pc: 8, fixed_advance_pc: 9, set_prologue_end: 10, set_epilogue_begin: 11, set_isa: 12 } as const;
 const DW_LNE = { end_sequence: 1, set_address: 2, define_file: 3, set_discriminator: 4 } as const;
-const DW_LNCT = { path: 1, directory_index: 2, MD5: 5 } as const;
+import { DW_LNCT } from './constants';
 
 const SECTION = '.debug_line';
 
@@ -80,6 +80,18 @@ export function parseLineHeader(sections: DwarfSections, offset: DebugLineOffset
   const pre = readPrologue(sec, offset);
   const r = sec.reader(offset, pre.programStart - offset);
   return readHeaderBody(r, pre, sections, compDir, addressSize ?? 8, strOffsetsBase);
+}
+
+/**
+ * The file names a unit's header lists, as recorded (no directory joined): all the file
+ * index needs, at a fraction of a full header's cost on a distribution vmlinux.
+ */
+export function lineFileNames(sections: DwarfSections, offset: DebugLineOffset): { names: string[]; unitEnd: number } {
+  const sec = sections.require(SECTION);
+  const pre = readPrologue(sec, offset);
+  const r = sec.reader(offset, pre.programStart - offset);
+  const h = readHeaderBody(r, pre, sections, undefined, 8, undefined);
+  return { names: h.files.map((f) => f.name), unitEnd: pre.unitEnd };
 }
 
 /**
@@ -156,7 +168,8 @@ function readPrologue(sec: PagedSection, offset: DebugLineOffset): Prologue {
 }
 
 /** Parses from pre.bodyStart; `r` must cover the unit's first bytes up to programStart. */
-function readHeaderBody(r: ByteReader, pre: Prologue, sections: DwarfSections, compDir: string, cuAddressSize: number, strOffsetsBase: number | undefined): LineHeader {
+/** With compDir undefined, only names are wanted: paths are left unjoined. */
+function readHeaderBody(r: ByteReader, pre: Prologue, sections: DwarfSections, compDir: string | undefined, cuAddressSize: number, strOffsetsBase: number | undefined): LineHeader {
   r.pos = pre.bodyStart - r.base;
   const v = pre.version;
   const minInstLength = r.u8();
@@ -180,14 +193,15 @@ function readHeaderBody(r: ByteReader, pre: Prologue, sections: DwarfSections, c
     // Relative directories are relative to the compilation directory; v5 records it as entry 0.
     const base = compDir || includeDirs[0] || '';
     const dirBase = new Map<string, string>();
-    files = readEntryTable(r, 'file', pre.offsetSize, strings).map((e) => makeFile(e.path, e.dirIndex, includeDirs[e.dirIndex] ?? '', base, e.md5, dirBase));
+    const entries = readEntryTable(r, 'file', pre.offsetSize, strings);
+    files = compDir === undefined ? entries.map((e) => ({ name: e.path, dirIndex: e.dirIndex, dir: '', path: e.path })) : entries.map((e) => makeFile(e.path, e.dirIndex, includeDirs[e.dirIndex] ?? '', base, e.md5, dirBase));
   } else {
     // Both tables end with an empty string.
     includeDirs = [];
     for (let d = r.cstr(); d !== ''; d = r.cstr()) includeDirs.push(d);
     files = [];
     const dirBase = new Map<string, string>();
-    for (let name = r.cstr(); name !== ''; name = r.cstr()) files.push(readV4FileRest(r, name, includeDirs, compDir, dirBase));
+    for (let name = r.cstr(); name !== ''; name = r.cstr()) files.push(readV4FileRest(r, name, includeDirs, compDir ?? '', dirBase));
   }
   // Bytes left before programStart are padding or vendor data; overrunning it is corruption,
   // which the reader (bounded at programStart) has already reported.
@@ -238,7 +252,9 @@ class StringResolver {
 
   at(r: ByteReader, sectionName: string, offset: number, at: number): string {
     try {
-      return this.sections.require(sectionName).cstr(offset);
+      const sec = this.sections.require(sectionName);
+      // .debug_line_str is small and each name in it is used by hundreds of units.
+      return sectionName === '.debug_line_str' ? sec.cstrShared(offset) : sec.cstr(offset);
     } catch (e) {
       if (e instanceof DwarfError) return r.fail(`name via ${sectionName}: ${e.message}`, at);
       throw e;

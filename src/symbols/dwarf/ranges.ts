@@ -125,6 +125,45 @@ export class ArangeIndex {
     );
   }
 
+  /**
+   * One lookup without building the index: a single pass over the section's tuples. A
+   * cold breakpoint lookup needs one answer, and sorting every range first costs more.
+   */
+  static scan(sections: DwarfSections, pc: bigint): number | undefined {
+    const sec = sections.get('.debug_aranges');
+    if (!sec) return undefined;
+    const buf = sec.all();
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    let off = 0;
+    while (off + 4 <= buf.length) {
+      const setStart = off;
+      let length = view.getUint32(off, true);
+      let offsetSize = 4;
+      off += 4;
+      if (length === 0xffffffff) {
+        length = Number(view.getBigUint64(off, true));
+        offsetSize = 8;
+        off += 8;
+      }
+      const setEnd = off + length;
+      if (setEnd > buf.length || length < 4 + offsetSize) return undefined;
+      const unit = offsetSize === 4 ? view.getUint32(off + 2, true) : Number(view.getBigUint64(off + 2, true));
+      const addressSize = view.getUint8(off + 2 + offsetSize);
+      const segSize = view.getUint8(off + 3 + offsetSize);
+      // Anything unusual goes through the full parser, which reports errors properly.
+      if (view.getUint16(off, true) !== 2 || addressSize !== 8 || segSize !== 0) return ArangeIndex.read(sections).unitFor(pc);
+      let t = setStart + Math.ceil((off + 4 + offsetSize - setStart) / 16) * 16;
+      for (; t + 16 <= setEnd; t += 16) {
+        const start = view.getBigUint64(t, true);
+        if (pc < start) continue;
+        const len = view.getBigUint64(t + 8, true);
+        if (pc < start + len) return unit;
+      }
+      off = setEnd;
+    }
+    return undefined;
+  }
+
   get size(): number {
     return this.starts.length;
   }

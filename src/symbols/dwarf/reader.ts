@@ -209,6 +209,13 @@ export class ByteReader {
     return s;
   }
 
+  /** Past a NUL-terminated string without decoding it. */
+  cstrSkip(): void {
+    const nul = this.buf.indexOf(0, this.pos);
+    if (nul < 0 || nul >= this.end) this.fail('string runs past the end of the section (no NUL)');
+    this.pos = nul + 1;
+  }
+
   bytes(n: number): Buffer {
     this.need(n);
     const b = this.buf.subarray(this.pos, this.pos + n);

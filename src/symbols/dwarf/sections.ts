@@ -8,7 +8,7 @@ import type { ElfFile, ElfSection } from '../elf';
 import { ByteReader, DwarfError } from './reader';
 
 const PAGE = 4096;
-const MAX_PAGES = 4096;
+const MAX_PAGES = 1024;
 const SHF_COMPRESSED = 0x800n;
 
 export class PagedSection {
@@ -66,6 +66,14 @@ export class PagedSection {
     return this.elf.read(this.info.offset + offset, length);
   }
 
+  /** Copy `length` bytes at `offset` into `target` (a reused buffer: no allocation). */
+  readInto(offset: number, length: number, target: Buffer): void {
+    if (offset < 0 || length < 0 || offset + length > this.info.size) {
+      throw new DwarfError(this.name, offset, `read of ${length} byte(s) runs past the section's end (size 0x${this.info.size.toString(16)})`);
+    }
+    this.elf.readInto(this.info.offset + offset, length, target);
+  }
+
   /** A reader over [offset, offset+length) whose positions are section offsets. */
   reader(offset: number, length: number): ByteReader {
     return new ByteReader(this.bytes(offset, length), this.name, offset);
@@ -87,6 +95,16 @@ export class PagedSection {
       if (avail < len) throw new DwarfError(this.name, offset, 'string runs past the end of the section (no NUL)');
       len *= 4;
     }
+  }
+
+  private shared: Map<number, string> | undefined;
+
+  /** cstr, remembered: for small string sections whose strings are shared by many units. */
+  cstrShared(offset: number): string {
+    this.shared ??= new Map();
+    let v = this.shared.get(offset);
+    if (v === undefined) this.shared.set(offset, (v = this.cstr(offset)));
+    return v;
   }
 
   /** The whole section, for small tables that are scanned end to end. */

@@ -3,7 +3,7 @@
  * callers hop through headers and parse a DIE tree only for the units they need; each parsed
  * tree (or the error it raised) is cached by the Dwarf object that owns the unit.
  */
-import { parseAbbrevTable, type Abbrev, type AbbrevTable } from './abbrev';
+import { findAbbrev, parseAbbrevTable, type Abbrev, type AbbrevTable } from './abbrev';
 import { DW_AT, DW_FORM, DW_UT } from './constants';
 import { abbrevOffset, infoOffset, type DebugAbbrevOffset, type DebugInfoOffset } from './offsets';
 import { ByteReader, DwarfError } from './reader';
@@ -220,6 +220,128 @@ export function readForm(r: ByteReader, form: number, implicitConst: bigint, h: 
     default:
       return r.fail(`unknown attribute form 0x${form.toString(16)}`);
   }
+}
+
+/** Step over one attribute value without decoding it. */
+export function skipForm(r: ByteReader, form: number, h: UnitHeader): void {
+  switch (form) {
+    case DW_FORM.flag_present:
+    case DW_FORM.implicit_const:
+      return;
+    case DW_FORM.data1:
+    case DW_FORM.ref1:
+    case DW_FORM.flag:
+    case DW_FORM.strx1:
+    case DW_FORM.addrx1:
+      return r.skip(1);
+    case DW_FORM.data2:
+    case DW_FORM.ref2:
+    case DW_FORM.strx2:
+    case DW_FORM.addrx2:
+      return r.skip(2);
+    case DW_FORM.strx3:
+    case DW_FORM.addrx3:
+      return r.skip(3);
+    case DW_FORM.data4:
+    case DW_FORM.ref4:
+    case DW_FORM.strx4:
+    case DW_FORM.addrx4:
+    case DW_FORM.ref_sup4:
+      return r.skip(4);
+    case DW_FORM.data8:
+    case DW_FORM.ref8:
+    case DW_FORM.ref_sig8:
+    case DW_FORM.ref_sup8:
+      return r.skip(8);
+    case DW_FORM.data16:
+      return r.skip(16);
+    case DW_FORM.addr:
+      return r.skip(h.addressSize);
+    case DW_FORM.strp:
+    case DW_FORM.line_strp:
+    case DW_FORM.sec_offset:
+    case DW_FORM.strp_sup:
+    case DW_FORM.GNU_strp_alt:
+    case DW_FORM.GNU_ref_alt:
+      return r.skip(h.offsetSize);
+    case DW_FORM.ref_addr:
+      return r.skip(h.version <= 2 ? h.addressSize : h.offsetSize);
+    case DW_FORM.udata:
+    case DW_FORM.sdata:
+    case DW_FORM.ref_udata:
+    case DW_FORM.strx:
+    case DW_FORM.addrx:
+    case DW_FORM.loclistx:
+    case DW_FORM.rnglistx:
+    case DW_FORM.GNU_addr_index:
+    case DW_FORM.GNU_str_index:
+      skipLeb(r);
+      return;
+    case DW_FORM.string:
+      r.cstrSkip();
+      return;
+    case DW_FORM.exprloc:
+    case DW_FORM.block:
+      return r.skip(r.uleb());
+    case DW_FORM.block1:
+      return r.skip(r.u8());
+    case DW_FORM.block2:
+      return r.skip(r.u16());
+    case DW_FORM.block4:
+      return r.skip(r.u32());
+    case DW_FORM.indirect: {
+      const real = r.uleb();
+      if (real === DW_FORM.indirect) r.fail('DW_FORM_indirect names itself');
+      return skipForm(r, real, h);
+    }
+    default:
+      r.fail(`unknown attribute form 0x${form.toString(16)}`);
+  }
+}
+
+function skipLeb(r: ByteReader): void {
+  while (r.u8() & 0x80) {
+    // continuation bytes
+  }
+}
+
+/**
+ * DW_AT_stmt_list of a unit's root DIE, decoding only the root's abbreviation: the file
+ * index needs it for every unit, and parsing each unit's whole abbreviation table for one
+ * attribute was most of that index's cost.
+ */
+export function rootStmtList(sections: DwarfSections, header: UnitHeader, abbrevSection?: Buffer): number | undefined {
+  // Root DIEs are small (their strings are usually in .debug_str): a page-cached window, then all.
+  for (const window of [256, header.end - header.firstDie]) {
+    try {
+      return rootStmtListIn(sections, header, Math.min(header.end - header.firstDie, window), abbrevSection);
+    } catch (e) {
+      if (window === header.end - header.firstDie || !(e instanceof DwarfError) || !e.message.includes('truncated')) throw e;
+    }
+  }
+  return undefined;
+}
+
+/** Reused for every root: the page cache would churn through one page per unit. */
+let scratch = Buffer.alloc(256);
+
+function rootStmtListIn(sections: DwarfSections, header: UnitHeader, length: number, abbrevSection: Buffer | undefined): number | undefined {
+  if (scratch.length < length) scratch = Buffer.alloc(length);
+  sections.require('.debug_info').readInto(header.firstDie, length, scratch);
+  const r = new ByteReader(scratch, '.debug_info', header.firstDie, 0, length);
+  const code = r.uleb();
+  if (code === 0) return undefined;
+  const abbrev = findAbbrev(sections, header.abbrevOffset, code, abbrevSection);
+  if (!abbrev) return r.fail(`root DIE uses abbreviation code ${code}, which the unit's table (at .debug_abbrev 0x${header.abbrevOffset.toString(16)}) lacks`, 0);
+  for (const a of abbrev.attrs) {
+    if (a.name !== DW_AT.stmt_list) {
+      skipForm(r, a.form, header);
+      continue;
+    }
+    const v = readForm(r, a.form, a.implicitConst, header);
+    return v.kind === 'secOffset' ? v.value : v.kind === 'udata' ? Number(v.value) : undefined;
+  }
+  return undefined;
 }
 
 /** Attribute helpers that don't need the unit's string or address tables. */

@@ -1,0 +1,88 @@
+/**
+ * The indexes that need a pass over every unit: file → units (from line-table headers) and
+ * function name → code copies, inlined or out-of-line (from a fast DIE scan). The background worker owns one of
+ * these; building them in the adapter's own thread would stall the DAP connection for
+ * seconds on a distribution vmlinux.
+ */
+import type { Dwarf } from '../dwarf/dwarf';
+import { unitCodeCopies } from '../dwarf/scan';
+
+/**
+ * Kernel addresses are canonical (sign-extended), so 52 bits hold them exactly as a JS
+ * number: the index stores doubles, not bigints, which keeps it a few MB on a distribution
+ * vmlinux. An address that would not survive the round trip is refused loudly.
+ */
+export function packAddress(a: bigint): number {
+  const n = BigInt.asIntN(52, a);
+  if (BigInt.asUintN(64, n) !== a) throw new Error(`address 0x${a.toString(16)} is not canonical`);
+  return Number(n);
+}
+
+export function unpackAddress(n: number): bigint {
+  return BigInt.asUintN(64, BigInt(n));
+}
+
+export interface IndexStats {
+  units: number;
+  codeCopies: number;
+  names: number;
+  ms: number;
+}
+
+export class IndexBuilder {
+  private copies: Map<string, number[]> | undefined;
+  private building: Promise<IndexStats> | undefined;
+  private readonly problems: string[] = [];
+
+  constructor(private readonly dwarf: Dwarf) {}
+
+  unitsNaming(baseName: string): number[] {
+    return this.dwarf.unitsNaming(baseName);
+  }
+
+  /** Units whose DWARF could not be read; reported once, not silently dropped. */
+  get errors(): readonly string[] {
+    return this.problems;
+  }
+
+  /**
+   * Scan every unit for the code copies of functions. Yields to the event loop between batches so queries
+   * (file lookups) are answered while it runs.
+   */
+  buildFunctions(): Promise<IndexStats> {
+    this.building ??= (async () => {
+      const t0 = Date.now();
+      const index = new Map<string, number[]>();
+      let units = 0;
+      let calls = 0;
+      const headers = this.dwarf.unitHeaders();
+      for (let i = 0; i < headers.length; i++) {
+        if (i % 16 === 15) await new Promise<void>((r) => setImmediate(r));
+        try {
+          const cu = this.dwarf.unit(headers[i].offset);
+          if (!cu.isCompileUnit) continue;
+          units++;
+          for (const c of unitCodeCopies(cu)) {
+            const list = index.get(c.name);
+            const a = packAddress(c.entry);
+            if (list) list.push(a);
+            else index.set(c.name, [a]);
+            calls++;
+          }
+        } catch (e) {
+          this.problems.push(e instanceof Error ? e.message : String(e));
+        }
+        // The scan touches each unit once: keep the per-unit caches from growing for nothing.
+        this.dwarf.forget(headers[i].offset);
+      }
+      this.copies = index;
+      return { units, codeCopies: calls, names: index.size, ms: Date.now() - t0 };
+    })();
+    return this.building;
+  }
+
+  async codeEntries(name: string): Promise<number[]> {
+    if (!this.copies) await this.buildFunctions();
+    return this.copies?.get(name) ?? [];
+  }
+}

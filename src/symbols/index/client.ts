@@ -1,0 +1,135 @@
+/**
+ * The adapter's side of the symbol index. Whole-file indexes are built in a worker thread so
+ * the DAP connection stays responsive while a distribution vmlinux is scanned; when a worker
+ * cannot start (no bundled worker file), the same builder runs in this thread instead.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Dwarf } from '../dwarf/dwarf';
+import { infoOffset, type DebugInfoOffset } from '../dwarf/offsets';
+import { IndexBuilder, unpackAddress } from './builder';
+import type { IndexRequest, IndexResponse, IndexStatsMessage, IndexWorkerData } from './protocol';
+
+export interface SymbolIndex {
+  /** Units whose line tables name a file with this base name. */
+  unitsNaming(baseName: string): Promise<DebugInfoOffset[]>;
+  /** Entry addresses of every copy of a function DWARF knows, inlined ones included. Waits for the function index. */
+  codeEntries(name: string): Promise<bigint[]>;
+  /** Start building the function index now (it is otherwise built on first use). */
+  buildFunctions(): Promise<IndexStatsMessage>;
+  readonly functionsReady: boolean;
+  close(): Promise<void>;
+}
+
+type Pending = { resolve: (v: IndexResponse) => void };
+type Body<R> = R extends IndexRequest ? Omit<R, 'id'> : never;
+
+/** The worker file sits next to this module: out/src/symbols/index/ for tests, dist/ when bundled. */
+export function workerFile(): string {
+  return path.join(__dirname, 'indexworker.js');
+}
+
+export class WorkerIndex implements SymbolIndex {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private failure: string | undefined;
+  private ready = false;
+
+  constructor(vmlinux: string) {
+    const data: IndexWorkerData = { vmlinux };
+    // A smaller young generation keeps the scan's short-lived garbage from inflating RSS.
+    this.worker = new Worker(workerFile(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    // Never keep a CLI run alive just because the index is still being built.
+    this.worker.unref();
+    this.worker.on('message', (res: IndexResponse) => {
+      const p = this.pending.get(res.id);
+      this.pending.delete(res.id);
+      p?.resolve(res);
+    });
+    const fail = (why: string): void => {
+      this.failure = why;
+      for (const [id, p] of this.pending) p.resolve({ id, ok: false, error: why });
+      this.pending.clear();
+    };
+    this.worker.on('error', (e) => fail(`the symbol index worker failed: ${e.message}`));
+    this.worker.on('exit', (code) => fail(`the symbol index worker exited (code ${code})`));
+  }
+
+  private async ask(req: Body<IndexRequest>): Promise<unknown> {
+    if (this.failure) throw new Error(this.failure);
+    const id = this.nextId++;
+    // Hold the worker's event loop reference only while an answer is awaited.
+    this.worker.ref();
+    try {
+      const res = await new Promise<IndexResponse>((resolve) => {
+        this.pending.set(id, { resolve });
+        this.worker.postMessage({ ...req, id } as IndexRequest);
+      });
+      if (!res.ok) throw new Error(res.error);
+      return res.value;
+    } finally {
+      if (this.pending.size === 0) this.worker.unref();
+    }
+  }
+
+  async unitsNaming(baseName: string): Promise<DebugInfoOffset[]> {
+    return ((await this.ask({ op: 'unitsNaming', base: baseName })) as number[]).map(infoOffset);
+  }
+
+  async codeEntries(name: string): Promise<bigint[]> {
+    return ((await this.ask({ op: 'copies', name })) as number[]).map(unpackAddress);
+  }
+
+  async buildFunctions(): Promise<IndexStatsMessage> {
+    const stats = (await this.ask({ op: 'buildFunctions' })) as IndexStatsMessage;
+    this.ready = true;
+    return stats;
+  }
+
+  get functionsReady(): boolean {
+    return this.ready;
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** The same index built in this thread: for tools without the worker file next to them. */
+export class LocalIndex implements SymbolIndex {
+  private readonly builder: IndexBuilder;
+  private ready = false;
+
+  constructor(dwarf: Dwarf) {
+    this.builder = new IndexBuilder(dwarf);
+  }
+
+  async unitsNaming(baseName: string): Promise<DebugInfoOffset[]> {
+    return this.builder.unitsNaming(baseName).map(infoOffset);
+  }
+
+  async codeEntries(name: string): Promise<bigint[]> {
+    return (await this.builder.codeEntries(name)).map(unpackAddress);
+  }
+
+  async buildFunctions(): Promise<IndexStatsMessage> {
+    const stats = await this.builder.buildFunctions();
+    this.ready = true;
+    return { ...stats, errors: [...this.builder.errors] };
+  }
+
+  get functionsReady(): boolean {
+    return this.ready;
+  }
+
+  async close(): Promise<void> {
+    // nothing to release: the Dwarf belongs to the caller
+  }
+}
+
+/** A worker-backed index when the worker file is present, else an in-thread one. */
+export function openIndex(vmlinux: string, dwarf: Dwarf): SymbolIndex {
+  return fs.existsSync(workerFile()) ? new WorkerIndex(vmlinux) : new LocalIndex(dwarf);
+}

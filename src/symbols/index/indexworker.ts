@@ -1,0 +1,43 @@
+/**
+ * The index worker: opens the vmlinux on its own (file descriptors and DWARF caches are not
+ * shared between threads) and answers IndexRequests. It is bundled as dist/indexworker.js
+ * next to the adapter.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Dwarf } from '../dwarf/dwarf';
+import { ElfFile } from '../elf';
+import { IndexBuilder } from './builder';
+import type { IndexRequest, IndexResponse, IndexWorkerData } from './protocol';
+
+const port = parentPort;
+if (!port) throw new Error('indexworker must run as a worker thread');
+const data = workerData as IndexWorkerData;
+let builder: IndexBuilder | undefined;
+let openError: string | undefined;
+try {
+  const dwarf = Dwarf.open(ElfFile.open(data.vmlinux));
+  if (dwarf) builder = new IndexBuilder(dwarf);
+  else openError = `${data.vmlinux} has no DWARF (.debug_info)`;
+} catch (e) {
+  openError = e instanceof Error ? e.message : String(e);
+}
+
+async function answer(req: IndexRequest): Promise<IndexResponse> {
+  if (!builder) return { id: req.id, ok: false, error: openError ?? 'no index' };
+  try {
+    switch (req.op) {
+      case 'unitsNaming':
+        return { id: req.id, ok: true, value: builder.unitsNaming(req.base) };
+      case 'copies':
+        return { id: req.id, ok: true, value: await builder.codeEntries(req.name) };
+      case 'buildFunctions':
+        return { id: req.id, ok: true, value: { ...(await builder.buildFunctions()), errors: [...builder.errors] } };
+    }
+  } catch (e) {
+    return { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+port.on('message', (req: IndexRequest) => {
+  void answer(req).then((res) => port.postMessage(res));
+});
