@@ -16,7 +16,8 @@ commands:
                                           print where it stopped and the registers, then end the guest
   where --vmlinux FILE [--source DIR] [--inlined] [--json] LOCATION...
                                           resolve breakpoint locations (FUNC or FILE:LINE) offline, like
-                                          gdb's 'info line', with no guest
+                                          gdb's 'info line', with no guest; --inlined adds inlined
+                                          copies and compiler clones of FUNC
 
 launch options (default: the sample guest):
   --kernel FILE  --vmlinux FILE  --initrd FILE  --append TEXT  --arch x86_64
