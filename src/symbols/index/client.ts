@@ -129,7 +129,21 @@ export class LocalIndex implements SymbolIndex {
   }
 }
 
-/** A worker-backed index when the worker file is present, else an in-thread one. */
+/**
+ * A worker-backed index when the worker file is present, else an in-thread one. Started on
+ * first use: starting a worker costs the main thread ~6 ms, which a lookup that needs no
+ * index (a function with an ELF symbol) should not pay.
+ */
 export function openIndex(vmlinux: string, dwarf: Dwarf): SymbolIndex {
-  return fs.existsSync(workerFile()) ? new WorkerIndex(vmlinux) : new LocalIndex(dwarf);
+  let index: SymbolIndex | undefined;
+  const get = (): SymbolIndex => (index ??= fs.existsSync(workerFile()) ? new WorkerIndex(vmlinux) : new LocalIndex(dwarf));
+  return {
+    unitsNaming: (base) => get().unitsNaming(base),
+    codeEntries: (name) => get().codeEntries(name),
+    buildFunctions: () => get().buildFunctions(),
+    get functionsReady() {
+      return index?.functionsReady ?? false;
+    },
+    close: async () => index?.close(),
+  };
 }
