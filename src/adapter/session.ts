@@ -27,11 +27,11 @@ import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
 import { CONSOLE_EVENT } from './events';
 import { StopHandles } from './handles';
 import { FrameRef, stackFrames } from './stack';
-import { registerVariables } from './registers';
+import { parseDataId, VariablesView, type VarRef } from './variables';
+import type { FrameSelector } from '../engine/inspect';
+import type { WatchAccess } from '../engine/watchpoints';
 
 type Handler = (args: never) => Promise<object | undefined>;
-
-type VarRef = { kind: 'registers'; tid: number };
 
 export interface SessionOptions {
   /** Called after the disconnect response went out (the stdio entry exits the process). */
@@ -43,6 +43,7 @@ export class QemuKernelSession extends DebugSession {
   private clientCaps: DebugProtocol.InitializeRequestArguments = { adapterID: '' };
   private readonly frames = new StopHandles<FrameRef>();
   private readonly vars = new StopHandles<VarRef>();
+  private variablesView?: VariablesView;
   /** Raw-code documents: one stable reference per thread and function, refreshed at each stackTrace. */
   private readonly rawSourceRefs = new Map<string, number>();
   private readonly rawSources = new Map<number, string>();
@@ -69,6 +70,11 @@ export class QemuKernelSession extends DebugSession {
       stackTrace: (a: DebugProtocol.StackTraceArguments) => this.stackTrace(a),
       scopes: (a: DebugProtocol.ScopesArguments) => this.scopes(a),
       variables: (a: DebugProtocol.VariablesArguments) => this.variables(a),
+      evaluate: (a: DebugProtocol.EvaluateArguments) => this.evaluate(a),
+      setVariable: (a: DebugProtocol.SetVariableArguments) => this.view().setVariable(a),
+      setExpression: (a: DebugProtocol.SetExpressionArguments) => this.view().setExpression(a, this.selector(a.frameId)),
+      dataBreakpointInfo: (a: DebugProtocol.DataBreakpointInfoArguments) => this.view().dataBreakpointInfo(a, a.frameId !== undefined ? this.selector(a.frameId) : undefined),
+      setDataBreakpoints: (a: DebugProtocol.SetDataBreakpointsArguments) => this.setDataBreakpoints(a),
       continue: () => this.continue(),
       next: (a: DebugProtocol.NextArguments) => this.step(a.threadId, 'over', a.granularity),
       stepIn: (a: DebugProtocol.StepInArguments) => this.step(a.threadId, 'into', a.granularity),
@@ -120,14 +126,19 @@ export class QemuKernelSession extends DebugSession {
       supportsTerminateRequest: true,
       supportTerminateDebuggee: true,
       supportsReadMemoryRequest: true,
-      supportsConditionalBreakpoints: false,
-      supportsHitConditionalBreakpoints: false,
-      supportsEvaluateForHovers: false,
+      supportsConditionalBreakpoints: true,
+      supportsHitConditionalBreakpoints: true,
+      supportsLogPoints: true,
+      supportsEvaluateForHovers: true,
+      supportsSetExpression: true,
+      supportsDataBreakpoints: true,
+      supportsClipboardContext: true,
+      supportsValueFormattingOptions: true,
       supportsSteppingGranularity: true,
       supportsInstructionBreakpoints: false,
       supportsDisassembleRequest: false,
       supportsWriteMemoryRequest: false,
-      supportsSetVariable: false,
+      supportsSetVariable: true,
       supportsRestartRequest: false,
     };
   }
@@ -202,6 +213,8 @@ export class QemuKernelSession extends DebugSession {
     });
     dbg.on('breakpoint-changed', (r: BreakpointResult) => this.sendEvent(new BreakpointEvent('changed', functionBreakpoint(r) as DebugProtocol.Breakpoint)));
     dbg.on('warning', (m: string) => this.log(m));
+    // Logpoint messages: the Debug Console, as the user's own output.
+    dbg.on('output', (m: string) => this.sendEvent(new OutputEvent(m.endsWith('\n') ? m : m + '\n', 'console')));
     dbg.on('running', () => this.sendEvent(new ContinuedEvent(dbg.currentThread, true)));
     dbg.on('exited', (why: string) => {
       if (this.startMode === 'attach') this.log(`Debugging ended: ${why}.`);
@@ -233,7 +246,7 @@ export class QemuKernelSession extends DebugSession {
 
   private async setFunctionBreakpoints(args: DebugProtocol.SetFunctionBreakpointsArguments): Promise<DebugProtocol.SetFunctionBreakpointsResponse['body']> {
     const b = this.need();
-    const results = await b.debugger.setFunctionBreakpoints(args.breakpoints.map((x) => ({ name: x.name })));
+    const results = await b.debugger.setFunctionBreakpoints(args.breakpoints.map((x) => ({ name: x.name, condition: x.condition, hitCondition: x.hitCondition })));
     return { breakpoints: results.map(functionBreakpoint) };
   }
 
@@ -244,7 +257,10 @@ export class QemuKernelSession extends DebugSession {
     if (!file) {
       return { breakpoints: asked.map((bp) => ({ verified: false, line: bp.line, message: 'Breakpoints need a file on disk; this source has no path.' })) };
     }
-    const results = await b.debugger.setSourceBreakpoints(file, asked.map((bp) => ({ line: bp.line })));
+    const results = await b.debugger.setSourceBreakpoints(
+      file,
+      asked.map((bp: DebugProtocol.SourceBreakpoint) => ({ line: bp.line, condition: bp.condition, hitCondition: bp.hitCondition, logMessage: bp.logMessage })),
+    );
     return {
       breakpoints: results.map((r, i) => ({
         id: r.id,
@@ -281,20 +297,40 @@ export class QemuKernelSession extends DebugSession {
     });
   }
 
+  private view(): VariablesView {
+    this.variablesView ??= new VariablesView(this.need().debugger, this.vars);
+    return this.variablesView;
+  }
+
+  /** The frame a request names, or the current vCPU's innermost frame. */
+  private selector(frameId: number | undefined): FrameSelector {
+    if (frameId === undefined) return { tid: this.need().debugger.currentThread, physical: 0, inlineDepth: 0 };
+    const f = this.frames.get(frameId);
+    if (!f) throw errors.unsupported(`Frame ${frameId} belongs to an earlier stop; refresh the call stack.`);
+    return { tid: f.tid, physical: f.physical, inlineDepth: f.inlineDepth };
+  }
+
   private async scopes(args: DebugProtocol.ScopesArguments): Promise<DebugProtocol.ScopesResponse['body']> {
-    const f = this.frames.get(args.frameId);
-    if (!f) throw errors.unsupported(`Frame ${args.frameId} belongs to an earlier stop; refresh the call stack.`);
-    return {
-      scopes: [{ name: 'Registers', presentationHint: 'registers', variablesReference: this.vars.create({ kind: 'registers', tid: f.tid }), expensive: false }],
-    };
+    return { scopes: await this.view().scopes(this.selector(args.frameId)) };
   }
 
   private async variables(args: DebugProtocol.VariablesArguments): Promise<DebugProtocol.VariablesResponse['body']> {
-    const ref = this.vars.get(args.variablesReference);
-    if (!ref) return { variables: [] };
+    return { variables: await this.view().variables(args) };
+  }
+
+  private async evaluate(args: DebugProtocol.EvaluateArguments): Promise<DebugProtocol.EvaluateResponse['body']> {
     const dbg = this.need().debugger;
-    if (dbg.isRunning) throw errors.targetRunning('read registers');
-    return { variables: registerVariables(await dbg.target.readRegisters(ref.tid)) };
+    if (dbg.isRunning) throw errors.targetRunning('evaluate expressions');
+    return this.view().evaluate(args, this.selector(args.frameId));
+  }
+
+  private async setDataBreakpoints(args: DebugProtocol.SetDataBreakpointsArguments): Promise<DebugProtocol.SetDataBreakpointsResponse['body']> {
+    const reqs = args.breakpoints.map((b) => {
+      const d = parseDataId(b.dataId);
+      return { address: d.address, size: d.size, label: d.label, access: (b.accessType ?? 'write') as WatchAccess, condition: b.condition, hitCondition: b.hitCondition };
+    });
+    const results = await this.need().debugger.setDataBreakpoints(reqs);
+    return { breakpoints: results.map((r) => ({ id: r.id, verified: r.verified, message: r.message })) };
   }
 
   private async continue(): Promise<DebugProtocol.ContinueResponse['body']> {

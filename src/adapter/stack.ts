@@ -35,9 +35,15 @@ export async function stackFrames(
   const tid = args.threadId;
   const physical = await dbg.stack(tid);
   const all: DebugProtocol.StackFrame[] = [];
-  for (let i = 0; i < physical.length; i++) {
+  const start = args.startFrame ?? 0;
+  const want = args.levels && args.levels > 0 ? start + args.levels : Infinity;
+  // VS Code asks for the top frame first: describing callers means reading their units' DWARF.
+  let i = 0;
+  for (; i < physical.length && all.length < want; i++) {
     const pc = physical[i].pc;
-    const described = source ? source.describe(pc, i > 0, i === 0 ? dbg.functionBreakpointsAt(pc) : undefined) : [{ name: symbols?.describe(pc) ?? `0x${pc.toString(16)}`, inlined: false }];
+    // After a watchpoint the PC is past the instruction that wrote: show the line that wrote.
+    const afterWrite = i === 0 && dbg.lastStopReason === 'data breakpoint';
+    const described = source ? source.describe(pc, i > 0 || afterWrite, i === 0 ? dbg.functionBreakpointsAt(pc) : undefined) : [{ name: symbols?.describe(pc) ?? `0x${pc.toString(16)}`, inlined: false }];
     for (let depth = 0; depth < described.length; depth++) {
       const d = described[depth];
       const id = handles.create({ tid, pc, physical: i, inlineDepth: depth });
@@ -63,7 +69,8 @@ export async function stackFrames(
       all.push(frame);
     }
   }
-  const start = args.startFrame ?? 0;
-  const levels = args.levels && args.levels > 0 ? args.levels : all.length;
-  return { stackFrames: all.slice(start, start + levels), totalFrames: all.length };
+  const frames = all.slice(start, want);
+  // Stopped early: the total is unknown (inlined calls add frames), so let the client page on.
+  if (i < physical.length) return { stackFrames: frames };
+  return { stackFrames: frames, totalFrames: all.length };
 }

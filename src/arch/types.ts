@@ -27,6 +27,8 @@ export interface ArchInfo {
    * link register. Stepping uses this to recognise a call it just stepped into.
    */
   returnAddress: { kind: 'stack'; size: number } | { kind: 'register'; dwarf: number };
+  /** Whether plain `char` is signed in the arch's C ABI (x86: yes; arm64 and riscv64: no). */
+  charSigned: boolean;
   /** `kind` for Z0/Z1 packets. */
   breakpointKind: number;
   /** Where the kernel image usually sits in a build tree, relative to its root. */

@@ -40,6 +40,7 @@ export const x86_64: ArchInfo = {
   dwarfFp: 6,
   calleeSaved: [3, 6, 12, 13, 14, 15],
   returnAddress: { kind: 'stack', size: 8 },
+  charSigned: true,
   breakpointKind: 1,
   bootImage: 'arch/x86/boot/bzImage',
   kvmProbe: {

@@ -9,12 +9,15 @@ import { StopReply } from '../rsp/stop';
 import { SymbolTable } from '../symbols/symtab';
 import { errors } from '../util/errors';
 import { BreakpointTable } from './breakpoints';
+import { BreakpointBehaviour, decide, expressionHost, type BreakpointOptions } from './bpconditions';
+import { Inspector } from './inspect';
+import { WatchTable, type WatchRequest, type WatchResult } from './watchpoints';
 import type { CodeLocation, SourceInfo, SourceLocation } from './sourceinfo';
 import { Stepper, type StepKind } from './stepping';
 import { KernelTarget, leToBigInt } from './target';
 import { Unwinder, type UnwoundFrame } from './unwind';
 
-export type StopReason = 'breakpoint' | 'step' | 'pause' | 'entry' | 'exception';
+export type StopReason = 'breakpoint' | 'step' | 'pause' | 'entry' | 'exception' | 'data breakpoint';
 
 export interface StopEvent {
   reason: StopReason;
@@ -24,7 +27,7 @@ export interface StopEvent {
   description: string;
 }
 
-export interface FunctionBreakpointRequest {
+export interface FunctionBreakpointRequest extends BreakpointOptions {
   name: string;
 }
 
@@ -37,7 +40,7 @@ export interface BreakpointResult {
   location?: SourceLocation;
 }
 
-export interface SourceBreakpointRequest {
+export interface SourceBreakpointRequest extends BreakpointOptions {
   line: number;
 }
 
@@ -54,6 +57,14 @@ export class Debugger extends EventEmitter {
   private functionBps = new Map<string, { id: number; addresses: bigint[]; result: BreakpointResult }>();
   /** Source breakpoints per client path, keyed by requested line. */
   private sourceBps = new Map<string, Map<number, { id: number; addresses: bigint[]; result: BreakpointResult }>>();
+  /** Conditions, hit counts and log messages by breakpoint id (plain breakpoints have none). */
+  private behaviours = new Map<number, BreakpointBehaviour>();
+  private readonly watches: WatchTable;
+  private inspectorInstance: Inspector | undefined;
+  /** Breakpoint addresses whose DWARF has been read ahead while the guest ran. */
+  private readonly warmed = new Set<bigint>();
+  /** Why the guest last stopped: a data breakpoint's PC is already past the writing instruction. */
+  lastStopReason: StopReason | undefined;
   private stackCache = new Map<number, UnwoundFrame[]>();
   readonly unwinder: Unwinder;
   private readonly stepper: Stepper | undefined;
@@ -69,6 +80,7 @@ export class Debugger extends EventEmitter {
   ) {
     super();
     this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind);
+    this.watches = new WatchTable(target.rsp);
     const isCode = (pc: bigint): boolean => this.symbols?.locate(pc) !== undefined || source?.lineAt(pc) !== undefined;
     this.unwinder = new Unwinder(target.arch, source?.dwarf?.frames(), isCode, async (addr, size) => {
       try {
@@ -130,10 +142,10 @@ export class Debugger extends EventEmitter {
           if (prev) {
             old.delete(name);
             this.functionBps.set(name, prev);
-            results.push(prev.result);
+            results.push(this.withOptions(prev.result, req));
             continue;
           }
-          results.push(await this.addFunctionBreakpoint(name));
+          results.push(this.withOptions(await this.addFunctionBreakpoint(name), req));
         }
         for (const gone of old.values()) for (const a of gone.addresses) await this.bps.remove(a, gone.id);
         return results;
@@ -238,7 +250,7 @@ export class Debugger extends EventEmitter {
           if (prev) {
             old.delete(req.line);
             now.set(req.line, prev);
-            results.push(prev.result);
+            results.push(this.withOptions(prev.result, req));
             continue;
           }
           const id = this.nextId++;
@@ -258,13 +270,50 @@ export class Debugger extends EventEmitter {
               : { id, verified: false, message: `Could not insert a breakpoint for line ${resolved.line}: ${ins.failure}` };
           }
           now.set(req.line, { id, addresses, result });
-          results.push(result);
+          results.push(this.withOptions(result, req));
         }
         for (const gone of old.values()) for (const a of gone.addresses) await this.bps.remove(a, gone.id);
         this.sourceBps.set(clientPath, now);
         return results;
       }),
     );
+  }
+
+  /**
+   * Attach a condition, hit count or log message to a breakpoint. A bad one leaves the
+   * breakpoint unverified with the reason, so the user sees it on the gutter.
+   */
+  private withOptions(result: BreakpointResult, opts: BreakpointOptions): BreakpointResult {
+    const prev = this.behaviours.get(result.id);
+    if (prev?.same(opts)) return result;
+    let b: BreakpointBehaviour;
+    try {
+      b = new BreakpointBehaviour(opts);
+    } catch (e) {
+      this.behaviours.set(result.id, new BreakpointBehaviour({ condition: '0' }));
+      return { ...result, verified: false, message: (e as Error).message };
+    }
+    if (b.plain) this.behaviours.delete(result.id);
+    else this.behaviours.set(result.id, b);
+    return result;
+  }
+
+  /** The engine's view of values and expressions at the current stop. */
+  get inspector(): Inspector {
+    this.inspectorInstance ??= new Inspector(this, this.source, this.symbols);
+    return this.inspectorInstance;
+  }
+
+  /** Registers or memory were written: drop what this stop had read. */
+  forgetStop(): void {
+    this.stackCache.clear();
+    this.target.invalidate();
+    this.inspectorInstance?.reset();
+  }
+
+  /** Replace the data breakpoints (watchpoints). */
+  setDataBreakpoints(requests: WatchRequest[]): Promise<WatchResult[]> {
+    return this.serialize(() => this.whileStopped(() => this.watches.set(requests, () => this.nextId++)));
   }
 
   /** Names of the function breakpoints placed at pc (a stop there shows that function's frame). */
@@ -338,6 +387,9 @@ export class Debugger extends EventEmitter {
       const stepped = await this.stepOffBreakpoint();
       if (stepped) return;
       this.launchRun(() => this.continuePacket(), 'continue');
+      const fresh = this.bps.addresses().filter((a) => !this.warmed.has(a));
+      for (const a of fresh) this.warmed.add(a);
+      if (fresh.length) void this.source?.warm(fresh);
     });
   }
 
@@ -432,17 +484,56 @@ export class Debugger extends EventEmitter {
     }
     this.state = 'stopped';
     if (stop.thread !== undefined && stop.thread > 0) this.thread = stop.thread;
+    this.inspectorInstance?.reset();
     const pc = await this.target.pc(this.thread);
-    const hit = this.bps.idsAt(pc);
+    const watched = this.watches.hitBy(stop);
+    const hit = watched.length ? watched.map((w) => w.id) : this.bps.idsAt(pc);
     let reason: StopReason;
     if (this.pauseRequested) reason = hit.length && kind !== 'step' ? 'breakpoint' : 'pause';
     else if (forced) reason = forced;
     else if (kind === 'step') reason = 'step';
+    else if (watched.length) reason = 'data breakpoint';
     else if (hit.length) reason = 'breakpoint';
     else reason = stop.signal === SIGINT ? 'pause' : 'exception';
+    if ((reason === 'breakpoint' || reason === 'data breakpoint') && !this.pauseRequested && !(await this.shouldStop(hit, watched.length > 0))) {
+      await this.resumeQuietly();
+      return;
+    }
     this.pauseRequested = false;
-    const ev: StopEvent = { reason, threadId: this.thread, pc, hitBreakpointIds: reason === 'breakpoint' ? hit : [], description: describeReason(reason, stop.signal) };
+    let description = describeReason(reason, stop.signal);
+    if (watched.length) description = `Data breakpoint: ${watched.map((w) => w.req.label).join(', ')} ${watched[0].req.access === 'read' ? 'read' : 'accessed'}`;
+    const ev: StopEvent = { reason, threadId: this.thread, pc, hitBreakpointIds: reason === 'breakpoint' || reason === 'data breakpoint' ? hit : [], description };
+    this.lastStopReason = reason;
     this.emit('stopped', ev);
+  }
+
+  /** Run the conditions, hit counts and log messages of the breakpoints hit; false to go on. */
+  private async shouldStop(ids: number[], data: boolean): Promise<boolean> {
+    const found = ids.map((id) => (data ? this.watches.all.find((w) => w.id === id)?.behaviour : this.behaviours.get(id)));
+    if (found.some((b) => !b || b.plain)) return true;
+    const d = await decide(found as BreakpointBehaviour[], expressionHost(this.inspector, this.thread));
+    for (const line of d.logs) this.emit('output', line);
+    for (const p of d.problems) this.emit('warning', p);
+    return d.stop;
+  }
+
+  /** Go on after a breakpoint that decided not to stop, without the client seeing a stop. */
+  private async resumeQuietly(): Promise<void> {
+    this.state = 'stopped';
+    const pc = await this.target.pc(this.thread);
+    if (this.bps.has(pc)) {
+      const restore = await this.bps.lift(pc);
+      this.target.invalidate();
+      const stop = await P.stepThread(this.target.rsp, this.thread, this.target.vcont);
+      await restore();
+      // Stepping off can land on another breakpoint or end the guest: judge that stop afresh.
+      const tid = stop.kind === 'signal' && stop.thread && stop.thread > 0 ? stop.thread : this.thread;
+      if (stop.kind !== 'signal' || this.bps.has(await this.target.pc(tid)) || this.watches.hitBy(stop).length) {
+        await this.report(stop, 'continue');
+        return;
+      }
+    }
+    this.launchRun(() => this.continuePacket(), 'continue', undefined, true);
   }
 
   private async onUnsolicitedStop(stop: StopReply): Promise<void> {
@@ -467,6 +558,7 @@ export class Debugger extends EventEmitter {
       }
       for (const f of this.functionBps.values()) for (const a of f.addresses) await this.bps.remove(a, f.id).catch(() => undefined);
       for (const file of this.sourceBps.values()) for (const f of file.values()) for (const a of f.addresses) await this.bps.remove(a, f.id).catch(() => undefined);
+      await this.watches.removeAll();
       await P.detach(this.target.rsp).catch(() => undefined);
     });
     this.markExited('detached');
@@ -490,5 +582,7 @@ function describeReason(reason: StopReason, signal?: number): string {
       return 'Paused on entry';
     case 'exception':
       return `Paused on signal ${signal ?? '?'}`;
+    case 'data breakpoint':
+      return 'Paused on data breakpoint';
   }
 }

@@ -10,6 +10,7 @@ import type { Dwarf } from '../symbols/dwarf/dwarf';
 import type { DebugInfoOffset } from '../symbols/dwarf/offsets';
 import type { LineSpan } from '../symbols/dwarf/lineindex';
 import type { Range } from '../symbols/dwarf/ranges';
+import type { Die } from '../symbols/dwarf/unit';
 import { callSite, functionName, innermostBlock, scopeChain, unitFunctions } from '../symbols/dwarf/scopes';
 import type { SymbolIndex } from '../symbols/index/client';
 import type { SymbolTable } from '../symbols/symtab';
@@ -27,6 +28,12 @@ export interface FrameDescription {
   location?: SourceLocation;
   /** True for an inlined call shown as its own frame. */
   inlined: boolean;
+}
+
+export interface FrameScope {
+  cu: CompileUnit;
+  die: Die;
+  fn: Die;
 }
 
 export interface CodeLocation {
@@ -115,6 +122,22 @@ export class SourceInfo {
   }
 
   private hiddenInline: ReturnType<typeof scopeChain>[number] | undefined;
+
+  /**
+   * The DWARF scope of one frame as describe() listed it: its unit, the DIE whose variables
+   * it shows (a subprogram or an inlined call), and the concrete function (for frame base).
+   */
+  frameScope(pc: bigint, isCaller: boolean, inlineDepth: number, reveal?: ReadonlySet<string>): FrameScope | undefined {
+    const look = isCaller ? pc - 1n : pc;
+    const cu = this.unitAt(look);
+    if (!cu || !this.dwarf) return undefined;
+    const chain = this.visibleChain(cu, look, isCaller, reveal);
+    const die = chain[chain.length - 1 - inlineDepth];
+    if (!die) return undefined;
+    const fn = chain[0];
+    // An inlined call's frame base is its concrete function's.
+    return { cu, die, fn };
+  }
 
   /**
    * The scope chain as a user sees it. Like gdb, a stop exactly at the entry of an inlined
@@ -262,6 +285,32 @@ export class SourceInfo {
   }
 
   /** Whether pc is the first address of a concrete function (a call just landed there). */
+  /**
+   * Read ahead what a stop at these addresses will need (their units' DIE trees and line
+   * tables, the CFI index, the symbol orders), one address per event-loop turn, while the
+   * guest runs toward them: the stop itself then only evaluates.
+   */
+  async warm(addresses: readonly bigint[]): Promise<void> {
+    const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+    this.symbols.locate(addresses[0] ?? 0n);
+    await turn();
+    this.symbols.locateData(0xffffffff80000000n);
+    await turn();
+    this.dwarf?.frames()?.rowAt(addresses[0] ?? 0n);
+    for (const pc of addresses) {
+      await turn();
+      const cu = this.unitAt(pc);
+      if (!cu) continue;
+      try {
+        scopeChain(cu, pc);
+        cu.dieAt(cu.offset);
+        this.span(cu, pc);
+      } catch {
+        // A unit that can't be read fails again, with its message, when it is really needed.
+      }
+    }
+  }
+
   isFunctionEntry(pc: bigint): boolean {
     const sym = this.symbols.locate(pc);
     if (sym && sym.offset === 0n) return true;

@@ -8,6 +8,7 @@ import * as P from '../rsp/packets';
 import { StopReply } from '../rsp/stop';
 import { parseTargetDescription, RegisterInfo, splitRegisterBlock } from '../rsp/targetxml';
 import { errors } from '../util/errors';
+import { MemoryCache } from './memcache';
 
 export interface RegisterValue {
   info: RegisterInfo;
@@ -19,6 +20,8 @@ export class KernelTarget {
   private regCache = new Map<number, Map<number, Buffer>>();
   private selectedG?: number;
   private threadCache?: number[];
+  /** Memory per vCPU for this stop: user-half addresses differ between address spaces. */
+  private memCaches = new Map<number, MemoryCache>();
 
   private constructor(
     readonly rsp: RspClient,
@@ -57,6 +60,41 @@ export class KernelTarget {
   invalidate(): void {
     this.regCache.clear();
     this.threadCache = undefined;
+    this.memCaches.clear();
+  }
+
+  /** Memory as `tid` sees it, cached in blocks until the guest runs again. */
+  memory(tid: number): MemoryCache {
+    let c = this.memCaches.get(tid);
+    if (!c) {
+      c = new MemoryCache(async (addr, length) => {
+        await this.select(tid);
+        return P.readMemory(this.rsp, addr, length, this.maxReadChunk);
+      }, this.maxReadChunk);
+      this.memCaches.set(tid, c);
+    }
+    return c;
+  }
+
+  async writeMemory(addr: bigint, data: Buffer, tid: number): Promise<void> {
+    await this.select(tid);
+    await P.writeMemory(this.rsp, addr, data, this.stub.packetSize);
+    for (const c of this.memCaches.values()) c.invalidate(addr, data.length);
+  }
+
+  /** Write one register of `tid` (P packet) and drop the cached register block. */
+  async writeRegister(tid: number, name: string, value: bigint): Promise<void> {
+    const info = this.register(name);
+    if (!info) throw errors.unsupported(`The target has no register named '${name}'.`);
+    await this.select(tid);
+    const bytes = Buffer.alloc(Math.ceil(info.bitsize / 8));
+    let v = BigInt.asUintN(info.bitsize, value);
+    for (let i = 0; i < bytes.length; i++) {
+      bytes[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    await P.writeRegister(this.rsp, info.regnum, bytes);
+    this.regCache.delete(tid);
   }
 
   async threads(): Promise<number[]> {

@@ -5,7 +5,8 @@
  * doesn't grow toward the caller, or a missing frame pointer.
  */
 import type { ArchInfo } from '../arch';
-import type { CallFrameInfo, RegRule } from '../symbols/dwarf/frame';
+import { evaluateValue, type ExprContext } from '../symbols/dwarf/expr';
+import type { CallFrameInfo, CfaRule, RegRule } from '../symbols/dwarf/frame';
 
 export interface UnwoundFrame {
   pc: bigint;
@@ -41,11 +42,32 @@ export class Unwinder {
     const pc = regs.get(this.arch.returnAddressColumn);
     if (pc === undefined) return undefined;
     const row = this.cfi?.rowAt(isCaller ? pc - 1n : pc);
-    if (row && row.cfa.kind === 'regOffset') {
-      const base = regs.get(row.cfa.reg);
-      if (base !== undefined) return (base + BigInt(row.cfa.offset)) & MASK64;
+    return row ? this.cfaFrom(row.cfa, regs) : undefined;
+  }
+
+  private async cfaFrom(rule: CfaRule, regs: Map<number, bigint>): Promise<bigint | undefined> {
+    if (rule.kind === 'regOffset') {
+      const base = regs.get(rule.reg);
+      return base === undefined ? undefined : (base + BigInt(rule.offset)) & MASK64;
     }
-    return undefined;
+    try {
+      return (await evaluateValue(rule.expr, this.exprContext(regs))) & MASK64;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** CFI expressions (DW_CFA_def_cfa_expression, DW_CFA_expression) read this frame's registers and memory. */
+  private exprContext(regs: Map<number, bigint>): ExprContext {
+    return {
+      addressSize: 8,
+      register: (n) => regs.get(n),
+      readMemory: async (addr, size) => {
+        const b = await this.memory(addr & MASK64, size);
+        if (!b || b.length !== size) throw new Error(`Cannot access memory at address 0x${(addr & MASK64).toString(16)}`);
+        return b;
+      },
+    };
   }
 
   async unwind(top: Map<number, bigint>, maxFrames = 64): Promise<UnwoundFrame[]> {
@@ -72,10 +94,9 @@ export class Unwinder {
 
   private async viaCfi(frame: UnwoundFrame, isCaller: boolean): Promise<Map<number, bigint> | undefined> {
     const row = this.cfi?.rowAt(isCaller ? frame.pc - 1n : frame.pc);
-    if (!row || row.cfa.kind !== 'regOffset') return undefined;
-    const base = frame.regs.get(row.cfa.reg);
-    if (base === undefined) return undefined;
-    const cfa = (base + BigInt(row.cfa.offset)) & MASK64;
+    if (!row) return undefined;
+    const cfa = await this.cfaFrom(row.cfa, frame.regs);
+    if (cfa === undefined) return undefined;
     frame.cfa = cfa;
     const caller = new Map<number, bigint>();
     for (const r of this.arch.calleeSaved) {
@@ -101,8 +122,17 @@ export class Unwinder {
         return (cfa + BigInt(rule.offset)) & MASK64;
       case 'register':
         return regs.get(rule.reg);
+      case 'expression':
+      case 'valExpression': {
+        // Both push the CFA first; `expression` yields where the value is saved, `valExpression` the value.
+        try {
+          const v = (await evaluateValue(rule.expr, this.exprContext(regs), [cfa])) & MASK64;
+          return rule.kind === 'expression' ? this.word(v) : v;
+        } catch {
+          return undefined;
+        }
+      }
       default:
-        // undefined, and expression rules: the evaluator lands with the variables work.
         return undefined;
     }
   }

@@ -23,6 +23,8 @@ export class SymbolTable {
    */
   private order: Uint32Array | undefined;
   private values: BigUint64Array | undefined;
+  private dataOrder: Uint32Array | undefined;
+  private dataValues: BigUint64Array | undefined;
 
   private constructor(
     private readonly syms: Buffer,
@@ -113,16 +115,7 @@ export class SymbolTable {
   /** The function covering `addr`: the closest one at or below it, preferring one whose size covers it. */
   locate(addr: bigint): Location | undefined {
     const { order, values } = this.sorted();
-    let lo = 0;
-    let hi = values.length - 1;
-    let best = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (values[mid] <= addr) {
-        best = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const best = lastAtOrBelow(values, addr);
     if (best < 0) return undefined;
     // Several symbols can share an address; walk back to prefer a sized function that covers addr.
     let pick = this.entry(order[best]);
@@ -136,12 +129,60 @@ export class SymbolTable {
     return { symbol: pick, offset: addr - pick.value };
   }
 
+  /**
+   * The data object (a global or static variable) whose bytes hold `addr`. Only objects in
+   * the kernel's upper half count: per-CPU variables have small section-relative values.
+   */
+  locateData(addr: bigint): Location | undefined {
+    if (!this.dataOrder || !this.dataValues) {
+      const picked: number[] = [];
+      // Upper-half addresses as signed doubles are exact (|v| < 2^47) and sort natively fast.
+      const key = new Float64Array(this.size + 1);
+      for (let i = 1; i <= this.size; i++) {
+        const o = i * ENTRY;
+        if ((this.syms[o + 4] & 0xf) !== STT_OBJECT || !this.defined(i)) continue;
+        const v = this.syms.readBigUInt64LE(o + 8);
+        if (v < 0xffff800000000000n || this.syms.readBigUInt64LE(o + 16) === 0n) continue;
+        key[i] = Number(BigInt.asIntN(64, v));
+        picked.push(i);
+      }
+      picked.sort((a, b) => key[a] - key[b] || rankAt(this.syms, a) - rankAt(this.syms, b));
+      this.dataOrder = Uint32Array.from(picked);
+      this.dataValues = BigUint64Array.from(picked, (i) => this.syms.readBigUInt64LE(i * ENTRY + 8));
+    }
+    const values = this.dataValues;
+    let best = lastAtOrBelow(values, addr);
+    // Objects can share an address (aliases); take the first at that address that covers addr.
+    while (best > 0 && values[best - 1] === values[best]) best--;
+    for (let i = best; i >= 0 && i < values.length && values[i] <= addr; i++) {
+      const s = this.entry(this.dataOrder[i]);
+      if (covers(s, addr)) return { symbol: s, offset: addr - s.value };
+      if (i + 1 < values.length && values[i + 1] !== values[best]) break;
+    }
+    return undefined;
+  }
+
   /** `name+0xoff`, or the bare address when no symbol is near. */
   describe(addr: bigint): string {
     const loc = this.locate(addr);
     if (!loc) return `0x${addr.toString(16)}`;
     return loc.offset === 0n ? loc.symbol.name : `${loc.symbol.name}+0x${loc.offset.toString(16)}`;
   }
+}
+
+/** Index of the last value <= addr in an ascending array, or -1. */
+function lastAtOrBelow(values: BigUint64Array, addr: bigint): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  let best = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (values[mid] <= addr) {
+      best = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return best;
 }
 
 function covers(s: ElfSymbol, addr: bigint): boolean {

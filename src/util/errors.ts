@@ -19,6 +19,8 @@ export enum ErrorCode {
   UnknownThread = 1032,
   Unsupported = 1040,
   GuestBuild = 1050,
+  Expression = 1060,
+  BreakpointOption = 1061,
   Internal = 1099,
 }
 
@@ -58,6 +60,7 @@ export const errors = {
   targetRunning: (what: string): UserError => new UserError(ErrorCode.TargetRunning, `Cannot ${what} while the guest is running; pause it first.`),
   unknownThread: (id: number): UserError => new UserError(ErrorCode.UnknownThread, `There is no vCPU with thread id ${id}.`),
   unsupported: (what: string): UserError => new UserError(ErrorCode.Unsupported, what),
+  badBreakpointOption: (field: string, detail: string): UserError => new UserError(ErrorCode.BreakpointOption, `Breakpoint ${field}: ${detail}.`, field),
   guestBuild: (detail: string): UserError => new UserError(ErrorCode.GuestBuild, `Building the sample guest failed: ${detail}`),
 };
 

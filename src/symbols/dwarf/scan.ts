@@ -27,9 +27,41 @@ interface Plan {
 
 const SUBPROGRAM_ATTRS = new Set<number>([DW_AT.name, DW_AT.abstract_origin, DW_AT.specification, DW_AT.low_pc, DW_AT.high_pc, DW_AT.ranges]);
 const INLINED_ATTRS = new Set<number>([DW_AT.abstract_origin, DW_AT.low_pc, DW_AT.high_pc, DW_AT.ranges]);
+const VARIABLE_ATTRS = new Set<number>([DW_AT.name, DW_AT.specification, DW_AT.location, DW_AT.const_value]);
+const TYPE_ATTRS = new Set<number>([DW_AT.name, DW_AT.declaration]);
+
+/** Type DIEs a cast or sizeof can name, keyed the way C spells them. */
+export const TYPE_PREFIX: ReadonlyMap<number, string> = new Map<number, string>([
+  [DW_TAG.structure_type, 'struct '],
+  [DW_TAG.union_type, 'union '],
+  [DW_TAG.enumeration_type, 'enum '],
+  [DW_TAG.typedef, ''],
+  [DW_TAG.base_type, ''],
+]);
+
+/** Names a unit defines at its top level: global and static variables, and named types. */
+export interface UnitNames {
+  copies: CodeCopy[];
+  /** Variable name → the DIE that gives its location (a definition, not an extern declaration). */
+  variables: Array<{ name: string; offset: number }>;
+  /**
+   * `struct task_struct`, `u64`, `enum pid_type` → a complete definition; also
+   * `enumerator SYSTEM_RUNNING` → the enum type that defines that constant.
+   */
+  types: Array<{ key: string; offset: number }>;
+}
 
 function plan(abbrev: Abbrev): Plan {
-  const interesting = abbrev.tag === DW_TAG.subprogram ? SUBPROGRAM_ATTRS : abbrev.tag === DW_TAG.inlined_subroutine ? INLINED_ATTRS : undefined;
+  const interesting =
+    abbrev.tag === DW_TAG.subprogram
+      ? SUBPROGRAM_ATTRS
+      : abbrev.tag === DW_TAG.inlined_subroutine
+        ? INLINED_ATTRS
+        : abbrev.tag === DW_TAG.variable
+          ? VARIABLE_ATTRS
+          : TYPE_PREFIX.has(abbrev.tag) || abbrev.tag === DW_TAG.enumerator
+            ? TYPE_ATTRS
+            : undefined;
   const wanted = new Set<number>();
   if (interesting) abbrev.attrs.forEach((a, i) => interesting.has(a.name) && wanted.add(i));
   return { abbrev, wanted };
@@ -41,7 +73,19 @@ function plan(abbrev: Abbrev): Plan {
  * calls and names compiler clones differently (`mm_init.constprop.0.isra.0`).
  */
 export function unitCodeCopies(cu: CompileUnit): CodeCopy[] {
+  return unitNames(cu).copies;
+}
+
+/** One pass over a unit's DIEs for the function index and the global-name index. */
+export function unitNames(cu: CompileUnit): UnitNames {
   const h = cu.header;
+  const variables: UnitNames['variables'] = [];
+  const types: UnitNames['types'] = [];
+  const varNames = new Map<number, AttrValue>();
+  const varDefs: Array<{ at: number; name: AttrValue | undefined; spec: number | undefined }> = [];
+  let depth = 0;
+  /** The top-level enum whose enumerators are being read, while inside it. */
+  let openEnum: number | undefined;
   const plans = new Map<number, Plan>();
   for (const [code, a] of parseAbbrevTable(cu.sections, h.abbrevOffset)) plans.set(code, plan(a));
   const r = cu.sections.require('.debug_info').reader(h.firstDie, h.end - h.firstDie);
@@ -51,10 +95,15 @@ export function unitCodeCopies(cu: CompileUnit): CodeCopy[] {
   while (!r.atEnd()) {
     const at = r.offset;
     const code = r.uleb();
-    if (code === 0) continue;
+    if (code === 0) {
+      depth--;
+      continue;
+    }
     const p = plans.get(code);
     if (!p) return r.fail(`DIE uses abbreviation code ${code}, which the unit's table lacks`, r.pos - 1);
     const attrs = p.abbrev.attrs;
+    const myDepth = depth;
+    if (p.abbrev.hasChildren) depth++;
     if (p.wanted.size === 0) {
       for (const a of attrs) skipForm(r, a.form, h);
       continue;
@@ -63,6 +112,32 @@ export function unitCodeCopies(cu: CompileUnit): CodeCopy[] {
     for (let i = 0; i < attrs.length; i++) {
       if (p.wanted.has(i)) values.set(attrs[i].name, readForm(r, attrs[i].form, attrs[i].implicitConst, h));
       else skipForm(r, attrs[i].form, h);
+    }
+    const tag = p.abbrev.tag;
+    // Depth 1 is the unit's top level: function-local statics are found through their scope.
+    if (tag === DW_TAG.variable) {
+      if (myDepth !== 1) continue;
+      const name = values.get(DW_AT.name);
+      if (name) varNames.set(at, name);
+      const spec = values.get(DW_AT.specification);
+      if (values.has(DW_AT.location) || values.has(DW_AT.const_value)) varDefs.push({ at, name, spec: spec?.kind === 'ref' ? spec.value : undefined });
+      continue;
+    }
+    if (tag === DW_TAG.enumerator) {
+      const name = values.get(DW_AT.name);
+      const n = openEnum !== undefined && myDepth === 2 && name ? cu.str(name) : undefined;
+      if (n && openEnum !== undefined) types.push({ key: `enumerator ${n}`, offset: openEnum });
+      continue;
+    }
+    const prefix = TYPE_PREFIX.get(tag);
+    if (prefix !== undefined) {
+      const name = values.get(DW_AT.name);
+      if (myDepth === 1) openEnum = tag === DW_TAG.enumeration_type && p.abbrev.hasChildren ? at : undefined;
+      if (myDepth === 1 && name && !values.has(DW_AT.declaration)) {
+        const n = cu.str(name);
+        if (n) types.push({ key: prefix + n, offset: at });
+      }
+      continue;
     }
     const origin = values.get(DW_AT.abstract_origin) ?? values.get(DW_AT.specification);
     const ref = origin?.kind === 'ref' ? origin.value : undefined;
@@ -91,5 +166,10 @@ export function unitCodeCopies(cu: CompileUnit): CodeCopy[] {
     const entry = cu.blockEntry(c.die);
     if (name && entry !== undefined) out.push({ name, entry, inlined: c.inlined });
   }
-  return out;
+  for (const v of varDefs) {
+    const n = v.name ?? (v.spec !== undefined ? varNames.get(v.spec) : undefined);
+    const name = n && cu.str(n);
+    if (name) variables.push({ name, offset: v.at });
+  }
+  return { copies: out, variables, types };
 }

@@ -5,7 +5,7 @@
  * seconds on a distribution vmlinux.
  */
 import type { Dwarf } from '../dwarf/dwarf';
-import { unitCodeCopies } from '../dwarf/scan';
+import { unitNames } from '../dwarf/scan';
 
 /**
  * Kernel addresses are canonical (sign-extended), so 52 bits hold them exactly as a JS
@@ -31,6 +31,8 @@ export interface IndexStats {
 
 export class IndexBuilder {
   private copies: Map<string, number[]> | undefined;
+  private variables: Map<string, number[]> | undefined;
+  private types: Map<string, number> | undefined;
   private building: Promise<IndexStats> | undefined;
   private readonly problems: string[] = [];
 
@@ -53,6 +55,8 @@ export class IndexBuilder {
     this.building ??= (async () => {
       const t0 = Date.now();
       const index = new Map<string, number[]>();
+      const variables = new Map<string, number[]>();
+      const types = new Map<string, number>();
       let units = 0;
       let calls = 0;
       const headers = this.dwarf.unitHeaders();
@@ -62,7 +66,15 @@ export class IndexBuilder {
           const cu = this.dwarf.unit(headers[i].offset);
           if (!cu.isCompileUnit) continue;
           units++;
-          for (const c of unitCodeCopies(cu)) {
+          const found = unitNames(cu);
+          for (const v of found.variables) {
+            const list = variables.get(v.name);
+            if (list) list.push(v.offset);
+            else variables.set(v.name, [v.offset]);
+          }
+          // The first definition wins: a struct is laid out the same in every unit that defines it.
+          for (const t of found.types) if (!types.has(t.key)) types.set(t.key, t.offset);
+          for (const c of found.copies) {
             const list = index.get(c.name);
             const a = packAddress(c.entry);
             if (list) list.push(a);
@@ -76,9 +88,23 @@ export class IndexBuilder {
         this.dwarf.forget(headers[i].offset);
       }
       this.copies = index;
+      this.variables = variables;
+      this.types = types;
       return { units, codeCopies: calls, names: index.size, ms: Date.now() - t0 };
     })();
     return this.building;
+  }
+
+  /** .debug_info offsets of the DIEs that define a global or file-static variable. */
+  async variableDies(name: string): Promise<number[]> {
+    if (!this.variables) await this.buildFunctions();
+    return this.variables?.get(name) ?? [];
+  }
+
+  /** A defining DIE for `struct NAME`, `union NAME`, `enum NAME`, or a typedef or base type name. */
+  async typeDie(key: string): Promise<number | undefined> {
+    if (!this.types) await this.buildFunctions();
+    return this.types?.get(key);
   }
 
   async codeEntries(name: string): Promise<number[]> {

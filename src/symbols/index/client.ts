@@ -16,6 +16,10 @@ export interface SymbolIndex {
   unitsNaming(baseName: string): Promise<DebugInfoOffset[]>;
   /** Entry addresses of every copy of a function DWARF knows, inlined ones included. Waits for the function index. */
   codeEntries(name: string): Promise<bigint[]>;
+  /** DIEs defining a global or file-static variable of this name. Waits for the index. */
+  variableDies(name: string): Promise<DebugInfoOffset[]>;
+  /** A DIE defining `struct X` / `union X` / `enum X` / a typedef or base type name. Waits for the index. */
+  typeDie(key: string): Promise<DebugInfoOffset | undefined>;
   /** Start building the function index now (it is otherwise built on first use). */
   buildFunctions(): Promise<IndexStatsMessage>;
   readonly functionsReady: boolean;
@@ -82,6 +86,15 @@ export class WorkerIndex implements SymbolIndex {
     return ((await this.ask({ op: 'copies', name })) as number[]).map(unpackAddress);
   }
 
+  async variableDies(name: string): Promise<DebugInfoOffset[]> {
+    return ((await this.ask({ op: 'variables', name })) as number[]).map(infoOffset);
+  }
+
+  async typeDie(key: string): Promise<DebugInfoOffset | undefined> {
+    const v = (await this.ask({ op: 'type', key })) as number | null;
+    return v === null ? undefined : infoOffset(v);
+  }
+
   async buildFunctions(): Promise<IndexStatsMessage> {
     const stats = (await this.ask({ op: 'buildFunctions' })) as IndexStatsMessage;
     this.ready = true;
@@ -114,6 +127,15 @@ export class LocalIndex implements SymbolIndex {
     return (await this.builder.codeEntries(name)).map(unpackAddress);
   }
 
+  async variableDies(name: string): Promise<DebugInfoOffset[]> {
+    return (await this.builder.variableDies(name)).map(infoOffset);
+  }
+
+  async typeDie(key: string): Promise<DebugInfoOffset | undefined> {
+    const v = await this.builder.typeDie(key);
+    return v === undefined ? undefined : infoOffset(v);
+  }
+
   async buildFunctions(): Promise<IndexStatsMessage> {
     const stats = await this.builder.buildFunctions();
     this.ready = true;
@@ -140,6 +162,8 @@ export function openIndex(vmlinux: string, dwarf: Dwarf): SymbolIndex {
   return {
     unitsNaming: (base) => get().unitsNaming(base),
     codeEntries: (name) => get().codeEntries(name),
+    variableDies: (name) => get().variableDies(name),
+    typeDie: (key) => get().typeDie(key),
     buildFunctions: () => get().buildFunctions(),
     get functionsReady() {
       return index?.functionsReady ?? false;

@@ -30,6 +30,10 @@ async function answer(req: IndexRequest): Promise<IndexResponse> {
         return { id: req.id, ok: true, value: builder.unitsNaming(req.base) };
       case 'copies':
         return { id: req.id, ok: true, value: await builder.codeEntries(req.name) };
+      case 'variables':
+        return { id: req.id, ok: true, value: await builder.variableDies(req.name) };
+      case 'type':
+        return { id: req.id, ok: true, value: (await builder.typeDie(req.key)) ?? null };
       case 'buildFunctions':
         return { id: req.id, ok: true, value: { ...(await builder.buildFunctions()), errors: [...builder.errors] } };
     }

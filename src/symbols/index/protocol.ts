@@ -2,9 +2,11 @@
 export type IndexRequest =
   | { id: number; op: 'unitsNaming'; base: string }
   | { id: number; op: 'copies'; name: string }
-  | { id: number; op: 'buildFunctions' };
+  | { id: number; op: 'buildFunctions' }
+  | { id: number; op: 'variables'; name: string }
+  | { id: number; op: 'type'; key: string };
 
-export type IndexResponse = { id: number; ok: true; value: number[] | IndexStatsMessage } | { id: number; ok: false; error: string };
+export type IndexResponse = { id: number; ok: true; value: number[] | number | null | IndexStatsMessage } | { id: number; ok: false; error: string };
 
 export interface IndexStatsMessage {
   units: number;

@@ -1,0 +1,94 @@
+/**
+ * Guest memory read during one stop, in aligned blocks. Showing a frame reads many small
+ * neighbouring objects (stack slots, struct members, string bytes); each becomes a slice of a
+ * block already fetched, and the blocks a read still lacks are fetched in as few `m` packets
+ * as the stub allows. Unreadable blocks are remembered too, so a bad pointer costs one probe.
+ */
+
+export class MemoryError extends Error {
+  constructor(readonly address: bigint) {
+    // gdb's wording: kernel developers search for it.
+    super(`Cannot access memory at address 0x${address.toString(16)}`);
+    this.name = 'MemoryError';
+  }
+}
+
+const BLOCK = 256;
+const BLOCK_N = BigInt(BLOCK);
+const MASK64 = (1n << 64n) - 1n;
+
+export type RawRead = (addr: bigint, length: number) => Promise<Buffer>;
+
+export class MemoryCache {
+  private readonly blocks = new Map<bigint, Buffer | null>();
+  /** How many `m` reads the cache made since it was created (for tests and benchmarks). */
+  fetches = 0;
+
+  constructor(
+    private readonly raw: RawRead,
+    /** The largest single read the stub accepts. */
+    private readonly maxRead: number,
+  ) {}
+
+  clear(): void {
+    this.blocks.clear();
+  }
+
+  async read(addr: bigint, length: number): Promise<Buffer> {
+    if (length <= 0) return Buffer.alloc(0);
+    const start = addr & MASK64;
+    const first = start / BLOCK_N;
+    const last = (start + BigInt(length) - 1n) / BLOCK_N;
+    await this.fill(first, last);
+    const out = Buffer.alloc(length);
+    let done = 0;
+    for (let b = first; b <= last; b++) {
+      const data = this.blocks.get(b);
+      const blockStart = b * BLOCK_N;
+      const from = Number((start + BigInt(done)) - blockStart);
+      if (!data) throw new MemoryError(from === 0 && done === 0 ? start : blockStart + BigInt(from));
+      const n = Math.min(BLOCK - from, length - done);
+      data.copy(out, done, from, from + n);
+      done += n;
+    }
+    return out;
+  }
+
+  /** Fetch the missing blocks of [first, last], coalescing runs into reads of up to maxRead. */
+  private async fill(first: bigint, last: bigint): Promise<void> {
+    const perRead = BigInt(Math.max(1, Math.floor(this.maxRead / BLOCK)));
+    let b = first;
+    while (b <= last) {
+      if (this.blocks.has(b)) {
+        b++;
+        continue;
+      }
+      let end = b;
+      while (end + 1n <= last && end + 1n - b < perRead && !this.blocks.has(end + 1n)) end++;
+      const count = Number(end - b + 1n);
+      try {
+        this.fetches++;
+        const data = await this.raw(b * BLOCK_N, count * BLOCK);
+        for (let i = 0; i < count; i++) this.blocks.set(b + BigInt(i), data.subarray(i * BLOCK, (i + 1) * BLOCK));
+      } catch {
+        // Part of the run is unmapped: find out which blocks, one by one.
+        for (let i = 0n; i < BigInt(count); i++) {
+          try {
+            this.fetches++;
+            this.blocks.set(b + i, await this.raw((b + i) * BLOCK_N, BLOCK));
+          } catch {
+            this.blocks.set(b + i, null);
+          }
+        }
+      }
+      b = end + 1n;
+    }
+  }
+
+  /** Forget the blocks a write touched, so the next read sees the new bytes. */
+  invalidate(addr: bigint, length: number): void {
+    const first = (addr & MASK64) / BLOCK_N;
+    const last = ((addr & MASK64) + BigInt(Math.max(1, length)) - 1n) / BLOCK_N;
+    for (let b = first; b <= last; b++) this.blocks.delete(b);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Program-wide names for expressions: global and file-static variables and named types.
+ * The unit being debugged is searched first (its statics shadow other units' globals, as in
+ * C); then the background index, which knows every unit's top-level names.
+ */
+import { DW_AT, DW_TAG } from '../../symbols/dwarf/constants';
+import type { CompileUnit } from '../../symbols/dwarf/cu';
+import type { Dwarf } from '../../symbols/dwarf/dwarf';
+import type { DebugInfoOffset } from '../../symbols/dwarf/offsets';
+import { TypeReader, syntheticId, type CType } from '../../symbols/dwarf/types';
+import { attrFlag, type Die } from '../../symbols/dwarf/unit';
+import { TYPE_PREFIX } from '../../symbols/dwarf/scan';
+import { originOf, unitFunctions } from '../../symbols/dwarf/scopes';
+import { unitVariables, type VariableDie } from '../../symbols/dwarf/variables';
+import type { SymbolIndex } from '../../symbols/index/client';
+import type { SymbolTable } from '../../symbols/symtab';
+
+
+/** C's builtin types on the LP64 kernels we debug; `char` signedness is the arch's. */
+function builtins(charSigned: boolean): Map<string, CType> {
+  const m = new Map<string, CType>();
+  const base = (name: string, size: number, encoding: 'signed' | 'unsigned' | 'signed_char' | 'unsigned_char' | 'bool' | 'float'): void => {
+    m.set(name, { kind: 'base', id: syntheticId(), name, size, encoding });
+  };
+  base('char', 1, charSigned ? 'signed_char' : 'unsigned_char');
+  base('signed char', 1, 'signed_char');
+  base('unsigned char', 1, 'unsigned_char');
+  base('short', 2, 'signed');
+  base('unsigned short', 2, 'unsigned');
+  base('int', 4, 'signed');
+  base('unsigned int', 4, 'unsigned');
+  base('long', 8, 'signed');
+  base('unsigned long', 8, 'unsigned');
+  base('long long', 8, 'signed');
+  base('unsigned long long', 8, 'unsigned');
+  base('_Bool', 1, 'bool');
+  base('float', 4, 'float');
+  base('double', 8, 'float');
+  m.set('void', { kind: 'void', id: syntheticId() });
+  return m;
+}
+
+export class Program {
+  readonly types: TypeReader;
+  readonly builtin: Map<string, CType>;
+  private readonly globalsByUnit = new WeakMap<CompileUnit, Map<string, VariableDie>>();
+  private readonly typesByUnit = new WeakMap<CompileUnit, Map<string, DebugInfoOffset>>();
+  private readonly completed = new Map<string, CType | null>();
+  private readonly enumeratorsByUnit = new WeakMap<CompileUnit, Map<string, { type: CType; value: bigint }>>();
+
+  constructor(
+    readonly dwarf: Dwarf,
+    readonly symbols: SymbolTable | undefined,
+    readonly index: SymbolIndex | undefined,
+    charSigned = true,
+  ) {
+    this.types = new TypeReader(dwarf);
+    this.builtin = builtins(charSigned);
+    this.types.completer = (kind, name) => this.completed.get(`${kind} ${name}`) ?? undefined;
+  }
+
+  unitGlobals(cu: CompileUnit): Map<string, VariableDie> {
+    let m = this.globalsByUnit.get(cu);
+    if (!m) {
+      m = new Map();
+      for (const v of unitVariables(this.dwarf, cu)) if (!m.has(v.name)) m.set(v.name, v);
+      this.globalsByUnit.set(cu, m);
+    }
+    return m;
+  }
+
+  private unitTypes(cu: CompileUnit): Map<string, DebugInfoOffset> {
+    let m = this.typesByUnit.get(cu);
+    if (!m) {
+      m = new Map();
+      for (const c of cu.dies().children) {
+        const prefix = TYPE_PREFIX.get(c.tag);
+        if (prefix === undefined || attrFlag(c, DW_AT.declaration)) continue;
+        const name = cu.string(c, DW_AT.name);
+        if (name && !m.has(prefix + name)) m.set(prefix + name, c.offset);
+      }
+      this.typesByUnit.set(cu, m);
+    }
+    return m;
+  }
+
+  /** An enumeration constant (`SYSTEM_RUNNING`, `PIDTYPE_PID`) the unit's enum types define. */
+  enumerator(name: string, cu: CompileUnit | undefined): { type: CType; value: bigint } | undefined {
+    if (!cu) return undefined;
+    let m = this.enumeratorsByUnit.get(cu);
+    if (!m) {
+      m = new Map();
+      const visit = (d: Die): void => {
+        for (const c of d.children) {
+          if (c.tag === DW_TAG.enumeration_type) {
+            const t = this.types.read(cu, c);
+            if (t.kind === 'enum') for (const e of t.enumerators) if (!m?.has(e.name)) m?.set(e.name, { type: t, value: e.value });
+          } else if (c.tag === DW_TAG.typedef || c.tag === DW_TAG.structure_type || c.tag === DW_TAG.union_type) {
+            // Enums declared inside a struct are still file-scope names in C.
+            if (c.hasChildren) visit(c);
+          }
+        }
+      };
+      visit(cu.dies());
+      this.enumeratorsByUnit.set(cu, m);
+    }
+    return m.get(name);
+  }
+
+  /** An enumeration constant from this unit, else from any unit the index knows. */
+  async findEnumerator(name: string, cu: CompileUnit | undefined): Promise<{ type: CType; value: bigint } | undefined> {
+    const local = this.enumerator(name, cu);
+    if (local) return local;
+    const off = await this.index?.typeDie(`enumerator ${name}`).catch(() => undefined);
+    const ucu = off !== undefined ? this.dwarf.unitContaining(off) : undefined;
+    if (off === undefined || !ucu) return undefined;
+    const t = this.types.at(ucu, off);
+    const e = t.kind === 'enum' ? t.enumerators.find((x) => x.name === name) : undefined;
+    return e ? { type: t, value: e.value } : undefined;
+  }
+
+  /** A global or file-static variable: this unit's first, then any unit's. */
+  async findGlobal(name: string, cu?: CompileUnit): Promise<VariableDie | undefined> {
+    const local = cu && this.unitGlobals(cu).get(name);
+    if (local) return local;
+    const dies = (await this.index?.variableDies(name).catch(() => [])) ?? [];
+    for (const off of dies) {
+      const ucu = this.dwarf.unitContaining(off);
+      const v = ucu && this.unitGlobals(ucu).get(name);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  /** `struct task_struct`, `u64`, `unsigned long` as a type, or undefined when no unit defines it. */
+  async findType(key: string, cu?: CompileUnit): Promise<CType | undefined> {
+    const b = this.builtin.get(key);
+    if (b) return b;
+    const local = cu && this.unitTypes(cu).get(key);
+    if (local !== undefined && cu) return this.types.at(cu, local);
+    const off = await this.index?.typeDie(key).catch(() => undefined);
+    if (off === undefined) return undefined;
+    const ucu = this.dwarf.unitContaining(off);
+    return ucu ? this.types.at(ucu, off) : undefined;
+  }
+
+  async isTypedef(name: string, cu?: CompileUnit): Promise<boolean> {
+    if (cu && this.unitTypes(cu).has(name)) return true;
+    return (await this.index?.typeDie(name).catch(() => undefined)) !== undefined;
+  }
+
+  /**
+   * Find the definition of a struct a unit only declares, so the synchronous formatter can
+   * expand it. Looked up once per name.
+   */
+  async prepare(t: CType, cu?: CompileUnit): Promise<void> {
+    if ((t.kind !== 'struct' && t.kind !== 'union' && t.kind !== 'enum') || !t.declaration || !t.name) return;
+    const key = `${t.kind} ${t.name}`;
+    if (this.completed.has(key)) return;
+    const full = await this.findType(key, cu);
+    this.completed.set(key, full && !(full.kind === t.kind && full.declaration) ? full : null);
+  }
+
+  /** The C type of the function whose code starts at addr (`int (void *)` for kernel_init). */
+  functionTypeAt(addr: bigint): CType | undefined {
+    try {
+      const cu = this.dwarf.unitForAddress(addr);
+      const fn = cu && unitFunctions(cu).find((f) => f.low === addr);
+      if (!cu || !fn) return undefined;
+      const o = originOf(this.dwarf, cu, fn.die);
+      return this.types.functionType(o.cu, o.die);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** `kernel_init` or `init_task+0x10` for an address inside a symbol. */
+  symbolize(addr: bigint): string | undefined {
+    const loc = this.symbols?.locate(addr) ?? this.symbols?.locateData(addr);
+    if (!loc) return undefined;
+    return loc.offset === 0n ? loc.symbol.name : `${loc.symbol.name}+${loc.offset}`;
+  }
+}
