@@ -83,18 +83,20 @@ export class UnavailableError extends Error {
 }
 
 export const ENTRY_VALUE_UNAVAILABLE = 'the value at function entry (DW_OP_entry_value) cannot be recovered here';
-const SECTION = EXPR_SECTION;
 /** Expressions may loop with DW_OP_bra/skip; real ones run a few dozen ops. */
 export const MAX_EXPR_OPS = 100_000;
 const MAX_CALL_DEPTH = 16;
 
 type ValueType = BaseTypeInfo | undefined; // undefined: the generic type
-type Slot = { v: bigint; t: ValueType } | { missing: string };
+type Num = { v: bigint; t: ValueType };
+/** A stack entry: a number, or why it can't be known. */
+type Slot = Num | { missing: string };
 
-/** Ops that may follow one that names the whole location (a register, a stack or implicit value). */
-const AFTER_LOCATION = new Set<number>([DW_OP.piece, DW_OP.bit_piece, DW_OP.GNU_uninit, DW_OP.nop]);
-/** Ops that describe no location themselves: a piece after only these is an empty (optimized-out) piece. */
-const NOT_A_LOCATION = AFTER_LOCATION;
+/**
+ * Ops that make no location of their own: the only ones that may follow a register, stack or
+ * implicit value location, and a piece after nothing but these is an empty piece.
+ */
+const NO_LOCATION = new Set<number>([DW_OP.piece, DW_OP.bit_piece, DW_OP.GNU_uninit, DW_OP.nop]);
 
 class Machine {
   readonly stack: Slot[] = [];
@@ -111,22 +113,22 @@ class Machine {
   }
 
   async run(expr: Buffer, depth: number): Promise<void> {
-    if (depth > MAX_CALL_DEPTH) throw new DwarfError(SECTION, 0, `DW_OP_call nested more than ${MAX_CALL_DEPTH} deep`);
+    if (depth > MAX_CALL_DEPTH) throw new DwarfError(EXPR_SECTION, 0, `DW_OP_call nested more than ${MAX_CALL_DEPTH} deep`);
     const ops = [...decodeExpression(expr, this.ctx.addressSize, this.ctx.offsetSize ?? 4)];
     const index = new Map<number, number>(ops.map((o, i) => [o.offset, i]));
     index.set(expr.length, ops.length);
     let i = 0;
     while (i < ops.length) {
       const o = ops[i++];
-      if (++this.executed > MAX_EXPR_OPS) throw new DwarfError(SECTION, o.offset, `more than ${MAX_EXPR_OPS} operations executed: the expression loops`);
-      if (this.pending && !AFTER_LOCATION.has(o.op)) {
-        throw new DwarfError(SECTION, o.offset, `${opName(o.op)} follows ${opName(this.pending.op)}, which must end the expression or be followed by DW_OP_piece`);
+      if (++this.executed > MAX_EXPR_OPS) throw new DwarfError(EXPR_SECTION, o.offset, `more than ${MAX_EXPR_OPS} operations executed: the expression loops`);
+      if (this.pending && !NO_LOCATION.has(o.op)) {
+        throw new DwarfError(EXPR_SECTION, o.offset, `${opName(o.op)} follows ${opName(this.pending.op)}, which must end the expression or be followed by DW_OP_piece`);
       }
-      if (!NOT_A_LOCATION.has(o.op)) this.opsSincePiece++;
+      if (!NO_LOCATION.has(o.op)) this.opsSincePiece++;
       const target = await this.step(o, depth);
       if (target !== undefined) {
         const t = index.get(target);
-        if (t === undefined) throw new DwarfError(SECTION, o.offset, `${opName(o.op)} jumps to offset ${target}, which is not the start of an operation`);
+        if (t === undefined) throw new DwarfError(EXPR_SECTION, o.offset, `${opName(o.op)} jumps to offset ${target}, which is not the start of an operation`);
         i = t;
       }
     }
@@ -134,7 +136,7 @@ class Machine {
 
   private need(o: DecodedOp, n: number): void {
     if (this.stack.length < n) {
-      throw new DwarfError(SECTION, o.offset, `stack underflow: ${opName(o.op)} needs ${n} value(s) on the stack, found ${this.stack.length}`);
+      throw new DwarfError(EXPR_SECTION, o.offset, `stack underflow: ${opName(o.op)} needs ${n} value(s) on the stack, found ${this.stack.length}`);
     }
   }
 
@@ -155,12 +157,12 @@ class Machine {
     return BigInt.asUintN(this.bits(t), v);
   }
 
-  private signed(s: { v: bigint; t: ValueType }): bigint {
+  private signed(s: Num): bigint {
     return BigInt.asIntN(this.bits(s.t), s.v);
   }
 
   /** A slot as the generic type: sign-extended from a signed narrower type, truncated from a wider one. */
-  generic(s: { v: bigint; t: ValueType }): bigint {
+  generic(s: Num): bigint {
     return BigInt.asUintN(this.addrBits, s.t?.signed ? this.signed(s) : s.v);
   }
 
@@ -177,7 +179,8 @@ class Machine {
     return le(buf.subarray(0, size));
   }
 
-  private binary(o: DecodedOp, f: (a: { v: bigint; t: ValueType }, b: { v: bigint; t: ValueType }, t: ValueType) => bigint | Slot): void {
+  private binary(o: DecodedOp, f: (a: Num, b: Num, t: ValueType) => bigint | Slot): void {
+    this.need(o, 2);
     const b = this.pop(o);
     const a = this.pop(o);
     if ('missing' in a) return void this.stack.push(a);
@@ -188,7 +191,7 @@ class Machine {
     else this.stack.push(r);
   }
 
-  private unary(o: DecodedOp, f: (a: { v: bigint; t: ValueType }) => bigint): void {
+  private unary(o: DecodedOp, f: (a: Num) => bigint): void {
     const a = this.pop(o);
     if ('missing' in a) this.stack.push(a);
     else this.push(f(a), a.t);
@@ -204,7 +207,7 @@ class Machine {
 
   private divide(o: DecodedOp, mod: boolean): void {
     this.binary(o, (a, b, t) => {
-      if (b.v === 0n) throw new DwarfError(SECTION, o.offset, `${opName(o.op)}: division by zero`);
+      if (b.v === 0n) throw new DwarfError(EXPR_SECTION, o.offset, `${opName(o.op)}: division by zero`);
       // gdb divides generic values signed but takes their modulus unsigned; GCC relies on both.
       const signed = t ? t.signed : !mod;
       if (!signed) return mod ? a.v % b.v : a.v / b.v;
@@ -265,7 +268,7 @@ class Machine {
       case DW_OP.constx:
       case DW_OP.GNU_addr_index:
       case DW_OP.GNU_const_index:
-        if (!this.ctx.addrx) throw new DwarfError(SECTION, o.offset, `${opName(op)} needs .debug_addr, which is not available here`);
+        if (!this.ctx.addrx) throw new DwarfError(EXPR_SECTION, o.offset, `${opName(op)} needs .debug_addr, which is not available here`);
         this.push(this.ctx.addrx(Number(o.a)));
         break;
       case DW_OP.dup:
@@ -302,7 +305,7 @@ class Machine {
       case DW_OP.deref_type:
       case DW_OP.GNU_deref_type: {
         const size = op === DW_OP.deref ? this.ctx.addressSize : Number(o.a);
-        if (size < 1 || (op === DW_OP.deref_size && size > this.ctx.addressSize)) throw new DwarfError(SECTION, o.offset, `${opName(op)} of ${size} byte(s) is not valid`);
+        if (size < 1 || (op === DW_OP.deref_size && size > this.ctx.addressSize)) throw new DwarfError(EXPR_SECTION, o.offset, `${opName(op)} of ${size} byte(s) is not valid`);
         const t = op === DW_OP.deref_type || op === DW_OP.GNU_deref_type ? this.type(o.b, size) : undefined;
         const addr = this.pop(o);
         if ('missing' in addr) s.push(addr);
@@ -312,7 +315,7 @@ class Machine {
       case DW_OP.xderef:
       case DW_OP.xderef_size:
       case DW_OP.xderef_type:
-        throw new DwarfError(SECTION, o.offset, `${opName(op)}: address spaces are not supported`);
+        throw new DwarfError(EXPR_SECTION, o.offset, `${opName(op)}: address spaces are not supported`);
       case DW_OP.abs:
         this.unary(o, (a) => (a.t && !a.t.signed ? a.v : abs(this.signed(a))));
         break;
@@ -481,7 +484,7 @@ class Machine {
       case DW_OP.GNU_uninit:
         break;
       default:
-        throw new DwarfError(SECTION, o.offset, `unknown opcode 0x${op.toString(16)}`);
+        throw new DwarfError(EXPR_SECTION, o.offset, `unknown opcode 0x${op.toString(16)}`);
     }
     return undefined;
   }
@@ -494,14 +497,14 @@ class Machine {
   /** The location once the whole expression has run. */
   result(): ExprLocation {
     if (this.pieces.length > 0) {
-      if (this.pending) throw new DwarfError(SECTION, 0, `${opName(this.pending.op)} after the last DW_OP_piece is not itself a piece`);
+      if (this.pending) throw new DwarfError(EXPR_SECTION, 0, `${opName(this.pending.op)} after the last DW_OP_piece is not itself a piece`);
       return { kind: 'pieces', pieces: this.pieces };
     }
     if (this.pending) return this.pending.loc;
     const top = this.stack[this.stack.length - 1];
     if (!top) {
       if (this.opsSincePiece === 0) return { kind: 'optimized' };
-      throw new DwarfError(SECTION, 0, 'the expression left nothing on the stack to be its location');
+      throw new DwarfError(EXPR_SECTION, 0, 'the expression left nothing on the stack to be its location');
     }
     return 'missing' in top ? { kind: 'unavailable', reason: top.missing } : { kind: 'memory', address: this.generic(top) };
   }
@@ -561,6 +564,6 @@ export async function evaluateValue(expr: Buffer, ctx: ExprContext, initialStack
     case 'optimized':
       throw new UnavailableError('the expression is empty: the value was optimized out');
     default:
-      throw new DwarfError(SECTION, 0, `a ${loc.kind === 'pieces' ? 'composite (DW_OP_piece)' : 'synthetic pointer'} location is not a single value`);
+      throw new DwarfError(EXPR_SECTION, 0, `a ${loc.kind === 'pieces' ? 'composite (DW_OP_piece)' : 'synthetic pointer'} location is not a single value`);
   }
 }
