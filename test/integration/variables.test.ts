@@ -133,7 +133,13 @@ describe('variables and expressions at kernel_clone (gdb as oracle)', function (
   let threadId = 1;
   const MEMBERS = ['flags', 'pidfd', 'child_tid', 'parent_tid', 'exit_signal', 'stack', 'stack_size', 'tls', 'set_tid', 'set_tid_size', 'cgroup', 'io_thread', 'kthread', 'idle', 'fn', 'fn_arg', 'cgrp', 'cset', 'kill_seq'];
   const LOCALS = ['clone_flags', 'vfork', 'pid', 'p', 'trace', 'nr'];
-  const gdbCommands = [...MEMBERS.map((m) => `print args->${m}`), 'print args', ...LOCALS.map((l) => `print ${l}`), ...EXPRESSIONS.map(gdbCommand)];
+  /**
+   * Locals kernel_clone has not written yet at its first line: their bytes are old stack
+   * contents, which depend on interrupt timing and so differ between our boot and gdb's.
+   * For these the oracle checks the address and the shape, and the values against the bytes.
+   */
+  const UNWRITTEN = new Set(['vfork']);
+  const gdbCommands = [...MEMBERS.map((m) => `print args->${m}`), 'print args', ...LOCALS.map((l) => `print ${l}`), ...EXPRESSIONS.map(gdbCommand), 'print &vfork'];
 
   before(async function () {
     requireBuilt(this);
@@ -194,9 +200,27 @@ describe('variables and expressions at kernel_clone (gdb as oracle)', function (
       const theirs = gdbAt(MEMBERS.length + 1 + i);
       // The Variables pane shows a preview; the full value is what the clipboard gets.
       const full = await evaluate(LOCALS[i], 'clipboard');
+      if (UNWRITTEN.has(LOCALS[i])) {
+        const shape = (v: string): string => normalize(v).replace(/'(?:[^'\\]|\\.)*'/g, 'C').replace(/-?(?:0x[0-9a-f]+|\d+)/g, 'N');
+        assert.equal(shape(full.result), shape(theirs), `${LOCALS[i]} has gdb's shape: ours '${full.result}', gdb '${theirs}'`);
+        continue;
+      }
       assert.equal(normalize(full.result), normalize(theirs), `${LOCALS[i]}: ours '${full.result}', gdb '${theirs}'`);
       if (theirs === '<optimized out>') assert.equal(byName.get(LOCALS[i])?.value, '<optimized out>');
     }
+  });
+
+  it('a local holding old stack bytes sits where gdb puts it and reads as those bytes', async () => {
+    const addr = await evaluate('&vfork');
+    assert.equal(normalize(addr.result), normalize(gdbAt(gdbCommands.length - 1)));
+    const ref = (await evaluate('vfork')).memoryReference;
+    assert.ok(ref, 'vfork has a memoryReference');
+    const raw = await s.dc.customRequest('readMemory', { memoryReference: ref, count: 12 });
+    const bytes = Buffer.from((raw.body as DebugProtocol.ReadMemoryResponse['body'])?.data ?? '', 'base64');
+    // struct completion: done at 0; the swait_queue_head is 8-aligned, so its lock is at 8.
+    assert.equal(bytes.length, 12, `12 bytes at ${ref}`);
+    assert.equal((await evaluate('vfork.done')).result, String(bytes.readUInt32LE(0)));
+    assert.equal((await evaluate('vfork.wait.lock.raw_lock.val.counter')).result, String(bytes.readInt32LE(8)));
   });
 
   it(`${EXPRESSIONS.length} expressions agree with gdb's print`, async () => {
