@@ -20,3 +20,6 @@ await Promise.all([
 ]);
 
 await import('node:fs').then((fs) => fs.chmodSync('dist/cli.js', 0o755));
+
+// The disassembler (Capstone as wasm) loads capstone.wasm from next to the bundle, on first use.
+await import('node:fs').then((fs) => fs.copyFileSync('node_modules/@alexaltea/capstone-js/dist/capstone.wasm', 'dist/capstone.wasm'));

@@ -9,7 +9,7 @@ import { Debugger } from '../engine/debugger';
 import { KernelTarget } from '../engine/target';
 import { decideAccel, AccelDecision } from '../qemu/kvmprobe';
 import { buildGuest } from '../guest/build';
-import { LaunchConfig, ResolvedLaunch, resolveLaunchConfig } from '../qemu/config';
+import { disassemblySyntax, type DisassemblySyntax, LaunchConfig, ResolvedLaunch, resolveLaunchConfig } from '../qemu/config';
 import { QemuInstance } from '../qemu/instance';
 import { parseTarget, RspTarget, WireLog } from '../rsp/client';
 import { Dwarf } from '../symbols/dwarf/dwarf';
@@ -19,6 +19,7 @@ import { SourceInfo } from '../engine/sourceinfo';
 import { SourceMapper } from '../engine/sourcemap';
 import { openIndex } from '../symbols/index/client';
 import { errors, messageOf } from '../util/errors';
+import type { LogLevel } from './events';
 
 export interface AttachConfig {
   target?: string;
@@ -26,6 +27,7 @@ export interface AttachConfig {
   vmlinux?: string;
   rspLog?: string;
   stopOnAttach?: boolean;
+  disassemblySyntax?: DisassemblySyntax;
   sourceMap?: Record<string, string>;
   source?: string;
   cwd?: string;
@@ -45,11 +47,15 @@ export interface Backend {
   instance?: QemuInstance;
   launch?: ResolvedLaunch;
   accel?: AccelDecision;
+  disassemblySyntax: DisassemblySyntax;
 }
 
 export interface Progress {
   (message: string): void;
 }
+
+/** A line for the user; `level` (default info) decides where the extension's log shows it. */
+export type Log = (message: string, level?: LogLevel) => void;
 
 /** Open vmlinux and check it is an ELF for the configured arch. */
 export function loadSymbols(vmlinux: string, arch: ArchInfo): { elf: ElfFile; symbols: SymbolTable } {
@@ -94,10 +100,10 @@ export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, 
 }
 
 /** Build the function index while the guest boots, so inlined copies are ready by the first stop. */
-function prepareIndex(source: SourceInfo | undefined, log: (m: string) => void): void {
-  source?.index?.buildFunctions().then(
+function prepareIndex(source: SourceInfo | undefined, log: Log): Promise<unknown> | undefined {
+  return source?.index?.buildFunctions().then(
     (s) => log(`Indexed ${s.codeCopies} code copies (inlined calls and out-of-line functions) of ${s.names} functions in ${s.units} units (${(s.ms / 1000).toFixed(1)} s).${s.errors.length ? ` ${s.errors.length} unit(s) could not be read: ${s.errors[0]}` : ''}`),
-    (e: unknown) => log(`The function index could not be built: ${messageOf(e)}. Breakpoints on inlined functions will miss their inlined copies.`),
+    (e: unknown) => log(`The function index could not be built: ${messageOf(e)}. Breakpoints on inlined functions will miss their inlined copies.`, 'warn'),
   );
 }
 
@@ -111,7 +117,13 @@ export function wireLogTo(file: string | undefined): WireLog | undefined {
   };
 }
 
-export async function launchBackend(raw: LaunchConfig, progress: Progress, log: (m: string) => void, onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void): Promise<Backend> {
+export async function launchBackend(
+  raw: LaunchConfig,
+  progress: Progress,
+  log: Log,
+  onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void,
+  onIndexing?: (done: Promise<unknown>) => void,
+): Promise<Backend> {
   if (raw.sampleGuest === true && !raw.kernel) {
     progress('Preparing the sample guest');
     const g = await buildGuest(raw.arch ?? 'x86_64', progress);
@@ -121,7 +133,8 @@ export async function launchBackend(raw: LaunchConfig, progress: Progress, log: 
   checkSourceOptions(raw);
   const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);
   const source = sourceInfo(elf, symbols, cfg.vmlinux as string, raw);
-  prepareIndex(source, log);
+  const indexing = prepareIndex(source, log);
+  if (indexing) onIndexing?.(indexing);
   progress('Checking the accelerator');
   const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch);
   log(`Accelerator: ${accel.reason}.`);
@@ -134,7 +147,7 @@ export async function launchBackend(raw: LaunchConfig, progress: Progress, log: 
     const target = await KernelTarget.connect({ kind: 'unix', path: instance.paths.gdbSocket }, cfg.arch, { log: wireLogTo(cfg.rspLog) });
     const dbg = new Debugger(target, symbols, source);
     await dbg.init();
-    return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel };
+    return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel, disassemblySyntax: disassemblySyntax(raw as Record<string, unknown>) };
   } catch (e) {
     await instance?.stop();
     await source.index?.close();
@@ -143,7 +156,7 @@ export async function launchBackend(raw: LaunchConfig, progress: Progress, log: 
   }
 }
 
-export async function attachBackend(raw: AttachConfig, log: (m: string) => void = () => undefined): Promise<Backend> {
+export async function attachBackend(raw: AttachConfig, log: Log = () => undefined): Promise<Backend> {
   if (!raw.target) throw errors.missingField('target', 'Give the gdbstub as host:port (e.g. "127.0.0.1:1234") or a unix socket path.');
   let where: RspTarget;
   try {
@@ -153,6 +166,7 @@ export async function attachBackend(raw: AttachConfig, log: (m: string) => void 
   }
   const arch = getArch(raw.arch ?? 'x86_64');
   checkSourceOptions(raw);
+  const syntax = disassemblySyntax(raw as Record<string, unknown>);
   let loaded: { elf: ElfFile; symbols: SymbolTable } | undefined;
   if (raw.vmlinux) {
     const abs = path.resolve(raw.vmlinux);
@@ -170,5 +184,5 @@ export async function attachBackend(raw: AttachConfig, log: (m: string) => void 
   prepareIndex(source, log);
   const dbg = new Debugger(target, loaded?.symbols, source);
   await dbg.init();
-  return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf };
+  return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf, disassemblySyntax: syntax };
 }

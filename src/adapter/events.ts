@@ -1,4 +1,48 @@
-/** Custom DAP events this adapter sends beyond the protocol's own. */
+/**
+ * Custom DAP events and requests this adapter adds to the protocol. The extension imports
+ * this file, so it holds names and types only: nothing that would pull the engine into
+ * dist/extension.js.
+ */
 
-/** Body: { log: string; socket: string; pid?: number } — where the guest console can be read and typed into. */
+/** Where the guest console can be read and typed into, and where QEMU's human monitor listens. */
 export const CONSOLE_EVENT = 'qemuKernel.console';
+export interface ConsoleEventBody {
+  log: string;
+  socket: string;
+  pid?: number;
+  /** QEMU's human monitor (HMP, readline mode): a unix socket in the session's private 0700 dir. */
+  monitor?: string;
+}
+
+/** The guest's lifecycle, for the status bar. `detail` is the function for 'stopped'. */
+export const STATE_EVENT = 'qemuKernel.state';
+export type GuestState = 'building' | 'booting' | 'running' | 'stopped' | 'exited';
+export interface StateEventBody {
+  state: GuestState;
+  detail?: string;
+}
+
+/** A line for the extension's log output channel, at a level the user can filter on. */
+export const LOG_EVENT = 'qemuKernel.log';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+export interface LogEventBody {
+  level: LogLevel;
+  message: string;
+}
+
+/** Reboot the guest (QMP system_reset) without ending the session; a stopped guest is continued. */
+export const RESTART_GUEST_REQUEST = 'qemuKernel.restartGuest';
+export interface RestartGuestResponseBody {
+  /** True when the guest was stopped and the adapter continued it after the reset. */
+  continued: boolean;
+}
+
+/** The QEMU command line of a launched session, as the process runs it. */
+export const COMMAND_LINE_REQUEST = 'qemuKernel.commandLine';
+export interface CommandLineResponseBody {
+  argv: string[];
+  /** `argv` quoted for a POSIX shell. */
+  commandLine: string;
+  pid?: number;
+}

@@ -8,9 +8,6 @@ import {
   Event,
   InitializedEvent,
   OutputEvent,
-  ProgressEndEvent,
-  ProgressStartEvent,
-  ProgressUpdateEvent,
   Response,
   StoppedEvent,
   TerminatedEvent,
@@ -24,10 +21,15 @@ import { LaunchConfig } from '../qemu/config';
 import { shellQuote } from '../qemu/argv';
 import { ErrorCode, UserError, errors, messageOf } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
-import { CONSOLE_EVENT } from './events';
+import { COMMAND_LINE_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST } from './events';
+import { Feedback } from './feedback';
+import { commandLine, restartGuest } from './guestcontrol';
 import { StopHandles } from './handles';
 import { FrameRef, stackFrames } from './stack';
 import { parseDataId, VariablesView, type VarRef } from './variables';
+import { DisassemblyView, instructionBreakpoint, instructionBreakpointRequests } from './disassemble';
+import { readMemory, writeMemory } from './memory';
+import { registersView, setRegisterValue, type RegistersArguments, type SetRegisterArguments } from './registers';
 import type { FrameSelector } from '../engine/inspect';
 import type { WatchAccess } from '../engine/watchpoints';
 
@@ -44,11 +46,16 @@ export class QemuKernelSession extends DebugSession {
   private readonly frames = new StopHandles<FrameRef>();
   private readonly vars = new StopHandles<VarRef>();
   private variablesView?: VariablesView;
+  private disassemblyView?: DisassemblyView;
   /** Raw-code documents: one stable reference per thread and function, refreshed at each stackTrace. */
   private readonly rawSourceRefs = new Map<string, number>();
   private readonly rawSources = new Map<number, string>();
   private lastThreads: number[] = [1];
-  private progressId?: string;
+  private readonly feedback = new Feedback(
+    (e) => this.sendEvent(e),
+    () => this.clientCaps.supportsProgressReporting === true,
+    (m) => this.sendEvent(new OutputEvent(m + '\n', 'console')),
+  );
   private startMode: 'launch' | 'attach' = 'launch';
   private stopAtStart = false;
   private ended = false;
@@ -75,15 +82,29 @@ export class QemuKernelSession extends DebugSession {
       setExpression: (a: DebugProtocol.SetExpressionArguments) => this.view().setExpression(a, this.selector(a.frameId)),
       dataBreakpointInfo: (a: DebugProtocol.DataBreakpointInfoArguments) => this.view().dataBreakpointInfo(a, a.frameId !== undefined ? this.selector(a.frameId) : undefined),
       setDataBreakpoints: (a: DebugProtocol.SetDataBreakpointsArguments) => this.setDataBreakpoints(a),
+      setInstructionBreakpoints: async (a: DebugProtocol.SetInstructionBreakpointsArguments) => ({
+        breakpoints: (await this.need().debugger.setInstructionBreakpoints(instructionBreakpointRequests(a))).map(instructionBreakpoint),
+      }),
+      disassemble: (a: DebugProtocol.DisassembleArguments) => this.disassembly().disassemble(a),
       continue: () => this.continue(),
       next: (a: DebugProtocol.NextArguments) => this.step(a.threadId, 'over', a.granularity),
       stepIn: (a: DebugProtocol.StepInArguments) => this.step(a.threadId, 'into', a.granularity),
       stepOut: (a: DebugProtocol.StepOutArguments) => this.step(a.threadId, 'out', a.granularity),
       pause: () => this.pause(),
-      readMemory: (a: DebugProtocol.ReadMemoryArguments) => this.readMemory(a),
+      readMemory: (a: DebugProtocol.ReadMemoryArguments) => readMemory(this.need().debugger, a),
+      writeMemory: (a: DebugProtocol.WriteMemoryArguments) => this.writeMemory(a),
+      'qemuKernel.registers': (a: RegistersArguments) => registersView(this.need().debugger, this.registerSelector(a), a.format ?? 'hex'),
+      'qemuKernel.setRegister': async (a: SetRegisterArguments) => {
+        const body = await setRegisterValue(this.need().debugger, this.registerSelector(a), a);
+        // The Variables pane's Registers scope and any value held in that register are stale now.
+        this.sendEvent(new Event('invalidated', { areas: ['variables'] }));
+        return body;
+      },
       source: (a: DebugProtocol.SourceArguments) => this.source(a),
       disconnect: (a: DebugProtocol.DisconnectArguments) => this.disconnect(a),
       terminate: () => this.terminate(),
+      [RESTART_GUEST_REQUEST]: () => restartGuest(this.backend),
+      [COMMAND_LINE_REQUEST]: async () => commandLine(this.backend),
     };
   }
 
@@ -108,14 +129,17 @@ export class QemuKernelSession extends DebugSession {
       },
       (err: unknown) => {
         const code = err instanceof UserError ? err.code : ErrorCode.Internal;
+        if (request.command === 'launch' || request.command === 'attach') this.feedback.log('error', messageOf(err));
         this.sendErrorResponse(response, { id: code, format: messageOf(err).replace(/[{}]/g, (c) => (c === '{' ? '(' : ')')), showUser: true });
         if (request.command === 'disconnect') this.opts.onDisconnected?.();
       },
     );
   }
 
-  private log(text: string, category: 'console' | 'stderr' | 'important' = 'console'): void {
+  /** The Debug Console, and the extension's log at `level`. */
+  private log(text: string, category: 'console' | 'stderr' | 'important' = 'console', level: LogLevel = 'info'): void {
     this.sendEvent(new OutputEvent(text.endsWith('\n') ? text : text + '\n', category));
+    this.feedback.log(level, text.trimEnd());
   }
 
   private async initialize(args: DebugProtocol.InitializeRequestArguments): Promise<DebugProtocol.Capabilities> {
@@ -135,49 +159,46 @@ export class QemuKernelSession extends DebugSession {
       supportsClipboardContext: true,
       supportsValueFormattingOptions: true,
       supportsSteppingGranularity: true,
-      supportsInstructionBreakpoints: false,
-      supportsDisassembleRequest: false,
-      supportsWriteMemoryRequest: false,
+      supportsInstructionBreakpoints: true,
+      supportsDisassembleRequest: true,
+      supportsWriteMemoryRequest: true,
       supportsSetVariable: true,
       supportsRestartRequest: false,
     };
   }
 
   private progress(message: string): void {
-    if (!this.clientCaps.supportsProgressReporting) {
-      this.log(message + '…');
-      return;
-    }
-    if (!this.progressId) {
-      this.progressId = `qkd-${Date.now()}`;
-      this.sendEvent(new ProgressStartEvent(this.progressId, 'QEMU kernel', message));
-    } else this.sendEvent(new ProgressUpdateEvent(this.progressId, message));
+    this.feedback.progress(message);
   }
 
   private endProgress(): void {
-    if (this.progressId) this.sendEvent(new ProgressEndEvent(this.progressId));
-    this.progressId = undefined;
+    this.feedback.end();
   }
 
   private async launch(args: LaunchConfig): Promise<undefined> {
     this.startMode = 'launch';
     this.stopAtStart = args.stopOnEntry === true;
+    if (args.sampleGuest === true && !args.kernel) this.feedback.state('building', 'sample guest');
     try {
       this.backend = await launchBackend(
         args,
         (m) => this.progress(m),
-        (m) => this.log(m),
+        (m, level) => this.log(m, 'console', level),
         (inst, cfg) => {
+          this.feedback.state('booting', `QEMU pid ${inst.pid}`);
           this.log(`QEMU: ${shellQuote(inst.argv)}`);
           this.log(`Guest console log: ${cfg.consoleLog}`);
-          this.sendEvent(new Event(CONSOLE_EVENT, { log: cfg.consoleLog, socket: inst.paths.consoleSocket, pid: inst.pid }));
+          inst.onStderr((line) => this.feedback.log('warn', `QEMU: ${line}`));
+          const body: ConsoleEventBody = { log: cfg.consoleLog, socket: inst.paths.consoleSocket, pid: inst.pid, monitor: inst.paths.monitorSocket };
+          this.sendEvent(new Event(CONSOLE_EVENT, body));
           inst.on('exit', (info: { code: number | null; signal: string | null }) => {
             const why = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
-            this.log(`QEMU exited (${why}).${inst.recentStderr ? ' ' + inst.recentStderr : ''}`);
+            this.log(`QEMU exited (${why}).${inst.recentStderr ? ' ' + inst.recentStderr : ''}`, 'console', info.code === 0 ? 'info' : 'warn');
             this.sendEvent(new ExitedEvent(info.code ?? 0));
             this.end();
           });
         },
+        (indexing) => this.feedback.indexing(indexing),
       );
     } catch (e) {
       this.endProgress();
@@ -192,7 +213,7 @@ export class QemuKernelSession extends DebugSession {
   private async attach(args: AttachConfig): Promise<undefined> {
     this.startMode = 'attach';
     this.stopAtStart = args.stopOnAttach === true;
-    this.backend = await attachBackend(args, (m) => this.log(m));
+    this.backend = await attachBackend(args, (m, level) => this.log(m, 'console', level));
     this.log(`Attached to ${args.target}.`);
     this.wireDebugger();
     this.sendEvent(new InitializedEvent());
@@ -205,6 +226,8 @@ export class QemuKernelSession extends DebugSession {
       this.frames.reset();
       this.vars.reset();
       this.endProgress();
+      const fn = this.backend?.symbols?.locate(ev.pc)?.symbol.name;
+      this.feedback.state('stopped', fn ?? `0x${ev.pc.toString(16)}`);
       const e = new StoppedEvent(ev.reason, ev.threadId) as DebugProtocol.StoppedEvent;
       e.body.allThreadsStopped = true;
       e.body.description = ev.description;
@@ -212,10 +235,13 @@ export class QemuKernelSession extends DebugSession {
       this.sendEvent(e);
     });
     dbg.on('breakpoint-changed', (r: BreakpointResult) => this.sendEvent(new BreakpointEvent('changed', functionBreakpoint(r) as DebugProtocol.Breakpoint)));
-    dbg.on('warning', (m: string) => this.log(m));
+    dbg.on('warning', (m: string) => this.log(m, 'console', 'warn'));
     // Logpoint messages: the Debug Console, as the user's own output.
     dbg.on('output', (m: string) => this.sendEvent(new OutputEvent(m.endsWith('\n') ? m : m + '\n', 'console')));
-    dbg.on('running', () => this.sendEvent(new ContinuedEvent(dbg.currentThread, true)));
+    dbg.on('running', () => {
+      this.feedback.state('running');
+      this.sendEvent(new ContinuedEvent(dbg.currentThread, true));
+    });
     dbg.on('exited', (why: string) => {
       if (this.startMode === 'attach') this.log(`Debugging ended: ${why}.`);
       this.end();
@@ -226,6 +252,7 @@ export class QemuKernelSession extends DebugSession {
     if (this.ended) return;
     this.ended = true;
     this.endProgress();
+    this.feedback.state('exited');
     this.sendEvent(new TerminatedEvent());
   }
 
@@ -297,6 +324,12 @@ export class QemuKernelSession extends DebugSession {
     });
   }
 
+  private disassembly(): DisassemblyView {
+    const b = this.need();
+    this.disassemblyView ??= new DisassemblyView(b.debugger, b.symbols, b.source, b.disassemblySyntax);
+    return this.disassemblyView;
+  }
+
   private view(): VariablesView {
     this.variablesView ??= new VariablesView(this.need().debugger, this.vars);
     return this.variablesView;
@@ -340,11 +373,12 @@ export class QemuKernelSession extends DebugSession {
 
   /**
    * Line steps by default; `instruction` granularity (the disassembly view) steps one
-   * instruction for next and stepIn. Step Out leaves the innermost frame, inlined or not.
+   * instruction for stepIn and, like gdb's nexti, over a call for next. Step Out leaves the
+   * innermost frame, inlined or not, at any granularity.
    */
   private async step(threadId: number, kind: StepKind, granularity: DebugProtocol.SteppingGranularity | undefined): Promise<undefined> {
     const dbg = this.need().debugger;
-    if (granularity === 'instruction' && kind !== 'out') await dbg.stepInstruction(threadId);
+    if (granularity === 'instruction' && kind !== 'out') await dbg.stepInstruction(threadId, kind === 'over');
     else await dbg.stepSource(threadId, kind);
     return undefined;
   }
@@ -354,18 +388,17 @@ export class QemuKernelSession extends DebugSession {
     return undefined;
   }
 
-  private async readMemory(args: DebugProtocol.ReadMemoryArguments): Promise<DebugProtocol.ReadMemoryResponse['body']> {
-    const dbg = this.need().debugger;
-    if (dbg.isRunning) throw errors.targetRunning('read memory');
-    let base: bigint;
-    try {
-      base = BigInt(args.memoryReference.trim());
-    } catch {
-      throw errors.unsupported(`'${args.memoryReference}' is not a memory address; use a number such as 0xffffffff81000000.`);
-    }
-    const addr = (base + BigInt(args.offset ?? 0)) & 0xffffffffffffffffn;
-    const data = await dbg.target.readMemoryPartial(addr, args.count, dbg.currentThread);
-    return { address: `0x${addr.toString(16)}`, data: data.toString('base64'), unreadableBytes: args.count - data.length };
+  private async writeMemory(args: DebugProtocol.WriteMemoryArguments): Promise<DebugProtocol.WriteMemoryResponse['body']> {
+    const body = await writeMemory(this.need().debugger, args);
+    // Values shown at this stop may have come from those bytes: ask the client to re-read.
+    this.sendEvent(new Event('invalidated', { areas: ['variables'] }));
+    return body;
+  }
+
+  /** The Registers view names a frame, or just a vCPU (its innermost frame). */
+  private registerSelector(a: { frameId?: number; threadId?: number }): FrameSelector {
+    if (a.frameId !== undefined) return this.selector(a.frameId);
+    return { tid: a.threadId ?? this.need().debugger.currentThread, physical: 0, inlineDepth: 0 };
   }
 
   private async source(args: DebugProtocol.SourceArguments): Promise<DebugProtocol.SourceResponse['body']> {

@@ -1,3 +1,5 @@
+import type { RegisterViewSpec } from './regview';
+
 /** What the engine needs to know about one guest architecture. One file per arch implements it. */
 
 export interface ArchInfo {
@@ -33,6 +35,14 @@ export interface ArchInfo {
   breakpointKind: number;
   /** Where the kernel image usually sits in a build tree, relative to its root. */
   bootImage: string;
+  /** Register groups and bit layouts for the Registers view. */
+  registerView: RegisterViewSpec;
+  /**
+   * The disassembler's decoder, and the instruction sizes: the longest instruction (how far
+   * to read ahead) and the alignment (a fixed-size ISA, max = alignment, can be decoded
+   * backwards; x86 cannot).
+   */
+  disassembler: { decoder: 'x86_64' | 'arm64' | 'riscv64'; maxInstructionBytes: number; alignment: number };
   /** Bytes of the multiboot/firmware probe used to test KVM, or undefined when the arch has none. */
   kvmProbe?: { args: string[]; image: Buffer; successExitCode: number };
 }

@@ -1,5 +1,6 @@
 import { EM_X86_64 } from '../symbols/elf';
 import { ArchInfo } from './types';
+import { x86_64RegisterView } from './x86_64-regs';
 
 /**
  * A multiboot image (a.out-kludge header, loaded at 1 MiB) whose code writes 1 to an
@@ -43,6 +44,8 @@ export const x86_64: ArchInfo = {
   charSigned: true,
   breakpointKind: 1,
   bootImage: 'arch/x86/boot/bzImage',
+  registerView: x86_64RegisterView,
+  disassembler: { decoder: 'x86_64', maxInstructionBytes: 15, alignment: 1 },
   kvmProbe: {
     args: ['-device', 'isa-debug-exit,iobase=0xf4,iosize=4'],
     image: multibootExitImage(),

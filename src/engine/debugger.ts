@@ -16,16 +16,11 @@ import type { CodeLocation, SourceInfo, SourceLocation } from './sourceinfo';
 import { Stepper, type StepKind } from './stepping';
 import { KernelTarget, leToBigInt } from './target';
 import { Unwinder, type UnwoundFrame } from './unwind';
+import { describeReason, isBreakpointReason, type StopEvent, type StopReason } from './stopreason';
+import { InstructionBreakpoints, type InstructionBreakpointRequest } from './instbreakpoints';
+import { callReturnAddress } from './disasm';
 
-export type StopReason = 'breakpoint' | 'step' | 'pause' | 'entry' | 'exception' | 'data breakpoint';
-
-export interface StopEvent {
-  reason: StopReason;
-  threadId: number;
-  pc: bigint;
-  hitBreakpointIds: number[];
-  description: string;
-}
+export type { StopEvent, StopReason } from './stopreason';
 
 export interface FunctionBreakpointRequest extends BreakpointOptions {
   name: string;
@@ -60,6 +55,7 @@ export class Debugger extends EventEmitter {
   /** Conditions, hit counts and log messages by breakpoint id (plain breakpoints have none). */
   private behaviours = new Map<number, BreakpointBehaviour>();
   private readonly watches: WatchTable;
+  private readonly instructionBps: InstructionBreakpoints;
   private inspectorInstance: Inspector | undefined;
   /** Breakpoint addresses whose DWARF has been read ahead while the guest ran. */
   private readonly warmed = new Set<bigint>();
@@ -81,6 +77,7 @@ export class Debugger extends EventEmitter {
     super();
     this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind);
     this.watches = new WatchTable(target.rsp);
+    this.instructionBps = new InstructionBreakpoints({ bps: this.bps, newId: () => this.nextId++, withOptions: (r, o) => this.withOptions(r, o) });
     const isCode = (pc: bigint): boolean => this.symbols?.locate(pc) !== undefined || source?.lineAt(pc) !== undefined;
     this.unwinder = new Unwinder(target.arch, source?.dwarf?.frames(), isCode, async (addr, size) => {
       try {
@@ -311,6 +308,11 @@ export class Debugger extends EventEmitter {
     this.inspectorInstance?.reset();
   }
 
+  /** Replace the instruction breakpoints (the disassembly view's). */
+  setInstructionBreakpoints(requests: InstructionBreakpointRequest[]): Promise<BreakpointResult[]> {
+    return this.serialize(() => this.whileStopped(() => this.instructionBps.set(requests)));
+  }
+
   /** Replace the data breakpoints (watchpoints). */
   setDataBreakpoints(requests: WatchRequest[]): Promise<WatchResult[]> {
     return this.serialize(() => this.whileStopped(() => this.watches.set(requests, () => this.nextId++)));
@@ -393,13 +395,25 @@ export class Debugger extends EventEmitter {
     });
   }
 
-  /** Execute one instruction on `tid`; the others stay stopped. Pause can break a step that hangs (hlt). */
-  stepInstruction(tid: number): Promise<void> {
+  /**
+   * Execute one instruction on `tid`; the others stay stopped. Pause can break a step that
+   * hangs (hlt). With `overCalls` (gdb's nexti), a call runs until it returns to this frame.
+   */
+  stepInstruction(tid: number, overCalls = false): Promise<void> {
     return this.serialize(async () => {
       this.requireStopped('step');
       if (!(await this.target.threads()).includes(tid)) throw errors.unknownThread(tid);
       this.thread = tid;
       const pc = await this.target.pc(tid);
+      const stepper = this.stepper;
+      const ret = overCalls && stepper ? await callReturnAddress(this.target.arch.disassembler, (a, n) => this.target.readMemoryPartial(a, n, tid), pc) : undefined;
+      if (stepper && ret !== undefined) {
+        return this.launchRun(async () => {
+          const out = await stepper.stepOverCall(tid, ret);
+          this.stepReason = out.reason;
+          return out.stop;
+        }, 'step');
+      }
       const restore = await this.bps.lift(pc);
       this.launchRun(() => P.stepThread(this.target.rsp, tid, this.target.vcont), 'step', restore);
     });
@@ -489,20 +503,21 @@ export class Debugger extends EventEmitter {
     const watched = this.watches.hitBy(stop);
     const hit = watched.length ? watched.map((w) => w.id) : this.bps.idsAt(pc);
     let reason: StopReason;
-    if (this.pauseRequested) reason = hit.length && kind !== 'step' ? 'breakpoint' : 'pause';
-    else if (forced) reason = forced;
+    const bpReason = this.instructionBps.ownsAll(hit) ? 'instruction breakpoint' : 'breakpoint';
+    if (this.pauseRequested) reason = hit.length && kind !== 'step' ? bpReason : 'pause';
+    else if (forced) reason = forced === 'breakpoint' ? bpReason : forced;
     else if (kind === 'step') reason = 'step';
     else if (watched.length) reason = 'data breakpoint';
-    else if (hit.length) reason = 'breakpoint';
+    else if (hit.length) reason = bpReason;
     else reason = stop.signal === SIGINT ? 'pause' : 'exception';
-    if ((reason === 'breakpoint' || reason === 'data breakpoint') && !this.pauseRequested && !(await this.shouldStop(hit, watched.length > 0))) {
+    if (isBreakpointReason(reason) && !this.pauseRequested && !(await this.shouldStop(hit, watched.length > 0))) {
       await this.resumeQuietly();
       return;
     }
     this.pauseRequested = false;
     let description = describeReason(reason, stop.signal);
     if (watched.length) description = `Data breakpoint: ${watched.map((w) => w.req.label).join(', ')} ${watched[0].req.access === 'read' ? 'read' : 'accessed'}`;
-    const ev: StopEvent = { reason, threadId: this.thread, pc, hitBreakpointIds: reason === 'breakpoint' || reason === 'data breakpoint' ? hit : [], description };
+    const ev: StopEvent = { reason, threadId: this.thread, pc, hitBreakpointIds: isBreakpointReason(reason) ? hit : [], description };
     this.lastStopReason = reason;
     this.emit('stopped', ev);
   }
@@ -559,6 +574,7 @@ export class Debugger extends EventEmitter {
       for (const f of this.functionBps.values()) for (const a of f.addresses) await this.bps.remove(a, f.id).catch(() => undefined);
       for (const file of this.sourceBps.values()) for (const f of file.values()) for (const a of f.addresses) await this.bps.remove(a, f.id).catch(() => undefined);
       await this.watches.removeAll();
+      await this.instructionBps.removeAll();
       await P.detach(this.target.rsp).catch(() => undefined);
     });
     this.markExited('detached');
@@ -568,21 +584,4 @@ export class Debugger extends EventEmitter {
 
 function locationsNote(n: number): string | undefined {
   return n > 1 ? `${n} locations` : undefined;
-}
-
-function describeReason(reason: StopReason, signal?: number): string {
-  switch (reason) {
-    case 'breakpoint':
-      return 'Paused on breakpoint';
-    case 'step':
-      return 'Paused after step';
-    case 'pause':
-      return 'Paused';
-    case 'entry':
-      return 'Paused on entry';
-    case 'exception':
-      return `Paused on signal ${signal ?? '?'}`;
-    case 'data breakpoint':
-      return 'Paused on data breakpoint';
-  }
 }

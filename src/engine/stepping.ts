@@ -129,6 +129,15 @@ export class Stepper {
     return this.stepLine(tid, kind);
   }
 
+  /**
+   * gdb's nexti on a call: run until this frame reaches the instruction after the call, i.e.
+   * the return address with the stack pointer back where it was before the call.
+   */
+  async stepOverCall(tid: number, returnAddress: bigint): Promise<StepOutcome> {
+    const sp = await this.sp(tid);
+    return (await this.runTo(tid, returnAddress, async () => (await this.sp(tid)) === sp)).outcome;
+  }
+
   private async stepLine(tid: number, kind: 'over' | 'into'): Promise<StepOutcome> {
     const src = this.ctx.source;
     let pc = await this.t.pc(tid);

@@ -82,6 +82,12 @@ export class KernelTarget {
     for (const c of this.memCaches.values()) c.invalidate(addr, data.length);
   }
 
+  /** Write guest-physical memory. Any virtual view of it may have changed, so every cache goes. */
+  async writePhysicalMemory(addr: bigint, data: Buffer): Promise<void> {
+    await P.withPhysicalMemory(this.rsp, () => P.writeMemory(this.rsp, addr, data, this.stub.packetSize));
+    for (const c of this.memCaches.values()) c.clear();
+  }
+
   /** Write one register of `tid` (P packet) and drop the cached register block. */
   async writeRegister(tid: number, name: string, value: bigint): Promise<void> {
     const info = this.register(name);
@@ -157,8 +163,12 @@ export class KernelTarget {
     return P.readMemory(this.rsp, addr, length, this.maxReadChunk);
   }
 
-  /** Read as much as is readable from the start of a range; stop at the first unreadable chunk. */
-  async readMemoryPartial(addr: bigint, length: number, tid?: number): Promise<Buffer> {
+  /**
+   * Read as much as is readable from the start of a range; stop at the first unreadable chunk.
+   * `physical` reads guest-physical addresses (QEMU's PhyMemMode) instead of virtual ones.
+   */
+  async readMemoryPartial(addr: bigint, length: number, tid?: number, physical = false): Promise<Buffer> {
+    if (physical) return P.withPhysicalMemory(this.rsp, () => this.readMemoryPartial(addr, length, undefined, false));
     if (tid !== undefined) await this.select(tid);
     const parts: Buffer[] = [];
     let done = 0;

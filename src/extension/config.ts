@@ -1,12 +1,61 @@
-/** Launch configuration defaults: with no launch.json, debug the sample guest. */
+/**
+ * The qemu-kernel DebugConfigurationProvider: what launch.json starts with (the workspace's
+ * own kernel tree when it is one, else the sample guest), what F5 does with no launch.json,
+ * and checks that stop a bad configuration before QEMU starts, naming the field.
+ */
 import * as vscode from 'vscode';
+export { contributedSchemas } from './configschema';
+import { checkAgainstSchema, checkFiles, checkRules, detectKernelTree, initialConfigurations, Problem, RequestSchema, SAMPLE_GUEST_CONFIG, treeConfig, type DebugConfig } from './configcheck';
 
 export class QemuKernelConfigProvider implements vscode.DebugConfigurationProvider {
-  resolveDebugConfiguration(folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.DebugConfiguration {
-    const resolved: vscode.DebugConfiguration =
-      !config.type && !config.request && !config.name ? { type: 'qemu-kernel', request: 'launch', name: 'Debug sample guest', sampleGuest: true } : config;
+  constructor(private readonly schemas: Partial<Record<'launch' | 'attach', RequestSchema>> = {}) {}
+
+  provideDebugConfigurations(folder: vscode.WorkspaceFolder | undefined): vscode.DebugConfiguration[] {
+    return initialConfigurations(folder?.uri.fsPath) as vscode.DebugConfiguration[];
+  }
+
+  resolveDebugConfiguration(folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.DebugConfiguration | undefined {
+    let resolved: DebugConfig = config;
+    if (!config.type && !config.request && !config.name) {
+      // F5 with no launch.json: the workspace's kernel if it is a built tree, else the sample guest.
+      const tree = folder ? detectKernelTree(folder.uri.fsPath) : undefined;
+      resolved = (tree && treeConfig(tree)) ?? { ...SAMPLE_GUEST_CONFIG };
+    }
+    resolved.type ??= 'qemu-kernel';
+    const settings = vscode.workspace.getConfiguration('qemuKernel', folder);
+    if (resolved.disassemblySyntax === undefined) resolved.disassemblySyntax = settings.get<string>('disassemblySyntax', 'att');
     // The adapter checks the workspace for a kernel tree to map compile-time source paths.
     if (folder && resolved.cwd === undefined) resolved.cwd = folder.uri.fsPath;
-    return resolved;
+    const rules = checkRules(resolved);
+    const schema = resolved.request === 'launch' || resolved.request === 'attach' ? this.schemas[resolved.request] : undefined;
+    const problems = [...rules, ...(schema && !rules.some((p) => p.field === 'request') ? checkAgainstSchema(resolved, schema) : [])];
+    if (problems.length) return refuse(resolved, problems);
+    if (Array.isArray(resolved.breakAt)) addFunctionBreakpoints(resolved.breakAt as string[]);
+    return resolved as vscode.DebugConfiguration;
   }
+
+  resolveDebugConfigurationWithSubstitutedVariables(_folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.DebugConfiguration | undefined {
+    const problems = checkFiles(config);
+    return problems.length ? refuse(config, problems) : config;
+  }
+}
+
+/**
+ * `breakAt` becomes ordinary function breakpoints, visible and removable in the Breakpoints
+ * view; added before the session starts, they reach the adapter with the others.
+ */
+function addFunctionBreakpoints(names: string[]): void {
+  const have = new Set(vscode.debug.breakpoints.filter((b): b is vscode.FunctionBreakpoint => b instanceof vscode.FunctionBreakpoint).map((b) => b.functionName));
+  const add = [...new Set(names.map((n) => n.trim()).filter((n) => n && !have.has(n)))];
+  if (add.length) vscode.debug.addBreakpoints(add.map((n) => new vscode.FunctionBreakpoint(n)));
+}
+
+/** Say what is wrong and offer launch.json; returning undefined makes VS Code abort the launch quietly. */
+function refuse(config: DebugConfig, problems: Problem[]): undefined {
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1).map((p) => p.field).join(', ')})` : '';
+  const open = 'Open launch.json';
+  void vscode.window.showErrorMessage(`${config.name ?? 'qemu-kernel'}: ${problems[0].message}${more}`, open).then((pick) => {
+    if (pick === open) void vscode.commands.executeCommand('workbench.action.debug.configure');
+  });
+  return undefined;
 }

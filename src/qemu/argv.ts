@@ -7,6 +7,8 @@ export interface RunPaths {
   gdbSocket: string;
   consoleSocket: string;
   qmpSocket: string;
+  /** QEMU's human monitor (HMP) in readline mode, for a terminal in the editor. */
+  monitorSocket: string;
 }
 
 /** Option values in QEMU's `key=value,...` syntax escape a comma by doubling it. */
@@ -20,14 +22,15 @@ export function runPaths(runDir: string): RunPaths {
     gdbSocket: `${runDir}/gdb.sock`,
     consoleSocket: `${runDir}/console.sock`,
     qmpSocket: `${runDir}/qmp.sock`,
+    monitorSocket: `${runDir}/monitor.sock`,
   };
 }
 
 /**
- * The gdbstub and the console listen on unix sockets in the private dir (never `-s`, which
- * listens on every interface). QMP is a client socket: QEMU connects to our listener, so its
- * connection is the readiness signal and no polling is needed. It comes last so the other
- * chardevs already listen when it connects.
+ * The gdbstub, the console and the human monitor listen on unix sockets in the private dir
+ * (never `-s`, which listens on every interface). QMP is a client socket: QEMU connects to
+ * our listener, so its connection is the readiness signal and no polling is needed. It comes
+ * last so the other chardevs already listen when it connects.
  */
 export function buildQemuArgv(cfg: ResolvedLaunch, paths: RunPaths, accel: 'kvm' | 'tcg'): string[] {
   const argv = [
@@ -54,6 +57,12 @@ export function buildQemuArgv(cfg: ResolvedLaunch, paths: RunPaths, accel: 'kvm'
     `socket,id=qkd-gdb,path=${qemuOptValue(paths.gdbSocket)},server=on,wait=off`,
     '-gdb',
     'chardev:qkd-gdb',
+    // A second monitor, in readline mode: a terminal on it gets QEMU's own line editing,
+    // history and completion, while QMP stays ours alone.
+    '-chardev',
+    `socket,id=qkd-hmp,path=${qemuOptValue(paths.monitorSocket)},server=on,wait=off`,
+    '-mon',
+    'chardev=qkd-hmp,mode=readline',
     '-chardev',
     `socket,id=qkd-qmp,path=${qemuOptValue(paths.qmpSocket)},server=off`,
     '-mon',

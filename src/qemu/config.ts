@@ -9,6 +9,14 @@ import { ArchInfo, getArch } from '../arch';
 import { errors } from '../util/errors';
 
 export type Accel = 'auto' | 'kvm' | 'tcg';
+export type DisassemblySyntax = 'att' | 'intel';
+
+/** `disassemblySyntax`, shared by launch and attach: "att" (the default) or "intel". */
+export function disassemblySyntax(raw: Record<string, unknown>): DisassemblySyntax {
+  const v = raw.disassemblySyntax ?? 'att';
+  if (v !== 'att' && v !== 'intel') throw errors.invalidField('disassemblySyntax', `has unknown value ${JSON.stringify(v)}`, 'Use "att" (AT&T, as gdb and objdump print by default) or "intel".');
+  return v;
+}
 
 /** The launch fields shared by the editor, the CLI and any DAP client. */
 export interface LaunchConfig {
@@ -25,6 +33,8 @@ export interface LaunchConfig {
   consoleLog?: string;
   stopOnEntry?: boolean;
   rspLog?: string;
+  /** Assembly syntax of the disassembly view: AT&T (gdb's and objdump's default) or Intel. */
+  disassemblySyntax?: DisassemblySyntax;
   /** Use the sample guest (built or taken from the cache) for kernel, vmlinux and initrd. */
   sampleGuest?: boolean;
   /** Compile-time path prefix → local path prefix, for a vmlinux built elsewhere. */
@@ -138,6 +148,9 @@ export function resolveLaunchConfig(input: unknown, needVmlinux = true): Resolve
   const qemuArgs = raw.qemuArgs ?? [];
   if (!Array.isArray(qemuArgs) || !qemuArgs.every((a) => typeof a === 'string'))
     throw errors.invalidField('qemuArgs', 'must be an array of strings', 'Write it as "qemuArgs": ["-device", "..."].');
+
+  // Checked here so a bad value is reported before QEMU starts; the adapter reads it again.
+  disassemblySyntax(raw);
 
   const stopOnEntry = raw.stopOnEntry ?? false;
   if (typeof stopOnEntry !== 'boolean') throw errors.invalidField('stopOnEntry', 'must be true or false', 'Remove the quotes around the value.');

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { errors } from '../util/errors';
 import { buildQemuArgv, RunPaths, runPaths } from './argv';
 import { ResolvedLaunch } from './config';
-import { QmpClient } from './qmp';
+import { QmpClient, QmpEvent } from './qmp';
 
 export interface ExitInfo {
   code: number | null;
@@ -47,6 +47,9 @@ export const QMP_READY_TIMEOUT_MS = 20_000;
 export class QemuInstance extends EventEmitter {
   private exitInfo?: ExitInfo;
   private stderr = '';
+  private startupStderr = '';
+  /** Set while a restart waits for the firmware's own reset (see resetGuest). */
+  private pendingRestore?: () => void;
   readonly exited: Promise<ExitInfo>;
 
   private constructor(
@@ -120,7 +123,14 @@ export class QemuInstance extends EventEmitter {
       await qmp.execute('qmp_capabilities');
       const inst = new QemuInstance(argv, paths, cfg.consoleLog, child, qmp);
       inst.stderr = stderr;
-      child.stderr?.on('data', (d: string) => (inst.stderr = (inst.stderr + d).slice(-8192)));
+      inst.startupStderr = stderr;
+      let partial = '';
+      child.stderr?.on('data', (d: string) => {
+        inst.stderr = (inst.stderr + d).slice(-8192);
+        const lines = (partial + d).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) inst.emit('stderr', line);
+      });
       live.add(inst);
       return inst;
     } catch (e) {
@@ -135,6 +145,72 @@ export class QemuInstance extends EventEmitter {
   /** What QEMU printed on stderr lately (for error reports). */
   get recentStderr(): string {
     return this.stderr.trim();
+  }
+
+  /** Every line QEMU writes to stderr: first those written before start() returned, then live ones. */
+  onStderr(listener: (line: string) => void): void {
+    for (const line of this.startupStderr.split('\n')) if (line.trim()) listener(line);
+    this.on('stderr', listener);
+  }
+
+  /**
+   * Reboot the guest as a reset button would, and resolve once QEMU has reset it.
+   *
+   * QEMU runs with -no-reboot so that a guest reboot or triple fault ends the session, and
+   * that makes system_reset a shutdown too; so the reboot action is 'reset' around it. It
+   * must stay so a little longer: SeaBIOS cannot redo POST from its shadowed RAM after a
+   * warm reset and answers with a hard reset of its own (port 0xcf9), which 'shutdown'
+   * would turn into QEMU exiting. The action goes back to 'shutdown' at that firmware reset
+   * (QEMU has decided by the time it reports it), or after `firmwareGraceMs` for firmware
+   * that does not do one.
+   */
+  async resetGuest(timeoutMs = 10_000, firmwareGraceMs = 10_000): Promise<void> {
+    if (!this.isRunning || this.qmp.isClosed) throw errors.qemuExited('cannot restart the guest: QEMU is gone');
+    // A restart within another's grace period takes over from it.
+    this.pendingRestore?.();
+    let timer: NodeJS.Timeout | undefined;
+    let finished = false;
+    let hostSeen = false;
+    let hostDone: () => void = () => undefined;
+    const hostReset = new Promise<void>((resolve) => (hostDone = resolve));
+    const hostTimeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(errors.qemuExited(`QEMU did not reset the guest within ${timeoutMs} ms`)), timeoutMs);
+    });
+    hostTimeout.catch(() => undefined);
+    const finish = (restoreAction: boolean): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      this.qmp.off('event', onEvent);
+      if (this.pendingRestore === supersede) this.pendingRestore = undefined;
+      // A restart superseded while it waits for its own reset must not wait forever.
+      hostDone();
+      if (restoreAction && this.isRunning && !this.qmp.isClosed) void this.qmp.execute('set-action', { reboot: 'shutdown' }).catch(() => undefined);
+    };
+    const supersede = (): void => finish(false);
+    // One listener from before the command on, so that a firmware reset arriving in the same
+    // read as ours cannot be missed.
+    const onEvent = (e: QmpEvent): void => {
+      if (e.event !== 'RESET') return;
+      if (!hostSeen && e.data?.guest !== true) {
+        hostSeen = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(true), firmwareGraceMs);
+        timer.unref();
+        hostDone();
+      } else if (hostSeen && e.data?.guest === true) finish(true);
+    };
+    this.qmp.on('event', onEvent);
+    this.pendingRestore = supersede;
+    try {
+      await this.qmp.execute('set-action', { reboot: 'reset' });
+      await this.qmp.execute('system_reset');
+      // The reset itself happens in QEMU's main loop after the command returns.
+      await Promise.race([hostReset, hostTimeout]);
+    } catch (e) {
+      finish(true);
+      throw e;
+    }
   }
 
   /** Ask QEMU to quit through QMP; kill it if it has not exited within `graceMs`. */

@@ -13,6 +13,7 @@
  * - `m` and `g` use the page tables of the vCPU chosen with `Hg`; outside long mode a `P` write
  *   to a general register keeps only its low 32 bits.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { encodePacket, FrameParser } from './framing';
@@ -60,6 +61,8 @@ export class RspClient extends EventEmitter {
   private readonly parser = new FrameParser();
   private pending?: Pending;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Requests made inside exclusive() chain here, so nothing from outside slips between them. */
+  private readonly section = new AsyncLocalStorage<{ queue: Promise<unknown> }>();
   private running?: { resolve: (s: StopReply) => void; reject: (e: Error) => void };
   private unacked?: { frame: string; tries: number };
   private closed = false;
@@ -116,6 +119,23 @@ export class RspClient extends EventEmitter {
         this.pending = pending;
         this.sendFrame(packet);
       });
+    const inner = this.section.getStore();
+    if (inner) {
+      const q = inner.queue.then(run, run);
+      inner.queue = q.catch(() => undefined);
+      return q;
+    }
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Run a sequence of requests that must not be interleaved with anyone else's: a stub mode
+   * switched on for a few packets (QEMU's PhyMemMode) must not leak into other requests.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = (): Promise<T> => this.section.run({ queue: Promise.resolve() }, fn);
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => undefined);
     return p;

@@ -178,6 +178,21 @@ export async function setQemuOption(c: RspClient, name: 'sstep' | 'PhyMemMode', 
   expectOk(packet, reply);
 }
 
+/**
+ * Run `fn` with QEMU's gdbstub reading and writing physical addresses (`Qqemu.PhyMemMode`),
+ * switching back afterwards even on failure. Nothing else is sent in between.
+ */
+export function withPhysicalMemory<T>(c: RspClient, fn: () => Promise<T>): Promise<T> {
+  return c.exclusive(async () => {
+    await setQemuOption(c, 'PhyMemMode', 1);
+    try {
+      return await fn();
+    } finally {
+      await setQemuOption(c, 'PhyMemMode', 0);
+    }
+  });
+}
+
 /** `D`: detach, leaving the target running. */
 export async function detach(c: RspClient): Promise<void> {
   expectOk('D', await c.command('D'));

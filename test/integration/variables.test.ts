@@ -83,6 +83,9 @@ export const EXPRESSIONS: Case[] = [
   '(unsigned char)300',
   '(short)-1 < 0',
   'init_task.thread_info',
+  '&init_top_pgt',
+  '(unsigned long)&init_top_pgt',
+  '*(unsigned long *)&phys_base',
 ];
 
 export function gdbCommand(c: Case): string {

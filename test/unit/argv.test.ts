@@ -37,6 +37,9 @@ describe('qemu/argv', () => {
     assert.ok(argv.includes('socket,id=qkd-gdb,path=/run/qkd-abc/gdb.sock,server=on,wait=off'));
     assert.ok(argv.includes('socket,id=qkd-console,path=/run/qkd-abc/console.sock,server=on,wait=off,logfile=/logs/console.log,logappend=on'));
     assert.ok(argv.includes('socket,id=qkd-qmp,path=/run/qkd-abc/qmp.sock,server=off'));
+    assert.ok(argv.includes('socket,id=qkd-hmp,path=/run/qkd-abc/monitor.sock,server=on,wait=off'));
+    assert.equal(argv[argv.indexOf('chardev=qkd-hmp,mode=readline') - 1], '-mon');
+    assert.ok(argv.indexOf('chardev=qkd-qmp,mode=control') > argv.indexOf('chardev=qkd-hmp,mode=readline'));
     // QMP comes last so the other sockets listen by the time QEMU connects to us.
     assert.ok(argv.indexOf('chardev=qkd-qmp,mode=control') > argv.indexOf('chardev:qkd-gdb'));
   });

@@ -1,6 +1,7 @@
 /** The recorded QEMU gdbstub exchange (scripts/capture-rsp-fixture.mjs). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { FrameParser } from '../../src/rsp/framing';
 
 export interface Exchange {
   sent: string;
@@ -14,4 +15,22 @@ export function rawReply(sent: string): string {
   const e = recorded.exchanges.find((x) => x.sent === sent);
   if (!e) throw new Error(`fixture has no exchange for '${sent}'`);
   return e.receivedLatin1;
+}
+
+/** The payload of the recorded reply to `sent`. */
+export function payload(sent: string): string {
+  const ev = new FrameParser().push(rawReply(sent)).find((e) => e.kind === 'packet');
+  if (!ev || ev.kind !== 'packet') throw new Error(`no packet for ${sent}`);
+  return ev.payload;
+}
+
+/** Serve annexes from the recorded qXfer replies, reassembling chunks as the client would. */
+export async function fetchRecorded(annex: string): Promise<string> {
+  let out = '';
+  for (const ex of recorded.exchanges.filter((e) => e.sent.startsWith(`qXfer:features:read:${annex}:`))) {
+    const p = payload(ex.sent);
+    if (p[0] !== 'm' && p[0] !== 'l') throw new Error(`${annex}: ${p}`);
+    out += p.slice(1);
+  }
+  return out;
 }

@@ -1,27 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { leToBigInt } from '../../src/engine/target';
 import { errorFromReply, RspErrorReply } from '../../src/rsp/errors';
-import { FrameParser } from '../../src/rsp/framing';
 import { parseStopReply } from '../../src/rsp/stop';
 import { parseTargetDescription, splitRegisterBlock, xmlStartTags } from '../../src/rsp/targetxml';
-import { recorded, rawReply } from './fixture';
-
-function payload(sent: string): string {
-  const ev = new FrameParser().push(rawReply(sent)).find((e) => e.kind === 'packet');
-  if (!ev || ev.kind !== 'packet') throw new Error(`no packet for ${sent}`);
-  return ev.payload;
-}
-
-/** Serve annexes from the recorded qXfer replies, reassembling chunks as the client would. */
-async function fetchRecorded(annex: string): Promise<string> {
-  let out = '';
-  for (const ex of recorded.exchanges.filter((e) => e.sent.startsWith(`qXfer:features:read:${annex}:`))) {
-    const p = payload(ex.sent);
-    if (p[0] !== 'm' && p[0] !== 'l') throw new Error(`${annex}: ${p}`);
-    out += p.slice(1);
-  }
-  return out;
-}
+import { fetchRecorded, payload } from './fixture';
 
 describe('rsp/targetxml and register blocks (QEMU 7.2 x86_64)', () => {
   it('follows xi:include and numbers registers as gdb does', async () => {

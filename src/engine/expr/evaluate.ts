@@ -109,8 +109,15 @@ export class Evaluator {
         const idx = await this.evaluate(e.index);
         return this.subscript(obj, idx, e);
       }
-      case 'unary':
+      case 'unary': {
+        // gdb allows `&sym` on a symbol with no debug info (assembly data such as
+        // init_top_pgt): a pointer to an opaque object that can be cast and compared.
+        if (e.op === '&' && e.operand.kind === 'ident') {
+          const opaque = await this.noDebugInfo(e.operand.name);
+          if (opaque) return opaque;
+        }
         return this.unary(e.op, await this.evaluate(e.operand), e);
+      }
       case 'cast':
         return this.cast(await this.evaluate(e.operand), await this.resolveType(e.type), e);
       case 'sizeof': {
@@ -135,6 +142,14 @@ export class Evaluator {
         return memoryValue(arrayOf(first.type, n), first.place.address);
       }
     }
+  }
+
+  private async noDebugInfo(name: string): Promise<Value | undefined> {
+    if (await this.host.frame.lookup(name)) return undefined;
+    const sym = this.host.program.symbols?.lookup(name).find((s) => s.type === 'object');
+    if (!sym) return undefined;
+    const opaque: CType = { kind: 'base', id: syntheticId(), name: '<data variable, no debug info>', size: 0, encoding: 'other' };
+    return valueOf(pointerTo(opaque), sym.value);
   }
 
   async resolveType(t: TypeName): Promise<CType> {

@@ -1,0 +1,30 @@
+/** The extension stays asleep until a qemu-kernel debug session is asked for. Runs first (see index.ts). */
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { extension, sampleWorkspace } from './util';
+
+describe('activation', () => {
+  it('is installed but not active before a qemu-kernel debug session is requested', () => {
+    assert.equal(extension().isActive, false, 'activated before any qemu-kernel session was requested: check package.json activationEvents');
+  });
+
+  it('activates when a qemu-kernel configuration is resolved', async () => {
+    // A provider of our own that cancels the launch: VS Code still fires
+    // onDebugResolve:qemu-kernel before asking providers, but no guest boots.
+    let resolved = 0;
+    const reg = vscode.debug.registerDebugConfigurationProvider('qemu-kernel', {
+      resolveDebugConfiguration: () => {
+        resolved++;
+        return undefined;
+      },
+    });
+    try {
+      const started = await vscode.debug.startDebugging(sampleWorkspace(), { type: 'qemu-kernel', request: 'launch', name: 'resolve only', sampleGuest: true });
+      assert.equal(started, false, 'the cancelled launch started a session');
+      assert.equal(resolved, 1);
+      assert.equal(extension().isActive, true, 'resolving a qemu-kernel configuration did not activate the extension');
+    } finally {
+      reg.dispose();
+    }
+  });
+});
