@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 APT_PACKAGES=(qemu-system-x86 linux-source-6.1 busybox-static build-essential flex bison bc libelf-dev libssl-dev xz-utils cpio gdb binutils util-linux git)
+# The aarch64 and riscv64 sample guests: QEMU (riscv's OpenSBI firmware is in qemu-system-data),
+# cross compilers (riscv64 busybox is cross-built statically, hence its libc), gdb as the oracle,
+# and what src/guest/busybox.ts uses to fetch Debian's busybox through apt.
+APT_PACKAGES+=(qemu-system-arm qemu-system-misc qemu-system-data gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gdb-multiarch dpkg-dev debian-archive-keyring)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 bash scripts/setup.sh
-say "Sample guest (built once, then cached outside the clone)"
-node dist/cli.js guest build
+say "Sample guests (built once, then cached outside the clone)"
+for arch in x86_64 aarch64 riscv64; do node dist/cli.js guest build --arch "$arch"; done
 # The E2E tier's code-server and Chromium. A failed install does not stop the other tiers:
 # the E2E tests then skip with the reason (fail under CI), and the counts still print.
 if QKD_E2E_DIR="$(bash scripts/e2e-setup.sh)"; then export QKD_E2E_DIR; else say "E2E setup failed; the E2E tests will report it"; fi

@@ -57,14 +57,15 @@ export interface Progress {
 /** A line for the user; `level` (default info) decides where the extension's log shows it. */
 export type Log = (message: string, level?: LogLevel) => void;
 
-/** Open vmlinux and check it is an ELF for the configured arch. */
-export function loadSymbols(vmlinux: string, arch: ArchInfo): { elf: ElfFile; symbols: SymbolTable } {
+/** Open vmlinux and check it is an ELF for the configured arch (or, with none configured, for one we know). */
+export function loadSymbols(vmlinux: string, configured?: ArchInfo): { elf: ElfFile; symbols: SymbolTable; arch: ArchInfo } {
   let elf: ElfFile;
   try {
     elf = ElfFile.open(vmlinux);
   } catch (e) {
     throw errors.notElf('vmlinux', vmlinux, messageOf(e).replace(`${vmlinux}: `, ''));
   }
+  const arch = configured ?? archForElfMachine(elf.machine) ?? getArch('x86_64');
   if (elf.machine !== arch.elfMachine) {
     const found = archForElfMachine(elf.machine)?.name ?? `ELF machine ${elf.machine}`;
     elf.close();
@@ -75,7 +76,7 @@ export function loadSymbols(vmlinux: string, arch: ArchInfo): { elf: ElfFile; sy
     elf.close();
     throw errors.notElf('vmlinux', vmlinux, 'it has no symbol table; was it stripped?');
   }
-  return { elf, symbols };
+  return { elf, symbols, arch };
 }
 
 /** Validate `sourceMap` here so a bad value is reported against the field, before QEMU starts. */
@@ -164,15 +165,18 @@ export async function attachBackend(raw: AttachConfig, log: Log = () => undefine
   } catch (e) {
     throw errors.invalidField('target', `('${raw.target}') is not usable: ${messageOf(e)}`, 'Use host:port or a unix socket path.');
   }
-  const arch = getArch(raw.arch ?? 'x86_64');
+  // Without "arch", the vmlinux's ELF header says which guest this is (x86_64 without one either).
+  let arch = raw.arch ? getArch(raw.arch) : undefined;
   checkSourceOptions(raw);
   const syntax = disassemblySyntax(raw as Record<string, unknown>);
-  let loaded: { elf: ElfFile; symbols: SymbolTable } | undefined;
+  let loaded: ReturnType<typeof loadSymbols> | undefined;
   if (raw.vmlinux) {
     const abs = path.resolve(raw.vmlinux);
     if (!fs.existsSync(abs)) throw errors.fileNotFound('vmlinux', abs, 'Set it to the ELF vmlinux of the running kernel, or remove it.');
     loaded = loadSymbols(abs, arch);
+    arch = loaded.arch;
   }
+  arch ??= getArch('x86_64');
   let target: KernelTarget;
   try {
     target = await KernelTarget.connect(where, arch, { log: wireLogTo(raw.rspLog) });

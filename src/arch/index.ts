@@ -1,11 +1,14 @@
 import { errors } from '../util/errors';
+import { aarch64 } from './aarch64';
+import { riscv64 } from './riscv64';
 import { ArchInfo } from './types';
 import { x86_64 } from './x86_64';
 
-export type { ArchInfo } from './types';
+export type { ArchInfo, BranchInfo } from './types';
 
-const ARCHES: Record<string, ArchInfo> = { x86_64 };
-const ALIASES: Record<string, string> = { amd64: 'x86_64', x86: 'x86_64' };
+const ARCHES: Record<string, ArchInfo> = { x86_64, aarch64, riscv64 };
+/** Other names for the same arch: Debian's and the kernel's (arm64, riscv), and uname's. */
+const ALIASES: Record<string, string> = { amd64: 'x86_64', x86: 'x86_64', arm64: 'aarch64', riscv: 'riscv64' };
 
 export const knownArches = (): string[] => Object.keys(ARCHES);
 

@@ -2,10 +2,22 @@ import type { RegisterViewSpec } from './regview';
 
 /** What the engine needs to know about one guest architecture. One file per arch implements it. */
 
+/** What the disassembler's arch hook says about one instruction's control flow. */
+export interface BranchInfo {
+  /** A call: it links a return address (the next instruction) in the way the ABI returns through. */
+  call: boolean;
+  /** A direct branch or call's absolute target. */
+  target?: bigint;
+}
+
 export interface ArchInfo {
   name: string;
   /** e_machine in the vmlinux ELF header. */
   elfMachine: number;
+  /** `<architecture>` in the gdbstub's target.xml, to tell a guest of another arch early. */
+  tdescArchitecture: string;
+  /** Bytes in a pointer (and in a saved register slot on the stack). */
+  pointerSize: 4 | 8;
   qemuBinary: string;
   /** The Debian package that ships qemuBinary. */
   qemuPackage: string;
@@ -15,10 +27,17 @@ export interface ArchInfo {
   pcRegister: string;
   spRegister: string;
   fpRegister: string;
-  /** DWARF register number → target.xml register name (index = DWARF number). */
+  /** DWARF register number → target.xml register name (index = DWARF number; '' for numbers with no register). */
   dwarfRegisters: readonly string[];
   /** DWARF column CFI uses for the return address. */
   returnAddressColumn: number;
+  /**
+   * The slot of the DWARF-numbered register map that holds a frame's PC. On x86 it is the
+   * return-address column (rip); on arm64 and riscv64 the return address is a register of its
+   * own (x30, ra), so the PC needs its own number (AArch64 DWARF 32; riscv's psABI has none, and
+   * 64, its alternate return column, which libgcc also uses for the PC, stands in).
+   */
+  dwarfPc: number;
   /** DWARF numbers of the stack pointer and frame pointer. */
   dwarfSp: number;
   dwarfFp: number;
@@ -29,6 +48,15 @@ export interface ArchInfo {
    * link register. Stepping uses this to recognise a call it just stepped into.
    */
   returnAddress: { kind: 'stack'; size: number } | { kind: 'register'; dwarf: number };
+  /**
+   * The frame record the frame-pointer chain walks where CFI doesn't cover a PC: where the
+   * caller's frame pointer and the return address are saved, as offsets from the frame pointer,
+   * and the caller's stack pointer relative to it when the ABI fixes that (x86: fp+16; riscv:
+   * fp itself, the CFA; arm64 keeps its record at the bottom of the frame, so it is unknown).
+   */
+  frameRecord: { savedFp: number; returnAddress: number; callerSp?: number };
+  /** Other names `$name` accepts in expressions, to the target.xml name (riscv's `$s0` is QEMU's `fp`). */
+  registerAliases?: Readonly<Record<string, string>>;
   /** Whether plain `char` is signed in the arch's C ABI (x86: yes; arm64 and riscv64: no). */
   charSigned: boolean;
   /** `kind` for Z0/Z1 packets. */
@@ -42,7 +70,18 @@ export interface ArchInfo {
    * to read ahead) and the alignment (a fixed-size ISA, max = alignment, can be decoded
    * backwards; x86 cannot).
    */
-  disassembler: { decoder: 'x86_64' | 'arm64' | 'riscv64'; maxInstructionBytes: number; alignment: number };
+  disassembler: {
+    decoder: 'x86_64' | 'arm64' | 'riscv64';
+    maxInstructionBytes: number;
+    alignment: number;
+    /**
+     * Calls and direct branch targets from the encoding, for ISAs where Capstone's groups and
+     * operands don't say it the way stepping needs (riscv marks `jr a5` a call and prints
+     * targets pc-relative). Undefined for an instruction that is neither. Without the hook,
+     * Capstone's call group decides.
+     */
+    classify?: (code: Buffer, address: bigint) => BranchInfo | undefined;
+  };
   /** Bytes of the multiboot/firmware probe used to test KVM, or undefined when the arch has none. */
   kvmProbe?: { args: string[]; image: Buffer; successExitCode: number };
 }

@@ -27,6 +27,8 @@ function multibootExitImage(): Buffer {
 export const x86_64: ArchInfo = {
   name: 'x86_64',
   elfMachine: EM_X86_64,
+  tdescArchitecture: 'i386:x86-64',
+  pointerSize: 8,
   qemuBinary: 'qemu-system-x86_64',
   qemuPackage: 'qemu-system-x86',
   machineArgs: ['-machine', 'pc'],
@@ -37,10 +39,13 @@ export const x86_64: ArchInfo = {
   // System V psABI numbering: 16 is the return-address column (rip).
   dwarfRegisters: ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip'],
   returnAddressColumn: 16,
+  dwarfPc: 16,
   dwarfSp: 7,
   dwarfFp: 6,
   calleeSaved: [3, 6, 12, 13, 14, 15],
   returnAddress: { kind: 'stack', size: 8 },
+  // push %rbp; mov %rsp,%rbp: [rbp] = caller's rbp, [rbp+8] = return address, above it the caller's stack.
+  frameRecord: { savedFp: 0, returnAddress: 8, callerSp: 16 },
   charSigned: true,
   breakpointKind: 1,
   bootImage: 'arch/x86/boot/bzImage',

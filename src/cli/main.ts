@@ -9,7 +9,8 @@ import { whereCommand } from './where';
 const USAGE = `usage: qkd <command> [options]
 
 commands:
-  guest build [--arch x86_64] [--json]   build (or reuse from the cache) the sample guest
+  guest build [--arch ARCH] [--json]     build (or reuse from the cache) the sample guest;
+                                          ARCH is x86_64 (default), aarch64 or riscv64
   boot [launch options]                   boot a kernel, console on this terminal (Ctrl-A x quits)
   debug [--break FUNC]... [launch options] [--json]
                                           boot under the debugger, stop at FUNC (default kernel_clone),

@@ -14,7 +14,7 @@ import { Inspector } from './inspect';
 import { WatchTable, type WatchRequest, type WatchResult } from './watchpoints';
 import type { CodeLocation, SourceInfo, SourceLocation } from './sourceinfo';
 import { Stepper, type StepKind } from './stepping';
-import { KernelTarget, leToBigInt } from './target';
+import { KernelTarget } from './target';
 import { Unwinder, type UnwoundFrame } from './unwind';
 import { describeReason, isBreakpointReason, type StopEvent, type StopReason } from './stopreason';
 import { InstructionBreakpoints, type InstructionBreakpointRequest } from './instbreakpoints';
@@ -325,14 +325,17 @@ export class Debugger extends EventEmitter {
     return out;
   }
 
-  /** Registers by DWARF number, for CFI and the expression evaluator. */
+  /**
+   * Registers by DWARF number, for CFI and the expression evaluator: the core registers of the
+   * `g` block (arm64's v0-v31 and riscv's f0-f31 would cost 32 `p` packets a stop, for values
+   * the kernel, built without FP, never keeps there).
+   */
   async dwarfRegisters(tid: number): Promise<Map<number, bigint>> {
-    const values = await this.target.readRegisters(tid);
-    const byName = new Map(values.map((v) => [v.info.name, v.bytes]));
+    const core = await this.target.readCoreRegisters(tid);
     const out = new Map<number, bigint>();
     this.target.arch.dwarfRegisters.forEach((name, i) => {
-      const b = byName.get(name);
-      if (b) out.set(i, leToBigInt(b));
+      const v = name ? core.get(name) : undefined;
+      if (v !== undefined) out.set(i, v);
     });
     return out;
   }

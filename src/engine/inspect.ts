@@ -56,7 +56,7 @@ export class Inspector {
       const program = this.program;
       e = {
         read: (addr, size) => mem.read(addr, size),
-        pointerSize: 8,
+        pointerSize: this.dbg.target.arch.pointerSize,
         symbolize: (addr) => program?.symbolize(addr),
         complete: (t) => program?.types.complete(t) ?? t,
       };
@@ -153,7 +153,7 @@ export class Inspector {
   /** `$rip`, `$pc`, `$sp`, `$eflags`: a register as a value of the selected frame. */
   async register(sel: FrameSelector, frame: FrameContext, name: string): Promise<Value | undefined> {
     const arch = this.dbg.target.arch;
-    const alias: Record<string, string> = { pc: arch.pcRegister, sp: arch.spRegister, fp: arch.fpRegister };
+    const alias: Record<string, string> = { ...arch.registerAliases, pc: arch.pcRegister, sp: arch.spRegister, fp: arch.fpRegister };
     const real = alias[name] ?? name;
     const info = this.dbg.target.register(real);
     if (!info) return undefined;
@@ -168,10 +168,10 @@ export class Inspector {
     const fromFrame = dwarf >= 0 ? frame.frame?.regs.get(dwarf) : undefined;
     if (fromFrame !== undefined) return { type, place: { kind: 'register', reg: dwarf, frame: sel.physical, name: real }, bytes: bigLe(fromFrame, size) };
     if (sel.physical > 0) return { type, place: { kind: 'none' }, missing: 'not saved' };
-    const all = await this.dbg.target.readRegisters(sel.tid);
-    const r = all.find((x) => x.info.name === real);
-    if (!r) return undefined;
-    return { type, place: { kind: 'register', reg: dwarf, frame: 0, name: real }, bytes: r.bytes };
+    // Just this register: reading them all costs a `p` packet per system register on arm64/riscv64.
+    const v = await this.dbg.target.readRegister(sel.tid, real).catch(() => undefined);
+    if (v === undefined) return undefined;
+    return { type, place: { kind: 'register', reg: dwarf, frame: 0, name: real }, bytes: bigLe(v, size) };
   }
 
   /** Store bytes into a value's place: memory (M), or a register of the innermost frame (P). */

@@ -284,7 +284,6 @@ export class SourceInfo {
     return dwarf.unitsNaming(base);
   }
 
-  /** Whether pc is the first address of a concrete function (a call just landed there). */
   /**
    * Read ahead what a stop at these addresses will need (their units' DIE trees and line
    * tables, the CFI index, the symbol orders), one address per event-loop turn, while the
@@ -296,7 +295,12 @@ export class SourceInfo {
     await turn();
     this.symbols.locateData(0xffffffff80000000n);
     await turn();
-    this.dwarf?.frames()?.rowAt(addresses[0] ?? 0n);
+    try {
+      this.dwarf?.frames()?.rowAt(addresses[0] ?? 0n);
+    } catch {
+      // Read ahead only: a CFI error here is the unwinder's to handle (it falls back to the
+      // frame pointer) and must not reject this promise, which nobody awaits.
+    }
     for (const pc of addresses) {
       await turn();
       const cu = this.unitAt(pc);
@@ -311,6 +315,21 @@ export class SourceInfo {
     }
   }
 
+  /**
+   * Whether DWARF places pc inside a function. The ELF symbol can start earlier: arm64's
+   * ftrace NOPs (-fpatchable-function-entry) sit before the function's DW_AT_low_pc.
+   */
+  inDwarfFunction(pc: bigint): boolean {
+    const cu = this.unitAt(pc);
+    if (!cu) return false;
+    try {
+      return scopeChain(cu, pc).length > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether pc is the first address of a concrete function (a call just landed there). */
   isFunctionEntry(pc: bigint): boolean {
     const sym = this.symbols.locate(pc);
     if (sym && sym.offset === 0n) return true;

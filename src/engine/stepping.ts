@@ -12,7 +12,7 @@ import { rangesContain } from '../symbols/dwarf/cu';
 import type { Range } from '../symbols/dwarf/ranges';
 import type { BreakpointTable } from './breakpoints';
 import type { SourceInfo, StepLine } from './sourceinfo';
-import type { KernelTarget } from './target';
+import { leToBigInt, type KernelTarget } from './target';
 import type { Unwinder } from './unwind';
 
 export type StepKind = 'over' | 'into' | 'out';
@@ -37,6 +37,8 @@ const SIGINT = 2;
 const TEMP_ID = -1;
 /** A runaway step (a loop with no line change) ends here rather than spin forever. */
 const MAX_STEPS = 20000;
+/** Patchable-entry NOPs before a function's DWARF start: arm64 has 2, riscv up to 8 halfword ones. */
+const MAX_ENTRY_PADDING = 16;
 
 export class Stepper {
   constructor(private readonly ctx: StepContext) {}
@@ -96,19 +98,27 @@ export class Stepper {
   private async calledFrom(tid: number, prevPc: bigint, prevSp: bigint, fn: Range[]): Promise<bigint | undefined> {
     const pc = await this.t.pc(tid);
     if (rangesContain(fn, pc) && !this.ctx.source.isFunctionEntry(pc)) return undefined;
-    const ra = this.ctx.arch.returnAddress;
+    const arch = this.ctx.arch;
+    const ra = arch.returnAddress;
+    // The return address follows the call instruction, which is at most this long.
+    const follows = (ret: bigint): boolean => ret > prevPc && ret <= prevPc + BigInt(arch.disassembler.maxInstructionBytes);
     if (ra.kind === 'stack') {
       const sp = await this.sp(tid);
       if (sp !== prevSp - BigInt(ra.size)) return undefined;
       const word = await this.t.readMemory(sp, ra.size, tid).catch(() => undefined);
-      if (!word) return undefined;
-      const ret = word.readBigUInt64LE(0);
-      // The pushed address follows the call instruction (at most 15 bytes on x86).
-      return ret > prevPc && ret <= prevPc + 15n ? ret : undefined;
+      if (!word || word.length !== ra.size) return undefined;
+      const ret = leToBigInt(word);
+      return follows(ret) ? ret : undefined;
     }
-    const regs = await this.ctx.dwarfRegisters(tid);
-    const lr = regs.get(ra.dwarf);
-    return lr !== undefined && lr > prevPc && lr <= prevPc + 8n ? lr : undefined;
+    // A link register (bl on arm64, jal/jalr ra on riscv): only that one register is needed.
+    const lr = await this.t.readRegister(tid, arch.dwarfRegisters[ra.dwarf]).catch(() => undefined);
+    return lr !== undefined && follows(lr) ? lr : undefined;
+  }
+
+  /** How far a call moves the stack pointer down: the pushed return address, or nothing with a link register. */
+  private get callPush(): bigint {
+    const ra = this.ctx.arch.returnAddress;
+    return ra.kind === 'stack' ? BigInt(ra.size) : 0n;
   }
 
   /**
@@ -157,10 +167,9 @@ export class Stepper {
       if (pc >= range[0] && pc < range[1]) continue;
       const ret = await this.calledFrom(tid, one.prevPc, one.prevSp, fn);
       if (ret !== undefined) {
-        if (kind === 'into' && src.hasLineInfo(pc)) return { stop: last, reason: 'step' };
+        if (kind === 'into' && src.hasLineInfo(pc)) return this.enterFunction(tid, pc, last);
         const entrySp = await this.sp(tid);
-        const size = this.ctx.arch.returnAddress.kind === 'stack' ? BigInt(this.ctx.arch.returnAddress.size) : 0n;
-        const r = await this.runTo(tid, ret, async () => (await this.sp(tid)) === entrySp + size);
+        const r = await this.runTo(tid, ret, async () => (await this.sp(tid)) === entrySp + this.callPush);
         if (!r.arrived) return r.outcome;
         last = r.outcome.stop;
         pc = ret;
@@ -190,6 +199,23 @@ export class Stepper {
     return { stop: last ?? (await this.t.haltReason()), reason: 'step' };
   }
 
+  /**
+   * Stepped into a call at `pc`: stop where gdb does, at the function's start as DWARF gives
+   * it. That is pc itself, except past the NOPs arm64 kernels put before DW_AT_low_pc for
+   * ftrace, which the ELF symbol covers and no DWARF function does (a few instructions).
+   */
+  private async enterFunction(tid: number, pc: bigint, stop: StopReply): Promise<StepOutcome> {
+    let last = stop;
+    for (let n = 0; n < MAX_ENTRY_PADDING && !this.ctx.source.inDwarfFunction(pc); n++) {
+      if (this.ctx.bps.idsAt(pc).length) return { stop: last, reason: 'breakpoint' };
+      const one = await this.stepOne(tid, pc);
+      if (one.end) return one.end;
+      last = one.stop;
+      pc = one.pc;
+    }
+    return { stop: last, reason: 'step' };
+  }
+
   private async stepOut(tid: number, inlineDepth: number): Promise<StepOutcome> {
     let pc = await this.t.pc(tid);
     const inlined = this.ctx.source.inlinedRanges(pc, inlineDepth);
@@ -205,7 +231,8 @@ export class Stepper {
         const ret = await this.calledFrom(tid, one.prevPc, one.prevSp, fn);
         if (ret !== undefined) {
           const entrySp = await this.sp(tid);
-          const r = await this.runTo(tid, ret, async () => (await this.sp(tid)) > entrySp);
+          // Back in this frame: the call's push undone (x86), or the same sp (a link register).
+          const r = await this.runTo(tid, ret, async () => (await this.sp(tid)) >= entrySp + this.callPush);
           if (!r.arrived) return r.outcome;
           last = r.outcome.stop;
           pc = ret;

@@ -37,6 +37,9 @@ export class KernelTarget {
       const stub = await P.querySupported(rsp);
       if (stub.features.get('qXfer:features:read') !== true) throw new Error('the gdbstub does not offer target descriptions (qXfer:features:read)');
       const desc = await parseTargetDescription('target.xml', (annex) => P.readFeatureDocument(rsp, annex));
+      // `pc` names the PC on arm64 and riscv64 alike, so the description's own arch decides first.
+      if (desc.architecture !== undefined && desc.architecture !== arch.tdescArchitecture)
+        throw new Error(`the gdbstub's guest is '${desc.architecture}', not ${arch.name} ('${arch.tdescArchitecture}'): set "arch" to match the QEMU it runs in`);
       if (!desc.registers.some((r) => r.name === arch.pcRegister))
         throw new Error(`the gdbstub describes no '${arch.pcRegister}' register: is it a ${arch.name} guest? (architecture '${desc.architecture ?? 'unknown'}')`);
       const actions = await P.queryVCont(rsp).catch(() => new Set<string>());
@@ -127,6 +130,21 @@ export class KernelTarget {
         values.set(info.regnum, bytes);
       }
       if (bytes.length) out.push({ info, bytes });
+    }
+    return out;
+  }
+
+  /**
+   * The registers of the `g` block by name. That is every register on x86; on arm64 and riscv64
+   * only the core ones, the FP/SIMD and system registers costing a `p` packet each, which the
+   * unwinder and the stepper, reading at every stop, do without.
+   */
+  async readCoreRegisters(tid: number): Promise<Map<string, bigint>> {
+    const values = await this.registerBlock(tid);
+    const out = new Map<string, bigint>();
+    for (const info of this.registers) {
+      const bytes = values.get(info.regnum);
+      if (bytes?.length) out.set(info.name, leToBigInt(bytes));
     }
     return out;
   }

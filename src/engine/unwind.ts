@@ -6,7 +6,7 @@
  */
 import type { ArchInfo } from '../arch';
 import { evaluateValue, type ExprContext } from '../symbols/dwarf/expr';
-import type { CallFrameInfo, CfaRule, RegRule } from '../symbols/dwarf/frame';
+import type { CallFrameInfo, CfaRule, RegRule, UnwindRow } from '../symbols/dwarf/frame';
 
 export interface UnwoundFrame {
   pc: bigint;
@@ -33,16 +33,32 @@ export class Unwinder {
   ) {}
 
   private async word(addr: bigint): Promise<bigint | undefined> {
-    const b = await this.memory(addr & MASK64, 8);
-    return b && b.length === 8 ? b.readBigUInt64LE(0) : undefined;
+    const size = this.arch.pointerSize;
+    const b = await this.memory(addr & MASK64, size);
+    if (!b || b.length !== size) return undefined;
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    return v;
   }
 
   /** The CFA of the frame at `regs` (for step/finish frame checks), without walking further. */
   async cfaOf(regs: Map<number, bigint>, isCaller = false): Promise<bigint | undefined> {
-    const pc = regs.get(this.arch.returnAddressColumn);
+    const pc = regs.get(this.arch.dwarfPc);
     if (pc === undefined) return undefined;
-    const row = this.cfi?.rowAt(isCaller ? pc - 1n : pc);
+    const row = this.rowAt(isCaller ? pc - 1n : pc);
     return row ? this.cfaFrom(row.cfa, regs) : undefined;
+  }
+
+  /**
+   * The CFI row at pc. An FDE this reader can't interpret is treated as no CFI there: the
+   * walk goes on by frame pointer instead of failing (and a stop event with it).
+   */
+  private rowAt(pc: bigint): UnwindRow | undefined {
+    try {
+      return this.cfi?.rowAt(pc);
+    } catch {
+      return undefined;
+    }
   }
 
   private async cfaFrom(rule: CfaRule, regs: Map<number, bigint>): Promise<bigint | undefined> {
@@ -60,7 +76,7 @@ export class Unwinder {
   /** CFI expressions (DW_CFA_def_cfa_expression, DW_CFA_expression) read this frame's registers and memory. */
   private exprContext(regs: Map<number, bigint>): ExprContext {
     return {
-      addressSize: 8,
+      addressSize: this.arch.pointerSize,
       register: (n) => regs.get(n),
       readMemory: async (addr, size) => {
         const b = await this.memory(addr & MASK64, size);
@@ -74,26 +90,26 @@ export class Unwinder {
     const frames: UnwoundFrame[] = [];
     let regs = top;
     for (let n = 0; n < maxFrames; n++) {
-      const pc = regs.get(this.arch.returnAddressColumn);
+      const pc = regs.get(this.arch.dwarfPc);
       if (pc === undefined) break;
       const frame: UnwoundFrame = { pc, cfa: undefined, regs, method: 'none' };
       frames.push(frame);
       const caller = (await this.viaCfi(frame, n > 0)) ?? (await this.viaFramePointer(frame));
       if (!caller) break;
       const next = caller.get(this.arch.returnAddressColumn);
-      const sp = caller.get(this.arch.dwarfSp);
       // A return address can sit just past its function (a call to a noreturn function).
       if (next === undefined || next === 0n || !this.isCode(next - 1n)) break;
-      const mySp = regs.get(this.arch.dwarfSp);
-      // A caller's stack pointer must lie above ours, or the walk would loop.
-      if (sp === undefined || (mySp !== undefined && sp <= mySp)) break;
+      // The caller resumes at the return address; with a link register (arm64 x30, riscv ra)
+      // that is a register of its own, not the PC's slot.
+      caller.set(this.arch.dwarfPc, next);
+      if (!this.climbs(regs, caller, n === 0)) break;
       regs = caller;
     }
     return frames;
   }
 
   private async viaCfi(frame: UnwoundFrame, isCaller: boolean): Promise<Map<number, bigint> | undefined> {
-    const row = this.cfi?.rowAt(isCaller ? frame.pc - 1n : frame.pc);
+    const row = this.rowAt(isCaller ? frame.pc - 1n : frame.pc);
     if (!row) return undefined;
     const cfa = await this.cfaFrom(row.cfa, frame.regs);
     if (cfa === undefined) return undefined;
@@ -108,7 +124,14 @@ export class Unwinder {
       if (v === undefined) caller.delete(reg);
       else caller.set(reg, v);
     }
-    if (!row.regs.has(this.arch.returnAddressColumn)) return undefined;
+    if (!row.regs.has(this.arch.returnAddressColumn)) {
+      // x86's CIE always saves the return address. A link-register ABI leaves it unsaved in a
+      // leaf or before the prologue's store: there the return address is still in the
+      // register (only meaningful in the frame that was interrupted, which is where it happens).
+      const lr = this.arch.returnAddress.kind === 'register' && !isCaller ? frame.regs.get(this.arch.returnAddressColumn) : undefined;
+      if (lr === undefined) return undefined;
+      caller.set(this.arch.returnAddressColumn, lr);
+    }
     caller.set(this.arch.dwarfSp, cfa);
     frame.method = 'cfi';
     return caller;
@@ -137,20 +160,42 @@ export class Unwinder {
     }
   }
 
-  /** The classic chain: [fp] = caller's fp, [fp+8] = return address, caller's sp = fp+16. */
+  /**
+   * Whether `caller` lies further up the stack than `regs`, so the walk can't loop: its stack
+   * pointer is higher, or, where the frame-pointer chain couldn't say where the caller's stack
+   * pointer was (arm64), its frame pointer is (0 ends the chain in the caller). A call through
+   * a link register pushes nothing, so an innermost frame stopped before its prologue (or a
+   * leaf that needs no stack) shares its caller's stack pointer.
+   */
+  private climbs(regs: Map<number, bigint>, caller: Map<number, bigint>, innermost: boolean): boolean {
+    const sp = caller.get(this.arch.dwarfSp);
+    const mySp = regs.get(this.arch.dwarfSp);
+    if (sp !== undefined) return mySp === undefined || sp > mySp || (sp === mySp && innermost && this.arch.returnAddress.kind === 'register');
+    const fp = caller.get(this.arch.dwarfFp);
+    const myFp = regs.get(this.arch.dwarfFp);
+    return fp !== undefined && myFp !== undefined && (fp === 0n || fp > myFp);
+  }
+
+  /**
+   * The frame-pointer chain, by the arch's frame record: x86 [fp] = caller's fp, [fp+8] =
+   * return address, caller's sp = fp+16; arm64 the same pair with the caller's sp unknown;
+   * riscv the pair below fp, which is the caller's sp.
+   */
   private async viaFramePointer(frame: UnwoundFrame): Promise<Map<number, bigint> | undefined> {
+    const rec = this.arch.frameRecord;
     const fp = frame.regs.get(this.arch.dwarfFp);
     const sp = frame.regs.get(this.arch.dwarfSp);
-    if (fp === undefined || fp === 0n || (fp & 7n) !== 0n) return undefined;
+    if (fp === undefined || fp === 0n || (fp & BigInt(this.arch.pointerSize - 1)) !== 0n) return undefined;
     if (sp !== undefined && (fp < sp || fp - sp > 0x10000n)) return undefined;
-    const savedFp = await this.word(fp);
-    const ra = await this.word(fp + 8n);
+    const savedFp = await this.word(fp + BigInt(rec.savedFp));
+    const ra = await this.word(fp + BigInt(rec.returnAddress));
     if (savedFp === undefined || ra === undefined) return undefined;
-    frame.cfa = fp + 16n;
+    const callerSp = rec.callerSp === undefined ? undefined : (fp + BigInt(rec.callerSp)) & MASK64;
+    frame.cfa = callerSp;
     frame.method = 'frame-pointer';
     const caller = new Map<number, bigint>();
     caller.set(this.arch.dwarfFp, savedFp);
-    caller.set(this.arch.dwarfSp, fp + 16n);
+    if (callerSp !== undefined) caller.set(this.arch.dwarfSp, callerSp);
     caller.set(this.arch.returnAddressColumn, ra);
     return caller;
   }

@@ -10,9 +10,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errors } from '../util/errors';
+import { targetBusybox } from './busybox';
 import { buildInitramfs, INIT_SCRIPT } from './initramfs';
 import { ensurePackages, packageVersion } from './packages';
-import { GuestRecipe, RECIPES, requiredOptions } from './recipes';
+import { disabledOptions, GuestRecipe, RECIPES, requiredOptions } from './recipes';
 import { runStreaming } from './run';
 
 export interface GuestPaths {
@@ -21,28 +22,35 @@ export interface GuestPaths {
   vmlinux: string;
   initrd: string;
   source: string;
+  /** Where the initramfs's busybox came from (a Debian package or source version). */
+  busybox?: string;
 }
 
 /** Bump when the build steps change in a way the other inputs do not capture. */
 const BUILDER_VERSION = 1;
 const SOURCE_TARBALL = '/usr/src/linux-source-6.1.tar.xz';
-const BUSYBOX = '/bin/busybox';
 
 export function guestCacheRoot(): string {
   const base = process.env.QKD_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'qemu-kernel-debug');
   return path.join(base, 'guests');
 }
 
+/** The names Debian and the kernel use for the same arches, as getArch accepts them. */
+const RECIPE_ALIASES: Record<string, string> = { amd64: 'x86_64', x86: 'x86_64', arm64: 'aarch64', riscv: 'riscv64' };
+
 export function recipeFor(arch: string): GuestRecipe {
-  const r = RECIPES[arch];
-  if (!r) throw errors.guestBuild(`no sample guest recipe for arch '${arch}'. Known: ${Object.keys(RECIPES).join(', ')}`);
+  const r = RECIPES[RECIPE_ALIASES[arch] ?? arch];
+  if (!r) throw errors.unknownArch(arch, Object.keys(RECIPES));
   return r;
 }
 
 /** The cache key: every input that changes the result. */
 export function guestKey(recipe: GuestRecipe): string {
-  const gcc = spawnSync('gcc', ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? 'unknown';
+  // The compiler that builds the kernel: the host gcc, or the cross gcc for other arches.
+  const gcc = spawnSync(`${recipe.crossCompile ?? ''}gcc`, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? 'unknown';
   const h = crypto.createHash('sha256');
+  // A cross guest's busybox is the same Debian busybox release as the host's busybox-static
+  // (busybox.ts pins it), so that version is the input for every arch; recipe.busybox says how.
   h.update(JSON.stringify({ BUILDER_VERSION, recipe, linux: packageVersion('linux-source-6.1'), busybox: packageVersion('busybox-static'), gcc, init: INIT_SCRIPT }));
   return h.digest('hex').slice(0, 16);
 }
@@ -98,12 +106,17 @@ async function build(recipe: GuestRecipe, dir: string, say: (m: string) => void)
     runStreaming(['make', `ARCH=${recipe.kernelArch}`, ...(recipe.crossCompile ? [`CROSS_COMPILE=${recipe.crossCompile}`] : []), ...args], { cwd: tree, say, label, logFile, onLine });
 
   if (!fs.existsSync(path.join(tree, 'Makefile'))) {
-    say(`[1/5] Unpacking ${SOURCE_TARBALL} (about 20 s)`);
+    say(`[1/6] Unpacking ${SOURCE_TARBALL} (about 20 s)`);
     fs.rmSync(tree, { recursive: true, force: true });
     await runStreaming(['tar', '-xf', SOURCE_TARBALL, '-C', dir], { say, label: 'unpack kernel source', logFile });
-  } else say('[1/5] Kernel source already unpacked (resuming an earlier build)');
+  } else say('[1/6] Kernel source already unpacked (resuming an earlier build)');
 
-  say('[2/5] Configuring: tinyconfig + sample-guest fragment');
+  // Before the long kernel compile, so a download or cross-compile problem shows at once.
+  say(`[2/6] Getting busybox for ${recipe.arch}${recipe.busybox ? ` (${recipe.busybox.kind === 'deb' ? 'Debian package' : 'cross-built from Debian source'})` : ''}`);
+  const busybox = await targetBusybox(recipe, dir, say, logFile);
+  say(`      busybox: ${busybox.origin}`);
+
+  say('[3/6] Configuring: tinyconfig + sample-guest fragment');
   const fragment = path.join(dir, 'qkd.config');
   fs.writeFileSync(fragment, recipe.fragment);
   await make(['tinyconfig'], 'make tinyconfig');
@@ -112,8 +125,10 @@ async function build(recipe: GuestRecipe, dir: string, say: (m: string) => void)
   const config = fs.readFileSync(path.join(tree, '.config'), 'utf8');
   const lost = requiredOptions(recipe.fragment).filter((o) => !config.includes(`\n${o}\n`));
   if (lost.length) throw errors.guestBuild(`these options did not survive olddefconfig (a dependency is missing): ${lost.join(', ')}`);
+  const forced = disabledOptions(recipe.fragment).filter((o) => new RegExp(`^${o}=[ym]$`, 'm').test(config));
+  if (forced.length) throw errors.guestBuild(`these options are still on after olddefconfig (something selects them): ${forced.join(', ')}`);
 
-  say(`[3/5] Compiling Linux with ${jobs} jobs (5-10 minutes on 2 cores; log: ${logFile})`);
+  say(`[4/6] Compiling Linux with ${jobs} jobs (5-10 minutes on 2 cores; log: ${logFile})`);
   let objects = 0;
   let lastSaid = Date.now();
   await make([`-j${jobs}`, recipe.makeTarget], `make ${recipe.makeTarget}`, (line) => {
@@ -125,14 +140,14 @@ async function build(recipe: GuestRecipe, dir: string, say: (m: string) => void)
     return `      ${elapsed()}: ${objects} steps done, now ${m[1]} ${m[2]}`;
   });
 
-  say('[4/5] Building the busybox initramfs');
+  say('[5/6] Building the busybox initramfs');
   const initrd = path.join(dir, 'initramfs.cpio');
-  fs.writeFileSync(initrd, buildInitramfs(fs.readFileSync(BUSYBOX)));
+  fs.writeFileSync(initrd, buildInitramfs(busybox.data));
 
-  const result: GuestPaths = { arch: recipe.arch, kernel: path.join(tree, recipe.image), vmlinux: path.join(tree, 'vmlinux'), initrd, source: tree };
+  const result: GuestPaths = { arch: recipe.arch, kernel: path.join(tree, recipe.image), vmlinux: path.join(tree, 'vmlinux'), initrd, source: tree, busybox: busybox.origin };
   for (const f of [result.kernel, result.vmlinux]) if (!fs.existsSync(f)) throw errors.guestBuild(`make finished but ${f} is missing; see ${logFile}`);
   fs.writeFileSync(resultFile(dir), JSON.stringify(result, null, 2));
-  say(`[5/5] Sample ${recipe.arch} guest ready after ${elapsed()}: ${dir}`);
+  say(`[6/6] Sample ${recipe.arch} guest ready after ${elapsed()}: ${dir}`);
   return result;
 }
 

@@ -15,6 +15,12 @@ export function packageVersion(pkg: string): string {
   return r.status === 0 ? r.stdout.trim() : 'unknown';
 }
 
+/** The source package version an installed binary package was built from, or undefined. */
+export function sourceVersion(pkg: string): string | undefined {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${source:Version}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+}
+
 export async function ensurePackages(pkgs: string[], say: (m: string) => void): Promise<void> {
   const missing = missingPackages(pkgs);
   if (missing.length === 0) return;

@@ -40,7 +40,7 @@ export function buildQemuArgv(cfg: ResolvedLaunch, paths: RunPaths, accel: 'kvm'
     '-display',
     'none',
     '-no-reboot',
-    ...cfg.arch.machineArgs,
+    ...(accel === 'kvm' ? withoutCpu(cfg.arch.machineArgs) : cfg.arch.machineArgs),
     '-accel',
     accel,
   ];
@@ -71,6 +71,20 @@ export function buildQemuArgv(cfg: ResolvedLaunch, paths: RunPaths, accel: 'kvm'
     ...cfg.qemuArgs,
   );
   return argv;
+}
+
+/**
+ * An arch's machine arguments without its `-cpu` model: the model (cortex-a57 on aarch64) is
+ * for TCG, and under KVM the guest gets the host's CPU instead, once, not overridden by a
+ * second `-cpu`.
+ */
+function withoutCpu(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-cpu') i++;
+    else out.push(args[i]);
+  }
+  return out;
 }
 
 /** Quote an argv for a shell, for logs and "copy command line". */

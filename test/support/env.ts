@@ -17,9 +17,9 @@ export function requireOrSkip(ctx: Mocha.Context, ok: boolean, reason: string): 
   ctx.skip();
 }
 
-export function sampleGuest(ctx: Mocha.Context): GuestPaths {
-  const g = cachedGuest('x86_64');
-  requireOrSkip(ctx, g !== undefined, 'the sample guest is not built (run: node dist/cli.js guest build)');
+export function sampleGuest(ctx: Mocha.Context, arch = 'x86_64'): GuestPaths {
+  const g = cachedGuest(arch);
+  requireOrSkip(ctx, g !== undefined, `the ${arch} sample guest is not built (run: node dist/cli.js guest build --arch ${arch})`);
   return g as GuestPaths;
 }
 

@@ -3,10 +3,16 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { getArch } from '../../src/arch';
 import { GuestPaths } from '../../src/guest/build';
 
-export function haveGdb(): boolean {
-  return spawnSync('gdb', ['--version']).status === 0;
+/** gdb for the host arch; gdb-multiarch (Debian package) for the others. */
+export function gdbFor(arch = 'x86_64'): string {
+  return arch === 'x86_64' ? 'gdb' : 'gdb-multiarch';
+}
+
+export function haveGdb(arch = 'x86_64'): boolean {
+  return spawnSync(gdbFor(arch), ['--version']).status === 0;
 }
 
 /**
@@ -16,9 +22,11 @@ export function haveGdb(): boolean {
 export async function gdbSession(guest: GuestPaths, commands: string[], timeoutMs = 120_000): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-gdb-'));
   const sock = path.join(dir, 'gdb.sock');
+  // The same machine our launches use, from the arch's own table.
+  const arch = getArch(guest.arch ?? 'x86_64');
   const qemu = spawn(
-    'qemu-system-x86_64',
-    ['-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc', '-accel', 'tcg', '-m', '512M', '-smp', '1', '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0 nokaslr', '-serial', `file:${path.join(dir, 'console.log')}`, '-gdb', `unix:${sock},server=on,wait=off`, '-S'],
+    arch.qemuBinary,
+    ['-nodefaults', '-no-user-config', '-display', 'none', ...arch.machineArgs, '-accel', 'tcg', '-m', '512M', '-smp', '1', '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', `console=${arch.console} nokaslr`, '-serial', `file:${path.join(dir, 'console.log')}`, '-gdb', `unix:${sock},server=on,wait=off`, '-S'],
     { stdio: 'ignore' },
   );
   try {
@@ -36,7 +44,7 @@ export async function gdbSession(guest: GuestPaths, commands: string[], timeoutM
       if (fs.existsSync(sock)) done();
     });
     const args = ['-q', '-nx', '-batch', '-ex', 'set pagination off', '-ex', `target remote ${sock}`, ...commands.flatMap((c) => ['-ex', c]), guest.vmlinux];
-    const g = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const g = spawn(gdbFor(guest.arch), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     g.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
     g.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));

@@ -57,6 +57,20 @@ describe('qemu/argv', () => {
     assert.equal(buildQemuArgv(cfg(), paths, 'kvm')[buildQemuArgv(cfg(), paths, 'kvm').indexOf('-cpu') + 1], 'host');
   });
 
+  it("boots aarch64 and riscv64 on QEMU's virt machine, with one -cpu under KVM", () => {
+    const a64 = cfg({ arch: getArch('aarch64'), qemuPath: '/usr/bin/qemu-system-aarch64', append: 'console=ttyAMA0 nokaslr' });
+    const tcg = buildQemuArgv(a64, paths, 'tcg');
+    assert.deepEqual(tcg.slice(tcg.indexOf('-machine'), tcg.indexOf('-machine') + 4), ['-machine', 'virt', '-cpu', 'cortex-a57']);
+    const kvm = buildQemuArgv(a64, paths, 'kvm');
+    assert.equal(kvm.filter((a) => a === '-cpu').length, 1);
+    assert.equal(kvm[kvm.indexOf('-cpu') + 1], 'host');
+    assert.equal(kvm[kvm.indexOf('-machine') + 1], 'virt');
+    const rv = buildQemuArgv(cfg({ arch: getArch('riscv64'), qemuPath: '/usr/bin/qemu-system-riscv64' }), paths, 'tcg');
+    assert.equal(rv[rv.indexOf('-machine') + 1], 'virt');
+    // OpenSBI is QEMU's default -bios for virt: no firmware path to get wrong.
+    assert.ok(!rv.includes('-bios'));
+  });
+
   it('omits -initrd when there is none and appends user qemuArgs last', () => {
     const argv = buildQemuArgv(cfg({ initrd: undefined, qemuArgs: ['-device', 'virtio-rng-pci'] }), paths, 'tcg');
     assert.ok(!argv.includes('-initrd'));

@@ -96,10 +96,8 @@ export class Disassembler {
 
   private build(raw: { intel: RawInstruction; att?: RawInstruction }): Instruction {
     const insn = raw.intel;
+    if (this.arch.decoder !== 'x86_64') return this.buildRisc(insn);
     const isCall = insn.groups.includes(GROUP.call);
-    if (this.arch.decoder !== 'x86_64') {
-      return { address: insn.address, bytes: insn.bytes, mnemonic: insn.mnemonic, operands: insn.opStr, text: join(insn.mnemonic, insn.opStr), invalid: false, bad: false, isCall };
-    }
     const f = formatX86(insn, raw.att, this.syntax);
     let text = join(f.mnemonic, f.operands);
     if (f.branchTarget !== undefined) {
@@ -111,6 +109,24 @@ export class Disassembler {
       text += `        # ${hex(f.ripTarget)}${s ? ` <${s}>` : ''}`;
     }
     return { address: insn.address, bytes: insn.bytes, mnemonic: f.mnemonic, operands: f.operands, text, invalid: false, bad: false, isCall, target: f.branchTarget };
+  }
+
+  /**
+   * arm64 and riscv64: Capstone's text, with calls and direct targets as the arch's encoding
+   * hook says, the target written as an address (Capstone prints riscv's relative to the
+   * instruction) and annotated `<func+0xoff>` as gdb and objdump do.
+   */
+  private buildRisc(insn: RawInstruction): Instruction {
+    const classify = this.arch.classify;
+    const branch = classify?.(insn.bytes, insn.address);
+    const isCall = classify ? branch?.call === true : insn.groups.includes(GROUP.call);
+    const target = branch?.target;
+    let operands = insn.opStr;
+    if (target !== undefined && this.arch.decoder === 'riscv64') operands = operands.replace(/(^|, )-?(0x[0-9a-f]+|\d+)$/, (_m, sep: string) => `${sep}0x${target.toString(16)}`);
+    let text = join(insn.mnemonic, operands);
+    const s = target !== undefined ? this.symbolAt(target) : undefined;
+    if (s) text += ` <${s}>`;
+    return { address: insn.address, bytes: insn.bytes, mnemonic: insn.mnemonic, operands, text, invalid: false, bad: false, isCall, target };
   }
 
   private dataSymbol(addr: bigint): string | undefined {

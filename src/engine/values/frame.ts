@@ -191,7 +191,7 @@ export class FrameContext {
     const env = this.deps.env;
     const scope = this.scope;
     return {
-      addressSize: 8,
+      addressSize: this.deps.arch.pointerSize,
       readMemory: (addr, size) => env.read(addr, size),
       register: (n) => regs.get(n),
       cfa: () => this.cfa(),

@@ -512,7 +512,9 @@ export class CallFrameInfo {
           s.cfa = { kind: 'regOffset', reg: r.uleb(), offset: r.uleb() };
           break;
         case 0x0d:
-          s.cfa = { kind: 'regOffset', reg: r.uleb(), offset: cfaReg().offset };
+          // GCC's riscv CIE opens with def_cfa_register(sp) and no CFA yet: like libgcc and
+          // gdb, the offset it keeps is then 0. (An expression CFA still has none to keep.)
+          s.cfa = { kind: 'regOffset', reg: r.uleb(), offset: s.cfa === undefined ? 0 : cfaReg().offset };
           break;
         case 0x0e: {
           const offset = r.uleb();
