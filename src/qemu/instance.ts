@@ -43,6 +43,8 @@ export function makeRunDir(): string {
 }
 
 export const QMP_READY_TIMEOUT_MS = 20_000;
+/** Quiet time after the firmware's own reset before -no-reboot's action is restored. */
+const FIRMWARE_SETTLE_MS = 500;
 
 export class QemuInstance extends EventEmitter {
   private exitInfo?: ExitInfo;
@@ -198,7 +200,13 @@ export class QemuInstance extends EventEmitter {
         timer = setTimeout(() => finish(true), firmwareGraceMs);
         timer.unref();
         hostDone();
-      } else if (hostSeen && e.data?.guest === true) finish(true);
+      } else if (hostSeen && e.data?.guest === true) {
+        // SeaBIOS may reset more than once in a row (ACPI, then the keyboard controller):
+        // restore only once the resets have settled, or the next one would end QEMU.
+        clearTimeout(timer);
+        timer = setTimeout(() => finish(true), FIRMWARE_SETTLE_MS);
+        timer.unref();
+      }
     };
     this.qmp.on('event', onEvent);
     this.pendingRestore = supersede;
