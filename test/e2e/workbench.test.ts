@@ -16,12 +16,15 @@ import {
   chromiumMissing,
   closeChromium,
   codeServerInstall,
+  describePage,
   freshProfile,
   launchChromium,
   linkExtension,
+  logTails,
   qemuBelow,
   runCommand,
   startCodeServer,
+  waitForExtensionHost,
   waitForWorkbench,
   workbenchUrl,
   type CodeServer,
@@ -39,6 +42,8 @@ describe('e2e: workbench', function () {
   let shots = 0;
   let qemuPids: number[] = [];
   let registersViewRip: string | undefined;
+  let userDataDir = '';
+  let loads = 0;
 
   async function shot(name: string): Promise<void> {
     await parkMouse();
@@ -106,15 +111,20 @@ describe('e2e: workbench', function () {
     linkExtension(profile.extensionsDir);
     server = await startCodeServer(install, { profile, logFile: path.join(E2E_RESULTS, 'workbench', 'code-server.log') });
     browser = await launchChromium();
+    userDataDir = profile.userDataDir;
     page = await browser.newPage({ viewport: VIEWPORT });
     page.setDefaultTimeout(UI_TIMEOUT);
+    page.on('load', () => loads++);
     await page.goto(workbenchUrl(server.url, SAMPLE_WORKSPACE));
     await waitForWorkbench(page);
+    await waitForExtensionHost(userDataDir);
   });
 
   afterEach(async function () {
     if (this.currentTest?.state === 'failed' && browser) {
       await page.screenshot({ path: path.join(E2E_RESULTS, `failed-${String(shots + 1).padStart(2, '0')}.png`) }).catch(() => undefined);
+      // The screenshot stays on the machine; CI keeps only the output, so describe the page there.
+      console.error(`[e2e] at the failure:\n${await describePage(page, loads)}\n${logTails(userDataDir)}`);
     }
   });
 

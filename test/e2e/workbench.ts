@@ -277,6 +277,62 @@ export function workbenchUrl(base: string, folder: string, payload?: Array<[stri
   return `${base}/?${q.join('&')}`;
 }
 
+/**
+ * The extension host has started and the workbench has registered every extension's
+ * contributions. Until then no debugger is known, so F5 has no binding and reaches the browser,
+ * which reloads the page: a user never presses F5 within a second of the window opening, but a
+ * test on a busy machine does. The remote extension host logs this line only after the
+ * workbench has handled the extension points (debuggers among them).
+ */
+export async function waitForExtensionHost(userDataDir: string, timeoutMs = 90000): Promise<void> {
+  const logs = path.join(userDataDir, 'logs');
+  const ready = (): boolean => {
+    for (const session of fs.existsSync(logs) ? fs.readdirSync(logs) : []) {
+      const f = path.join(logs, session, 'exthost1', 'remoteexthost.log');
+      if (fs.existsSync(f) && fs.readFileSync(f, 'utf8').includes('Eager extensions activated')) return true;
+    }
+    return false;
+  };
+  if (!(await until(ready, timeoutMs))) throw new Error(`the extension host did not report "Eager extensions activated" within ${timeoutMs} ms; see ${logs}`);
+}
+
+/**
+ * What the page shows when a step fails: notifications, dialogs, the focused element and how
+ * often the page loaded, so a failure on a CI machine can be understood from its output alone.
+ */
+export async function describePage(page: Page, loads: number): Promise<string> {
+  const texts = async (sel: string): Promise<string[]> => (await page.locator(sel).allInnerTexts().catch(() => [])).map((t) => t.replace(/\s+/g, ' ').trim()).filter(Boolean);
+  // A string, evaluated in the page: the tests compile without the DOM library.
+  const focused = await page
+    .evaluate<string>(`(() => { const e = document.activeElement; return e ? e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' "' + (e.getAttribute('aria-label') || '') + '"' : 'none'; })()`)
+    .catch((e: unknown) => `unknown (${String(e)})`);
+  return [
+    `page loads: ${loads}`,
+    `focused: ${focused}`,
+    `notifications: ${JSON.stringify(await texts('.notifications-toasts .notification-list-item-message'))}`,
+    `dialogs: ${JSON.stringify(await texts('.monaco-dialog-box'))}`,
+    `debug toolbar: ${await page.locator('.debug-toolbar').count()}`,
+    `status bar: ${JSON.stringify((await texts('.part.statusbar .statusbar-item')).slice(0, 12))}`,
+  ].join('\n');
+}
+
+/** The tail of every log of a code-server profile that mentions an error, for a failure message. */
+export function logTails(userDataDir: string, lines = 15): string {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (e.name.endsWith('.log')) {
+        const text = fs.readFileSync(f, 'utf8').trimEnd().split('\n');
+        if (/\[error\]|QEMU Kernel|remoteexthost/.test(f + text.join('\n'))) out.push(`--- ${path.relative(userDataDir, f)}\n${text.slice(-lines).join('\n')}`);
+      }
+    }
+  };
+  walk(path.join(userDataDir, 'logs'));
+  return out.join('\n');
+}
+
 /** The workbench is up: its parts are laid out and the explorer lists the folder. */
 export async function waitForWorkbench(page: Page, timeoutMs = 90000): Promise<void> {
   await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: timeoutMs });
