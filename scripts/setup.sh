@@ -11,6 +11,8 @@ APT_PACKAGES=(qemu-system-x86 linux-source-6.1 busybox-static build-essential fl
 # cross compilers (riscv64 busybox is cross-built statically, hence its libc), gdb as the oracle,
 # and what src/guest/busybox.ts uses to fetch Debian's busybox through apt.
 APT_PACKAGES+=(qemu-system-arm qemu-system-misc qemu-system-data gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gdb-multiarch dpkg-dev debian-archive-keyring)
+# The benchmarks time whole processes with GNU time (peak RSS).
+APT_PACKAGES+=(time)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -112,9 +112,10 @@ export function wireLogTo(file: string | undefined): WireLog | undefined {
   if (!file) return undefined;
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const fd = fs.openSync(file, 'a');
-  const t0 = Date.now();
+  const t0 = performance.now();
+  // Tenth-of-a-millisecond stamps: a packet round trip takes about that long.
   return (dir, text) => {
-    fs.writeSync(fd, `${((Date.now() - t0) / 1000).toFixed(3)} ${dir} ${text}\n`);
+    fs.writeSync(fd, `${((performance.now() - t0) / 1000).toFixed(4)} ${dir} ${text}\n`);
   };
 }
 

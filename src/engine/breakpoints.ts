@@ -5,6 +5,8 @@
 import { RspClient } from '../rsp/client';
 import { RspError } from '../rsp/errors';
 import * as P from '../rsp/packets';
+import type { StopReply } from '../rsp/stop';
+import type { KernelTarget } from './target';
 
 export interface Inserted {
   type: 'sw' | 'hw';
@@ -13,6 +15,8 @@ export interface Inserted {
 
 export class BreakpointTable {
   private readonly inserted = new Map<bigint, Inserted>();
+  /** Whether a single step executes the instruction under an inserted breakpoint (learned). */
+  private stepsOver: boolean | undefined;
 
   constructor(private readonly rsp: RspClient, private readonly kind: number) {}
 
@@ -58,6 +62,32 @@ export class BreakpointTable {
     await P.removeBreakpoint(this.rsp, bp.type, addr, this.kind);
   }
 
+  /**
+   * Single-step from `pc`, past a breakpoint there. TCG steps over its own breakpoints (QEMU
+   * 6.2 on: a single step overrides them), which saves taking the breakpoint out and putting
+   * it back, each of which makes QEMU flush every translated block. Under KVM a software
+   * breakpoint is an int3 in guest memory and fires instead. The first step from a
+   * breakpoint tells which; after that the answer is known.
+   */
+  async stepFrom(pc: bigint, step: () => Promise<StopReply>, pcNow: () => Promise<bigint>): Promise<StopReply> {
+    if (!this.inserted.has(pc)) return step();
+    if (this.stepsOver !== false) {
+      const stop = await step();
+      if (stop.kind !== 'signal' || this.stepsOver === true) return stop;
+      if ((await pcNow()) !== pc) {
+        this.stepsOver = true;
+        return stop;
+      }
+      this.stepsOver = false;
+    }
+    const restore = await this.lift(pc);
+    try {
+      return await step();
+    } finally {
+      await restore();
+    }
+  }
+
   /** Take one address out of the stub for a moment (to step over it) without forgetting it. */
   async lift(addr: bigint): Promise<() => Promise<void>> {
     const bp = this.inserted.get(addr);
@@ -67,4 +97,13 @@ export class BreakpointTable {
       if (this.inserted.get(addr) === bp) await P.insertBreakpoint(this.rsp, bp.type, addr, this.kind);
     };
   }
+}
+
+/** One instruction on `tid` from `pc`, past a breakpoint there (see BreakpointTable.stepFrom). */
+export function stepPast(t: KernelTarget, bps: BreakpointTable, tid: number, pc: bigint): Promise<StopReply> {
+  t.invalidate();
+  return bps.stepFrom(pc, () => P.stepThread(t.rsp, tid, t.vcont), () => {
+    t.invalidate();
+    return t.pc(tid);
+  });
 }

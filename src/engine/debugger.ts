@@ -8,7 +8,7 @@ import * as P from '../rsp/packets';
 import { StopReply } from '../rsp/stop';
 import { SymbolTable } from '../symbols/symtab';
 import { errors } from '../util/errors';
-import { BreakpointTable } from './breakpoints';
+import { BreakpointTable, stepPast } from './breakpoints';
 import { BreakpointBehaviour, decide, expressionHost, type BreakpointOptions } from './bpconditions';
 import { Inspector } from './inspect';
 import { WatchTable, type WatchRequest, type WatchResult } from './watchpoints';
@@ -18,7 +18,7 @@ import { KernelTarget } from './target';
 import { Unwinder, type UnwoundFrame } from './unwind';
 import { describeReason, isBreakpointReason, type StopEvent, type StopReason } from './stopreason';
 import { InstructionBreakpoints, type InstructionBreakpointRequest } from './instbreakpoints';
-import { callReturnAddress } from './disasm';
+import { Disassembler, callReturnAddress } from './disasm';
 
 export type { StopEvent, StopReason } from './stopreason';
 
@@ -43,6 +43,8 @@ type RunKind = 'continue' | 'step';
 
 /** QEMU reports an interrupt (0x03 or a VM pause) as SIGINT and breakpoints/steps as SIGTRAP. */
 const SIGINT = 2;
+/** How long a step runs before the client is told the guest is running. */
+const STEP_ANNOUNCE_MS = 100;
 
 export class Debugger extends EventEmitter {
   private state: 'stopped' | 'running' | 'exited' = 'stopped';
@@ -394,7 +396,11 @@ export class Debugger extends EventEmitter {
       this.launchRun(() => this.continuePacket(), 'continue');
       const fresh = this.bps.addresses().filter((a) => !this.warmed.has(a));
       for (const a of fresh) this.warmed.add(a);
-      if (fresh.length) void this.source?.warm(fresh);
+      if (fresh.length) {
+        void this.source?.warm(fresh);
+        // Stepping over a line decodes it: have the decoder ready by the first stop.
+        void Disassembler.create(this.target.arch.disassembler, 'intel').then((d) => d.warmUp(), () => undefined);
+      }
     });
   }
 
@@ -417,8 +423,7 @@ export class Debugger extends EventEmitter {
           return out.stop;
         }, 'step');
       }
-      const restore = await this.bps.lift(pc);
-      this.launchRun(() => P.stepThread(this.target.rsp, tid, this.target.vcont), 'step', restore);
+      this.launchRun(() => stepPast(this.target, this.bps, tid, pc), 'step');
     });
   }
 
@@ -445,10 +450,7 @@ export class Debugger extends EventEmitter {
   private async stepOffBreakpoint(): Promise<boolean> {
     const pc = await this.target.pc(this.thread);
     if (!this.bps.has(pc)) return false;
-    const restore = await this.bps.lift(pc);
-    this.target.invalidate();
-    const stop = await P.stepThread(this.target.rsp, this.thread, this.target.vcont);
-    await restore();
+    const stop = await stepPast(this.target, this.bps, this.thread, pc);
     if (stop.kind !== 'signal') {
       await this.report(stop, 'continue');
       return true;
@@ -471,9 +473,15 @@ export class Debugger extends EventEmitter {
   private launchRun(start: () => Promise<StopReply>, kind: RunKind, beforeReport?: () => Promise<void>, silent = false): void {
     this.target.invalidate();
     this.state = 'running';
-    if (!silent) this.emit('running');
+    // A step is usually over within milliseconds: telling the client it runs, then that it
+    // stopped, only costs messages (and flickers the status bar). A long one (over a call
+    // that blocks) is announced once it takes a while.
+    let announce: NodeJS.Timeout | undefined;
+    if (!silent && kind === 'step') announce = setTimeout(() => this.emit('running'), STEP_ANNOUNCE_MS);
+    else if (!silent) this.emit('running');
     start().then(
       (stop) => {
+        clearTimeout(announce);
         const update = this.interruptedForUpdate;
         if (update) {
           this.interruptedForUpdate = undefined;
@@ -486,7 +494,10 @@ export class Debugger extends EventEmitter {
           await this.report(stop, kind);
         });
       },
-      (err: Error) => this.markExited(err.message),
+      (err: Error) => {
+        clearTimeout(announce);
+        this.markExited(err.message);
+      },
     );
   }
 
@@ -540,10 +551,7 @@ export class Debugger extends EventEmitter {
     this.state = 'stopped';
     const pc = await this.target.pc(this.thread);
     if (this.bps.has(pc)) {
-      const restore = await this.bps.lift(pc);
-      this.target.invalidate();
-      const stop = await P.stepThread(this.target.rsp, this.thread, this.target.vcont);
-      await restore();
+      const stop = await stepPast(this.target, this.bps, this.thread, pc);
       // Stepping off can land on another breakpoint or end the guest: judge that stop afresh.
       const tid = stop.kind === 'signal' && stop.thread && stop.thread > 0 ? stop.thread : this.thread;
       if (stop.kind !== 'signal' || this.bps.has(await this.target.pc(tid)) || this.watches.hitBy(stop).length) {

@@ -90,6 +90,28 @@ export class SourceInfo {
   }
 
   /**
+   * The addresses a step over `line` of `file` can run through without stopping, from pc's
+   * span on: following spans of that line, and spans that are no statement (a step stops
+   * only at the start of a statement on another line). Undefined without line info at pc.
+   */
+  stepRange(pc: bigint, line: number, file: string): [bigint, bigint] | undefined {
+    const cu = this.unitAt(pc);
+    const index = cu && this.dwarf?.lineIndex(cu);
+    const first = index?.lookup(pc);
+    if (!index || !first || first.row.line === 0) return undefined;
+    let end = first.end;
+    const other = (l: number, f: string): boolean => l !== line || f !== file;
+    for (let next = index.lookup(end); next && next.row.line !== 0; next = index.lookup(end)) {
+      if (next.row.isStmt && other(next.row.line, next.file?.path ?? '')) break;
+      // The start of an inlined call from another line ends a step too.
+      const { entry } = this.inlineStop(end);
+      if (entry && other(entry.line, entry.file)) break;
+      end = next.end;
+    }
+    return [first.row.address, end];
+  }
+
+  /**
    * The frames a physical frame at pc expands to, innermost first. For caller frames pc is
    * a return address, so pc-1 is looked up: the call may be the function's last instruction.
    */
@@ -165,13 +187,34 @@ export class SourceInfo {
     return chain;
   }
 
+  /**
+   * Where pc stands among inlined calls, as a stop there is shown: how many inlined frames
+   * deep (those entered exactly at pc are hidden, as gdb hides them), and the site of the
+   * call entered at pc, if any. gdb ends a step at such an entry when the call is on another
+   * line and made from the frame being stepped.
+   */
+  inlineStop(pc: bigint): { depth: number; entry?: { line: number; file: string } } {
+    const cu = this.unitAt(pc);
+    if (!cu || !this.dwarf) return { depth: 0 };
+    const chain = this.visibleChain(cu, pc, false);
+    const depth = Math.max(0, chain.length - 1);
+    const hidden = this.hiddenInline;
+    if (!hidden) return { depth };
+    const site = callSite(this.dwarf, cu, hidden);
+    return { depth, entry: { line: site.line, file: site.file ?? '' } };
+  }
+
+  /** The last function functionRanges found: a step asks about the same one again and again. */
+  private lastFunction: Range[] = [];
+
   /** The address ranges of the concrete function holding pc (for telling a call from a jump). */
   functionRanges(pc: bigint): Range[] {
+    if (rangesContain(this.lastFunction, pc)) return this.lastFunction;
     const cu = this.unitAt(pc);
     if (cu) {
       try {
         const chain = scopeChain(cu, pc);
-        if (chain.length) return cu.ranges(chain[0]);
+        if (chain.length) return (this.lastFunction = cu.ranges(chain[0]));
       } catch {
         // fall back to the symbol table
       }
@@ -300,6 +343,13 @@ export class SourceInfo {
     } catch {
       // Read ahead only: a CFI error here is the unwinder's to handle (it falls back to the
       // frame pointer) and must not reject this promise, which nobody awaits.
+    }
+    await turn();
+    try {
+      // Stepping and stack walks look up units by address many times over.
+      this.dwarf?.indexAddresses();
+    } catch {
+      // A broken .debug_aranges is reported where a lookup needs it.
     }
     for (const pc of addresses) {
       await turn();

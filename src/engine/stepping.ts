@@ -10,7 +10,10 @@ import * as P from '../rsp/packets';
 import type { StopReply } from '../rsp/stop';
 import { rangesContain } from '../symbols/dwarf/cu';
 import type { Range } from '../symbols/dwarf/ranges';
-import type { BreakpointTable } from './breakpoints';
+import { stepPast, type BreakpointTable } from './breakpoints';
+import { Disassembler } from './disasm';
+import { cheaperToSingleStep, rangeExits } from './rangestep';
+import type { FlowStep } from './disasm';
 import type { SourceInfo, StepLine } from './sourceinfo';
 import { leToBigInt, type KernelTarget } from './target';
 import type { Unwinder } from './unwind';
@@ -34,6 +37,9 @@ export interface StepContext {
 }
 
 const SIGINT = 2;
+const SIGTRAP = 5;
+/** Stop-reply keys of a watchpoint hit. */
+const WATCH_KEYS = ['watch', 'rwatch', 'awatch'];
 const TEMP_ID = -1;
 /** A runaway step (a loop with no line change) ends here rather than spin forever. */
 const MAX_STEPS = 20000;
@@ -52,14 +58,7 @@ export class Stepper {
   }
 
   private async singleStep(tid: number): Promise<StopReply> {
-    const pc = await this.t.pc(tid);
-    const restore = await this.ctx.bps.lift(pc);
-    this.t.invalidate();
-    try {
-      return await P.stepThread(this.t.rsp, tid, this.t.vcont);
-    } finally {
-      await restore();
-    }
+    return stepPast(this.t, this.ctx.bps, tid, await this.t.pc(tid));
   }
 
   /**
@@ -148,6 +147,71 @@ export class Stepper {
     return (await this.runTo(tid, returnAddress, async () => (await this.sp(tid)) === sp)).outcome;
   }
 
+  /** The CFA of the innermost frame: what tells this frame from a recursive call or another task's. */
+  private async cfa(tid: number): Promise<bigint | undefined> {
+    return this.ctx.unwinder.cfa(await this.ctx.dwarfRegisters(tid)).catch(() => undefined);
+  }
+
+  /**
+   * Run the rest of the line in one go: temporary breakpoints on the range's exits (see
+   * rangestep.ts), continue, and accept a hit only on `tid` in this same frame (its CFA).
+   * Returns where execution left the range, a stop to report instead, or undefined when the
+   * range can't be planned (no code, no CFA, a breakpoint or an exit at pc): then the caller
+   * single-steps.
+   */
+  private async runRange(tid: number, pc: bigint, range: [bigint, bigint], fn: Range[], insns: readonly FlowStep[]): Promise<{ stop: StopReply; pc: bigint; end?: StepOutcome } | undefined> {
+    if (this.ctx.bps.has(pc) || pc < range[0] || pc >= range[1] || cheaperToSingleStep(insns, pc)) return undefined;
+    const exits = rangeExits(insns, range, fn);
+    if (!exits || exits.includes(pc)) return undefined;
+    const frame = await this.cfa(tid);
+    if (frame === undefined) return undefined;
+    const added: bigint[] = [];
+    try {
+      for (const e of exits) {
+        await this.ctx.bps.add(e, TEMP_ID);
+        added.push(e);
+      }
+      for (;;) {
+        const stop = await P.continueThreads(this.t.rsp, undefined, this.t.vcont);
+        this.t.invalidate();
+        if (stop.kind !== 'signal') return { stop, pc, end: { stop, reason: 'step' } };
+        if (stop.signal === SIGINT) return { stop, pc, end: { stop, reason: 'pause' } };
+        const thread = stop.thread && stop.thread > 0 ? stop.thread : tid;
+        const at = await this.t.pc(thread);
+        if (thread === tid && exits.includes(at) && (await this.cfa(tid)) === frame) return { stop, pc: at };
+        const user = this.ctx.bps.idsAt(at).some((id) => id !== TEMP_ID);
+        const watch = WATCH_KEYS.some((k) => stop.pairs.has(k));
+        if (user || watch) return { stop, pc: at, end: { stop, reason: 'breakpoint' } };
+        if (this.ctx.pauseRequested()) return { stop, pc: at, end: { stop, reason: 'pause' } };
+        // Another vCPU or frame (recursion, another task) ran into an exit: step it past and go on.
+        const off = await this.singleStep(thread);
+        if (off.kind !== 'signal') return { stop: off, pc, end: { stop: off, reason: 'step' } };
+        this.t.invalidate();
+      }
+    } finally {
+      for (const e of added) await this.ctx.bps.remove(e, TEMP_ID);
+    }
+  }
+
+  /** The instructions of a step range, read live and decoded once per step command. */
+  private async decodeRange(tid: number, range: [bigint, bigint], cache: Map<string, FlowStep[] | undefined>): Promise<FlowStep[] | undefined> {
+    const key = `${range[0]}-${range[1]}`;
+    if (cache.has(key)) return cache.get(key);
+    const dis = await Disassembler.create(this.ctx.arch.disassembler, 'intel').catch(() => undefined);
+    const insns = await dis?.flows((a, n) => this.t.readMemoryPartial(a, n, tid), range[0], range[1]).catch(() => undefined);
+    cache.set(key, insns);
+    return insns;
+  }
+
+  /**
+   * One instruction that only falls through: its next PC is known, so nothing is read back.
+   * A fault inside it would send the vCPU to the exception handler instead; the PC is read
+   * when the step leaves the line's range, and the step goes on from wherever it really is.
+   */
+  private stepStraight(tid: number, pc: bigint): Promise<StopReply> {
+    return stepPast(this.t, this.ctx.bps, tid, pc);
+  }
+
   private async stepLine(tid: number, kind: 'over' | 'into'): Promise<StepOutcome> {
     const src = this.ctx.source;
     let pc = await this.t.pc(tid);
@@ -157,15 +221,39 @@ export class Stepper {
     let curFile = line.file;
     let range: [bigint, bigint] = [line.start, line.end];
     let fn = src.functionRanges(pc);
+    const startFn = fn;
+    const startDepth = src.inlineStop(pc).depth;
     const startSp = await this.sp(tid);
     let last: StopReply | undefined;
+    const decoded = new Map<string, FlowStep[] | undefined>();
     for (let n = 0; n < MAX_STEPS; n++) {
-      const one = await this.stepOne(tid, pc);
-      if (one.end) return one.end;
-      last = one.stop;
-      pc = one.pc;
-      if (pc >= range[0] && pc < range[1]) continue;
-      const ret = await this.calledFrom(tid, one.prevPc, one.prevSp, fn);
+      const span = src.stepRange(pc, curLine, curFile);
+      const insns = span && (await this.decodeRange(tid, span, decoded));
+      // Over a line with calls or loops, one continue to its exits (see rangestep.ts).
+      const fast = kind === 'over' && span && insns ? await this.runRange(tid, pc, span, fn, insns) : undefined;
+      if (fast?.end) return fast.end;
+      const straight = !fast ? insns?.find((i) => i.address === pc) : undefined;
+      let one: Awaited<ReturnType<Stepper['stepOne']>> | undefined;
+      if (fast) {
+        last = fast.stop;
+        pc = fast.pc;
+      } else if (straight && straight.flow === 'next' && !straight.repeats) {
+        last = await this.stepStraight(tid, pc);
+        if (last.kind !== 'signal' || last.signal !== SIGTRAP || this.ctx.pauseRequested() || WATCH_KEYS.some((k) => last?.kind === 'signal' && last.pairs.has(k))) {
+          this.t.invalidate();
+          return { stop: last, reason: last.kind === 'signal' && this.ctx.pauseRequested() ? 'pause' : 'step' };
+        }
+        pc += BigInt(straight.size);
+        if (span && pc >= span[0] && pc < span[1]) continue;
+        pc = await this.t.pc(tid);
+      } else {
+        one = await this.stepOne(tid, pc);
+        if (one.end) return one.end;
+        last = one.stop;
+        pc = one.pc;
+      }
+      if ((pc >= range[0] && pc < range[1]) || (span && pc >= span[0] && pc < span[1])) continue;
+      const ret = one && (await this.calledFrom(tid, one.prevPc, one.prevSp, fn));
       if (ret !== undefined) {
         if (kind === 'into' && src.hasLineInfo(pc)) return this.enterFunction(tid, pc, last);
         const entrySp = await this.sp(tid);
@@ -185,7 +273,13 @@ export class Stepper {
       const sp = await this.sp(tid);
       const returned = sp > startSp;
       const newLine = line.line !== curLine || line.file !== curFile;
-      if (pc === line.start && line.isStmt && newLine) return { stop: last, reason: 'step' };
+      // Like gdb: entering an inlined call from another line stops at its entry (shown at the
+      // call site); a next over it runs through its body, deeper than where the step began.
+      const here = src.inlineStop(pc);
+      const sameFn = !returned && rangesContain(startFn, pc);
+      if (sameFn && here.entry && here.depth === startDepth && (here.entry.line !== curLine || here.entry.file !== curFile)) return { stop: last, reason: 'step' };
+      const deeper = kind === 'over' && sameFn && here.depth > startDepth;
+      if (pc === line.start && line.isStmt && newLine && !deeper) return { stop: last, reason: 'step' };
       if (returned) {
         // Back in the caller, mid-line: like gdb, finish that line and stop at the next one.
         fn = src.functionRanges(pc);

@@ -86,6 +86,16 @@ export class Unwinder {
     };
   }
 
+  /**
+   * The innermost frame's CFA alone: no caller registers, and no memory read unless the CFI
+   * rule is an expression. Undefined without CFI at pc (the frame-pointer walk has no CFA).
+   */
+  async cfa(top: Map<number, bigint>): Promise<bigint | undefined> {
+    const pc = top.get(this.arch.dwarfPc);
+    const row = pc === undefined ? undefined : this.rowAt(pc);
+    return row ? this.cfaFrom(row.cfa, top) : undefined;
+  }
+
   async unwind(top: Map<number, bigint>, maxFrames = 64): Promise<UnwoundFrame[]> {
     const frames: UnwoundFrame[] = [];
     let regs = top;

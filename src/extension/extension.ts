@@ -1,7 +1,7 @@
 /**
  * Extension entry: registers the debugger, the guest console and monitor terminals, the
  * status-bar item, the log channel and commands. It stays small and engine-free: the engine
- * runs in the adapter process, so activation costs only this glue (bench/activation.mjs).
+ * runs in the adapter process, so activation costs only this glue (bench/measures/activation.mjs).
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -68,7 +68,7 @@ export function activate(context: vscode.ExtensionContext): void {
       monitors.sessionEnded(s);
     }),
     ...registerCommands(sessions, monitors),
-    // For the E2E tier and bench/activation.mjs; hidden from the palette.
+    // For the E2E tier and bench/measures/activation.mjs; hidden from the palette.
     vscode.commands.registerCommand('qemuKernel.activationTime', () => activationMs),
     vscode.commands.registerCommand('qemuKernel.showGuestConsole', () => {
       if (!consoles.show()) void vscode.window.showInformationMessage('No QEMU kernel session has a guest console yet. Start one with F5.');

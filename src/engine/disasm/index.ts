@@ -34,6 +34,27 @@ export interface Instruction {
   target?: bigint;
 }
 
+/**
+ * How control leaves an instruction, as far as its bytes tell: 'next' falls through, 'call'
+ * returns to the next instruction, 'branch' goes to `target` (or, for all we assume, falls
+ * through), and 'leave' goes somewhere the bytes don't say: a return, an indirect jump, an
+ * exception or a system instruction. Range stepping relies on this being conservative.
+ */
+export type Flow = 'next' | 'call' | 'branch' | 'leave';
+
+/** One instruction as stepping sees it. */
+export interface FlowStep {
+  address: bigint;
+  size: number;
+  flow: Flow;
+  target?: bigint;
+  /** x86 rep-prefixed: a single step runs one iteration. */
+  repeats: boolean;
+}
+
+/** Control transfers Capstone knows but no encoding hook names (ret, br, eret, svc, ecall…). */
+const LEAVING_GROUPS: readonly number[] = [GROUP.jump, GROUP.ret, GROUP.iret, GROUP.int, GROUP.privilege];
+
 /** Guest memory: as many bytes from `addr` as can be read (a short buffer ends at unreadable memory). */
 export type ReadCode = (addr: bigint, length: number) => Promise<Buffer>;
 
@@ -182,6 +203,49 @@ export class Disassembler {
       addr += BigInt(raw.intel.bytes.length);
     }
     return out;
+  }
+
+  /**
+   * The control flow of every instruction from `start` up to `end`, from one read, without
+   * the text (stepping asks this on every line). Undefined when the bytes are unreadable,
+   * don't decode, or the last instruction runs past `end` (not a real range).
+   */
+  async flows(read: ReadCode, start: bigint, end: bigint): Promise<FlowStep[] | undefined> {
+    const length = Number(end - start);
+    const code = await read(start, length);
+    if (code.length < length) return undefined;
+    const out: FlowStep[] = [];
+    let off = 0;
+    while (off < length) {
+      const address = start + BigInt(off);
+      const [insn] = this.main.decode(code.subarray(off, off + this.arch.maxInstructionBytes), address, 1);
+      if (!insn) return undefined;
+      out.push(this.flowOf(insn));
+      off += insn.bytes.length;
+    }
+    return off === length ? out : undefined;
+  }
+
+  /** Run the decoder a little, so the wasm is compiled at full speed before a step needs it. */
+  async warmUp(): Promise<void> {
+    const nops = Buffer.alloc(64, this.arch.decoder === 'x86_64' ? 0x90 : 0);
+    for (let i = 0; i < 50; i++) await this.flows(async (_a, n) => nops.subarray(0, n), 0x1000n, 0x1000n + BigInt(this.arch.decoder === 'x86_64' ? 64 : 0));
+  }
+
+  private flowOf(insn: RawInstruction): FlowStep {
+    const base = { address: insn.address, size: insn.bytes.length, repeats: /^rep/.test(insn.mnemonic) };
+    const g = insn.groups;
+    if (this.arch.decoder === 'x86_64') {
+      const op = insn.x86?.operands[0];
+      const target = op?.type === 'imm' ? BigInt.asUintN(64, op.imm) : undefined;
+      if (g.includes(GROUP.call)) return { ...base, flow: 'call', target };
+      if (g.includes(GROUP.jump)) return target === undefined ? { ...base, flow: 'leave' } : { ...base, flow: 'branch', target };
+      return { ...base, flow: g.some((x) => LEAVING_GROUPS.includes(x)) ? 'leave' : 'next' };
+    }
+    const branch = this.arch.classify?.(insn.bytes, insn.address);
+    if (branch?.call) return { ...base, flow: 'call', target: branch.target };
+    if (branch?.target !== undefined) return { ...base, flow: 'branch', target: branch.target };
+    return { ...base, flow: branch || g.some((x) => LEAVING_GROUPS.includes(x)) ? 'leave' : 'next' };
   }
 
   /**

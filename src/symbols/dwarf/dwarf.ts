@@ -80,6 +80,11 @@ export class Dwarf {
     return undefined;
   }
 
+  /** Build the address → unit index now (read-ahead), rather than on a later lookup. */
+  indexAddresses(): void {
+    this.aranges ??= ArangeIndex.read(this.sections);
+  }
+
   unitForAddress(pc: bigint): CompileUnit | undefined {
     // The first few lookups (a cold breakpoint) scan; later ones (stack walks) pay for the index once.
     if (!this.aranges && this.arangeScans < 4) {

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// `npm run bench`: every performance figure of qemu-kernel-debug against gdb, ours and
+// gdb's runs alternating so machine noise lands on both sides alike. Progress goes to
+// stderr, the table (or --json) to stdout. See bench/README.md.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { prepare } from './lib/prepare.mjs';
+import { describeMachine } from './lib/machine.mjs';
+import { finalize, table, markdown } from './lib/render.mjs';
+import { say } from './lib/proc.mjs';
+import * as resolve from './measures/resolve.mjs';
+import * as guest from './measures/guest.mjs';
+import * as activation from './measures/activation.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const FAMILIES = [resolve, guest, activation];
+const ALL = FAMILIES.flatMap((f) => f.ids);
+// A measure's name on the command line also selects its companion rows: P1's net needs
+// P1e, and the sample-vmlinux and second-stop rows ride along with their measure.
+const ALIASES = { P1: ['P1', 'P1e', 'P1s'], P2: ['P2', 'P1e', 'P2s'], P6: ['P6', 'P6b'], P7: ['P7a', 'P7b'] };
+
+const USAGE = `usage: npm run bench -- [--json] [--runs N] [--only P1,P4] [--markdown FILE] [--quick]
+  --json           print the results as a JSON array instead of the table
+  --runs N         runs per side for each measure (default 5; at least 5 unless --quick)
+  --only IDS       run only these measures: P1 … P7, or single rows (${ALL.filter((id) => !/^P\d$/.test(id)).join(', ')})
+  --markdown FILE  also write the results, with a description of the machine, as Markdown
+  --quick          allow fewer than 5 runs (for development; not for published figures)`;
+
+function options() {
+  let v;
+  try {
+    v = parseArgs({ options: { json: { type: 'boolean' }, runs: { type: 'string' }, only: { type: 'string' }, markdown: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
+  } catch (e) {
+    console.error(`${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (v.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const runs = v.runs === undefined ? 5 : Number(v.runs);
+  if (!Number.isInteger(runs) || runs < 1 || (runs < 5 && !v.quick)) {
+    console.error(`--runs must be a whole number ≥ 5 (fewer only with --quick), not ${v.runs}\n${USAGE}`);
+    process.exit(2);
+  }
+  const sel = new Set();
+  for (const id of v.only ? v.only.split(',').map((s) => s.trim()).filter(Boolean) : ALL) {
+    const ids = ALIASES[id] ?? (ALL.includes(id) ? [id] : null);
+    if (!ids) {
+      console.error(`unknown measure ${id}\n${USAGE}`);
+      process.exit(2);
+    }
+    ids.forEach((x) => sel.add(x));
+  }
+  return { json: Boolean(v.json), runs, quick: Boolean(v.quick), markdown: v.markdown, sel, argv: process.argv.slice(2) };
+}
+
+const GENERAL_NOTES = [
+  "Alternation: for each measure and each run, ours runs, then gdb's run, then the next run, so load from anything else on the machine falls on both sides alike. Each time cell is the median over the runs, with the minimum and maximum in brackets.",
+  'Peak RSS is VmHWM, the maximum over the runs: for whole processes (P1, P2) GNU time\'s `%M`; for the adapter, `/proc/<pid>/status` read just before `disconnect`; for gdb in a guest session, its own `/proc/self/status` read by a Python snippet before it quits. The guest sessions\' RSS is the same process for P3–P6b, so those rows show the same figure. QEMU\'s RSS is not counted on either side (both run the same QEMU).',
+  'The guest always runs under TCG (`accel: "tcg"`), 1 vCPU, 512 MB: KVM is not used, so boot times are emulation-bound on both sides.',
+  "Ours' guest figures (P3–P6b) are what a DAP client sees, round trips over the adapter's stdio included; gdb's P4–P6b are timed inside gdb by its Python, with no client in them.",
+  'Ratios are of medians. "gdb/ours" above 1 means ours is faster; "ours/gdb" below 1 means ours is faster.',
+];
+
+async function main() {
+  const opt = options();
+  const active = FAMILIES.filter((f) => f.ids.some((id) => opt.sel.has(id)));
+  const needs = active.map((f) => f.needs(opt.sel)).reduce((a, n) => ({ guest: a.guest || n.guest, debian: a.debian || n.debian, gdb: a.gdb || n.gdb, qemu: a.qemu || n.qemu }), {});
+  const ready = prepare(repo, needs);
+  const ctx = { repo, runs: opt.runs, quick: opt.quick, guest: ready.guest, debianVmlinux: ready.debianVmlinux };
+  const machine = describeMachine();
+
+  const rows = [];
+  const errors = [];
+  const notes = {};
+  for (const f of active) {
+    Object.assign(notes, f.notes);
+    say(`running ${f.ids.filter((id) => opt.sel.has(id)).join(', ')} (${opt.runs} runs per side)`);
+    try {
+      for (const r of await f.run(ctx, opt.sel)) if (opt.sel.has(r.id)) rows.push(finalize(r, r.runs ?? opt.runs));
+    } catch (e) {
+      const msg = `${f.ids.filter((id) => opt.sel.has(id)).join(', ')}: ${e.message}`;
+      errors.push(msg);
+      say(`ERROR ${msg}`);
+    }
+  }
+
+  if (opt.json) console.log(JSON.stringify(rows, null, 2));
+  else {
+    console.log(table(rows));
+    for (const e of errors) console.log(`\nERROR ${e}`);
+  }
+  if (opt.markdown) {
+    const command = `npm run bench -- ${opt.argv.join(' ')}`.trim().replace(/ --$/, '');
+    fs.writeFileSync(opt.markdown, markdown({ rows, machine, runs: opt.runs, command, notes, generalNotes: GENERAL_NOTES, errors }));
+    say(`wrote ${opt.markdown}`);
+  }
+  process.exitCode = errors.length ? 1 : 0;
+}
+
+main().catch((e) => {
+  say(`ERROR ${e.message}`);
+  process.exitCode = 1;
+});

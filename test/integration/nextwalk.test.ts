@@ -1,0 +1,58 @@
+/**
+ * A walk of `next`s through kernel_clone from its breakpoint, on every arch, against gdb on
+ * the same guest: each step must end on gdb's line at gdb's pc. The walk crosses a call
+ * (copy_process, run over with breakpoints), inlined calls entered from another line (gdb
+ * stops at their entry and shows the call site) and lines whose code loops (rep stos on
+ * x86), which is where a step planned from the line's instructions could go wrong.
+ */
+import * as assert from 'node:assert/strict';
+import { DebugProtocol } from '@vscode/debugprotocol';
+import { GuestPaths } from '../../src/guest/build';
+import { requireBuilt, requireOrSkip, sampleGuest } from '../support/env';
+import { gdbFor, gdbSession, haveGdb } from '../support/gdb';
+import { TestSession } from '../support/session';
+import { ARCHES } from './matrix.test';
+
+const STEPS = 12;
+
+for (const archName of ARCHES) {
+  describe(`${archName}: ${STEPS} nexts through kernel_clone (gdb as oracle)`, function () {
+    this.timeout(600_000);
+    let guest: GuestPaths;
+    let gdbWalk: Array<{ line: number; pc: bigint }> = [];
+
+    before(async function () {
+      requireBuilt(this);
+      requireOrSkip(this, haveGdb(archName), `${gdbFor(archName)} is not installed (apt-get install ${gdbFor(archName)})`);
+      guest = sampleGuest(this, archName);
+      const report = 'python f = gdb.selected_frame(); print("@@STEP %d %x" % (f.find_sal().line, f.pc()))';
+      const out = await gdbSession(guest, ['break kernel_clone', 'continue', report, ...Array<string[]>(STEPS).fill(['next', report]).flat()], 300_000);
+      gdbWalk = [...out.matchAll(/^@@STEP (\d+) ([0-9a-f]+)$/gm)].map((m) => ({ line: Number(m[1]), pc: BigInt(`0x${m[2]}`) }));
+      assert.equal(gdbWalk.length, STEPS + 1, `gdb's walk:\n${out}`);
+    });
+
+    it("ends every step on gdb's line at gdb's pc", async function () {
+      const s = new TestSession(this);
+      try {
+        await s.start();
+        const { stop } = await s.launchToBreak(s.launchArgs({ arch: archName, kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd }), ['kernel_clone']);
+        const tid = stop.body.threadId ?? 1;
+        const where = async (): Promise<{ line: number; pc: bigint }> => {
+          const f = (await s.dc.stackTraceRequest({ threadId: tid, levels: 1 })).body.stackFrames[0];
+          return { line: f.line, pc: BigInt(f.instructionPointerReference ?? '0') };
+        };
+        const walk = [await where()];
+        for (let i = 0; i < STEPS; i++) {
+          const stopped = s.dc.waitForEvent('stopped');
+          await s.dc.nextRequest({ threadId: tid });
+          assert.equal(((await stopped) as DebugProtocol.StoppedEvent).body.reason, 'step');
+          walk.push(await where());
+        }
+        const show = (w: Array<{ line: number; pc: bigint }>): string => w.map((x) => `${x.line}@${x.pc.toString(16)}`).join(' ');
+        assert.equal(show(walk), show(gdbWalk));
+      } finally {
+        await s.stop();
+      }
+    });
+  });
+}
