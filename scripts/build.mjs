@@ -14,7 +14,11 @@ const common = {
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
   esbuild.build({ ...common, entryPoints: ['src/adapter/main.ts'], outfile: 'dist/adapter.js' }),
-  esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=2' } }),
+  // `qkd` is a small launcher that loads one of two bundles: `where` needs only the symbol
+  // readers, and a cold start should not compile the engine, adapter and QEMU code for it.
+  esbuild.build({ ...common, entryPoints: ['src/cli/qkd.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=2' } }),
+  esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli-main.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/cli/wheremain.ts'], outfile: 'dist/cli-where.js' }),
   // The symbol index worker: loaded by path from next to whichever bundle starts it.
   esbuild.build({ ...common, entryPoints: ['src/symbols/index/indexworker.ts'], outfile: 'dist/indexworker.js' }),
 ]);

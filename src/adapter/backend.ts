@@ -12,14 +12,15 @@ import { buildGuest } from '../guest/build';
 import { disassemblySyntax, type DisassemblySyntax, LaunchConfig, ResolvedLaunch, resolveLaunchConfig } from '../qemu/config';
 import { QemuInstance } from '../qemu/instance';
 import { parseTarget, RspTarget, WireLog } from '../rsp/client';
-import { Dwarf } from '../symbols/dwarf/dwarf';
 import { ElfFile } from '../symbols/elf';
 import { SymbolTable } from '../symbols/symtab';
 import { SourceInfo } from '../engine/sourceinfo';
-import { SourceMapper } from '../engine/sourcemap';
-import { openIndex } from '../symbols/index/client';
+import { checkSourceOptions, sourceInfo as vmlinuxSourceInfo, type SourceOptions } from '../engine/vmlinux';
+
+export { checkSourceOptions, type SourceOptions };
 import { errors, messageOf } from '../util/errors';
 import type { LogLevel } from './events';
+import { IndexGate } from './indexgate';
 
 export interface AttachConfig {
   target?: string;
@@ -28,12 +29,6 @@ export interface AttachConfig {
   rspLog?: string;
   stopOnAttach?: boolean;
   disassemblySyntax?: DisassemblySyntax;
-  sourceMap?: Record<string, string>;
-  source?: string;
-  cwd?: string;
-}
-
-export interface SourceOptions {
   sourceMap?: Record<string, string>;
   source?: string;
   cwd?: string;
@@ -48,6 +43,8 @@ export interface Backend {
   launch?: ResolvedLaunch;
   accel?: AccelDecision;
   disassemblySyntax: DisassemblySyntax;
+  /** Holds the function index back while the guest boots; DAP requests keep it waiting. */
+  indexGate?: IndexGate;
 }
 
 export interface Progress {
@@ -79,33 +76,25 @@ export function loadSymbols(vmlinux: string, configured?: ArchInfo): { elf: ElfF
   return { elf, symbols, arch };
 }
 
-/** Validate `sourceMap` here so a bad value is reported against the field, before QEMU starts. */
-export function checkSourceOptions(o: SourceOptions): void {
-  if (o.sourceMap !== undefined) {
-    if (typeof o.sourceMap !== 'object' || o.sourceMap === null || Array.isArray(o.sourceMap)) {
-      throw errors.invalidField('sourceMap', 'must be an object', 'Write it as { "/build/linux": "${workspaceFolder}" }: compile-time prefix to local prefix.');
-    }
-    for (const [k, v] of Object.entries(o.sourceMap)) {
-      if (typeof v !== 'string') throw errors.invalidField('sourceMap', `maps '${k}' to a ${typeof v}, not a path`, 'Each value must be a local directory path.');
-    }
-  }
-  if (o.source !== undefined && !fs.existsSync(o.source)) throw errors.fileNotFound('source', o.source, 'Point it at the kernel source tree the vmlinux was built from, or remove it.');
+/**
+ * Source-level symbols for a session (engine/vmlinux.ts), the function index held back by
+ * `gate` when one is given (see IndexGate).
+ */
+export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, o: SourceOptions, extraRoots: string[] = [], gate?: IndexGate): SourceInfo {
+  return vmlinuxSourceInfo(elf, symbols, vmlinux, o, extraRoots, gate && ((i) => gate.wrap(i)));
 }
 
-/** Source-level symbols: DWARF when the vmlinux has it, with the local tree found for paths. */
-export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, o: SourceOptions, extraRoots: string[] = []): SourceInfo {
-  const dwarf = Dwarf.open(elf);
-  const roots = [o.source, o.cwd, path.dirname(path.resolve(vmlinux)), ...extraRoots].filter((r): r is string => !!r);
-  const index = dwarf ? openIndex(path.resolve(vmlinux), dwarf) : undefined;
-  return new SourceInfo(symbols, dwarf, new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots }), index);
-}
-
-/** Build the function index while the guest boots, so inlined copies are ready by the first stop. */
-function prepareIndex(source: SourceInfo | undefined, log: Log): Promise<unknown> | undefined {
-  return source?.index?.buildFunctions().then(
-    (s) => log(`Indexed ${s.codeCopies} code copies (inlined calls and out-of-line functions) of ${s.names} functions in ${s.units} units (${(s.ms / 1000).toFixed(1)} s).${s.errors.length ? ` ${s.errors.length} unit(s) could not be read: ${s.errors[0]}` : ''}`),
-    (e: unknown) => log(`The function index could not be built: ${messageOf(e)}. Breakpoints on inlined functions will miss their inlined copies.`, 'warn'),
-  );
+/** Build the function index as soon as the gate opens, so that inlined copies and globals are ready early. */
+function prepareIndex(source: SourceInfo | undefined, gate: IndexGate, log: Log, onIndexing?: (done: Promise<unknown>) => void): void {
+  const index = source?.index;
+  if (!index) return;
+  gate.onOpen(() => {
+    const done = index.buildFunctions().then(
+      (s) => log(`Indexed ${s.codeCopies} code copies (inlined calls and out-of-line functions) of ${s.names} functions in ${s.units} units (${(s.ms / 1000).toFixed(1)} s).${s.errors.length ? ` ${s.errors.length} unit(s) could not be read: ${s.errors[0]}` : ''}`),
+      (e: unknown) => log(`The function index could not be built: ${messageOf(e)}. Breakpoints on inlined functions will miss their inlined copies.`, 'warn'),
+    );
+    onIndexing?.(done);
+  });
 }
 
 export function wireLogTo(file: string | undefined): WireLog | undefined {
@@ -125,6 +114,7 @@ export async function launchBackend(
   log: Log,
   onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void,
   onIndexing?: (done: Promise<unknown>) => void,
+  onQemuStarting?: (source: SourceInfo) => void,
 ): Promise<Backend> {
   if (raw.sampleGuest === true && !raw.kernel) {
     progress('Preparing the sample guest');
@@ -134,22 +124,25 @@ export async function launchBackend(
   const cfg = resolveLaunchConfig(raw);
   checkSourceOptions(raw);
   const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);
-  const source = sourceInfo(elf, symbols, cfg.vmlinux as string, raw);
-  const indexing = prepareIndex(source, log);
-  if (indexing) onIndexing?.(indexing);
+  const gate = new IndexGate();
+  const source = sourceInfo(elf, symbols, cfg.vmlinux as string, raw, [], gate);
+  prepareIndex(source, gate, log, onIndexing);
   progress('Checking the accelerator');
   const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch);
   log(`Accelerator: ${accel.reason}.`);
   progress(`Starting QEMU (${accel.accel.toUpperCase()})`);
   let instance: QemuInstance | undefined;
   try {
-    instance = await QemuInstance.start(cfg, accel.accel);
+    const starting = QemuInstance.start(cfg, accel.accel);
+    onQemuStarting?.(source);
+    instance = await starting;
     onInstance(instance, cfg);
     progress('Connecting to the gdbstub');
     const target = await KernelTarget.connect({ kind: 'unix', path: instance.paths.gdbSocket }, cfg.arch, { log: wireLogTo(cfg.rspLog) });
     const dbg = new Debugger(target, symbols, source);
+    gate.follow(dbg);
     await dbg.init();
-    return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel, disassemblySyntax: disassemblySyntax(raw as Record<string, unknown>) };
+    return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel, disassemblySyntax: disassemblySyntax(raw as Record<string, unknown>), indexGate: gate };
   } catch (e) {
     await instance?.stop();
     await source.index?.close();
@@ -185,9 +178,11 @@ export async function attachBackend(raw: AttachConfig, log: Log = () => undefine
     loaded?.elf.close();
     throw errors.gdbstubConnect(raw.target, messageOf(e).replace(/^gdbstub connection: /, ''));
   }
-  const source = loaded && raw.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, raw.vmlinux, raw) : undefined;
-  prepareIndex(source, log);
+  const gate = new IndexGate();
+  const source = loaded && raw.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, raw.vmlinux, raw, [], gate) : undefined;
+  prepareIndex(source, gate, log);
   const dbg = new Debugger(target, loaded?.symbols, source);
+  gate.follow(dbg);
   await dbg.init();
-  return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf, disassemblySyntax: syntax };
+  return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf, disassemblySyntax: syntax, indexGate: gate };
 }

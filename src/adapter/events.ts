@@ -8,6 +8,8 @@
 export const CONSOLE_EVENT = 'qemuKernel.console';
 export interface ConsoleEventBody {
   log: string;
+  /** Where this session's output begins in `log` (QEMU appends to a log used before). */
+  logStart?: number;
   socket: string;
   pid?: number;
   /** QEMU's human monitor (HMP, readline mode): a unix socket in the session's private 0700 dir. */

@@ -52,8 +52,8 @@ export class Feedback {
   }
 
   /**
-   * The function index is built in a worker while QEMU starts and the kernel boots; every
-   * phase names it until it is ready, since a breakpoint on an inlined function waits for it.
+   * The function index is being built in a worker (when, IndexGate decides); every phase
+   * names it until it is ready, since a breakpoint on an inlined function waits for it.
    */
   indexing(done: Promise<unknown>): void {
     this.indexPending = true;

@@ -16,6 +16,7 @@ import {
 } from '@vscode/debugadapter';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import type { BreakpointResult, StopEvent } from '../engine/debugger';
+import type { SourceInfo } from '../engine/sourceinfo';
 import type { StepKind } from '../engine/stepping';
 import { LaunchConfig } from '../qemu/config';
 import { shellQuote } from '../qemu/argv';
@@ -56,6 +57,12 @@ export class QemuKernelSession extends DebugSession {
     () => this.clientCaps.supportsProgressReporting === true,
     (m) => this.sendEvent(new OutputEvent(m + '\n', 'console')),
   );
+  /** Set while launch brings the backend up: configuration requests can come before it is. */
+  private starting?: Promise<Backend>;
+  /** The vmlinux while QEMU starts, to look breakpoint addresses up before they can be inserted. */
+  private early?: SourceInfo;
+  /** Configuration requests sent on an early 'initialized' fail with it: the launch error says why. */
+  private launchFailed = false;
   private startMode: 'launch' | 'attach' = 'launch';
   private stopAtStart = false;
   private ended = false;
@@ -83,7 +90,7 @@ export class QemuKernelSession extends DebugSession {
       dataBreakpointInfo: (a: DebugProtocol.DataBreakpointInfoArguments) => this.view().dataBreakpointInfo(a, a.frameId !== undefined ? this.selector(a.frameId) : undefined),
       setDataBreakpoints: (a: DebugProtocol.SetDataBreakpointsArguments) => this.setDataBreakpoints(a),
       setInstructionBreakpoints: async (a: DebugProtocol.SetInstructionBreakpointsArguments) => ({
-        breakpoints: (await this.need().debugger.setInstructionBreakpoints(instructionBreakpointRequests(a))).map(instructionBreakpoint),
+        breakpoints: (await (await this.ready()).debugger.setInstructionBreakpoints(instructionBreakpointRequests(a))).map(instructionBreakpoint),
       }),
       disassemble: (a: DebugProtocol.DisassembleArguments) => this.disassembly().disassemble(a),
       continue: () => this.continue(),
@@ -109,6 +116,7 @@ export class QemuKernelSession extends DebugSession {
   }
 
   protected override dispatchRequest(request: DebugProtocol.Request): void {
+    this.backend?.indexGate?.activity();
     const handler = this.handlers[request.command];
     const response: DebugProtocol.Response = new Response(request);
     if (!handler) {
@@ -129,8 +137,9 @@ export class QemuKernelSession extends DebugSession {
       },
       (err: unknown) => {
         const code = err instanceof UserError ? err.code : ErrorCode.Internal;
-        if (request.command === 'launch' || request.command === 'attach') this.feedback.log('error', messageOf(err));
-        this.sendErrorResponse(response, { id: code, format: messageOf(err).replace(/[{}]/g, (c) => (c === '{' ? '(' : ')')), showUser: true });
+        const start = request.command === 'launch' || request.command === 'attach';
+        if (start) this.feedback.log('error', messageOf(err));
+        this.sendErrorResponse(response, { id: code, format: messageOf(err).replace(/[{}]/g, (c) => (c === '{' ? '(' : ')')), showUser: start || !this.launchFailed });
         if (request.command === 'disconnect') this.opts.onDisconnected?.();
       },
     );
@@ -179,8 +188,9 @@ export class QemuKernelSession extends DebugSession {
     this.startMode = 'launch';
     this.stopAtStart = args.stopOnEntry === true;
     if (args.sampleGuest === true && !args.kernel) this.feedback.state('building', 'sample guest');
+    let initialized = false;
     try {
-      this.backend = await launchBackend(
+      this.starting = launchBackend(
         args,
         (m) => this.progress(m),
         (m, level) => this.log(m, 'console', level),
@@ -189,7 +199,7 @@ export class QemuKernelSession extends DebugSession {
           this.log(`QEMU: ${shellQuote(inst.argv)}`);
           this.log(`Guest console log: ${cfg.consoleLog}`);
           inst.onStderr((line) => this.feedback.log('warn', `QEMU: ${line}`));
-          const body: ConsoleEventBody = { log: cfg.consoleLog, socket: inst.paths.consoleSocket, pid: inst.pid, monitor: inst.paths.monitorSocket };
+          const body: ConsoleEventBody = { log: cfg.consoleLog, logStart: inst.consoleLogStart, socket: inst.paths.consoleSocket, pid: inst.pid, monitor: inst.paths.monitorSocket };
           this.sendEvent(new Event(CONSOLE_EVENT, body));
           inst.on('exit', (info: { code: number | null; signal: string | null }) => {
             const why = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
@@ -199,14 +209,29 @@ export class QemuKernelSession extends DebugSession {
           });
         },
         (indexing) => this.feedback.indexing(indexing),
-      );
+        (source) => {
+          // QEMU takes tens of ms to come up: the client sends its breakpoints meanwhile, and
+          // their addresses are looked up while it does; they go in once the gdbstub answers.
+          this.early = source;
+          initialized = true;
+          this.sendEvent(new InitializedEvent());
+        },
+      ).then((b) => {
+        this.backend = b;
+        this.wireDebugger();
+        return b;
+      });
+      await this.starting;
     } catch (e) {
+      this.launchFailed = true;
       this.endProgress();
       throw e;
+    } finally {
+      this.starting = undefined;
+      this.early = undefined;
     }
-    this.wireDebugger();
     this.progress('Waiting for breakpoints');
-    this.sendEvent(new InitializedEvent());
+    if (!initialized) this.sendEvent(new InitializedEvent());
     return undefined;
   }
 
@@ -261,8 +286,30 @@ export class QemuKernelSession extends DebugSession {
     return this.backend;
   }
 
+  /** The backend for a configuration request, which may come while launch is still starting QEMU. */
+  private async ready(): Promise<Backend> {
+    if (!this.backend && this.starting) {
+      try {
+        await this.starting;
+      } catch {
+        throw errors.unsupported('The launch failed (see its error), so there is nothing to configure.');
+      }
+    }
+    return this.need();
+  }
+
+  /** Look up early what a breakpoint request will resolve, while QEMU starts (the caches stay warm). */
+  private lookAhead(fn: (s: SourceInfo) => unknown): void {
+    if (this.backend || !this.early) return;
+    try {
+      void Promise.resolve(fn(this.early)).catch(() => undefined);
+    } catch {
+      // The real request reports it.
+    }
+  }
+
   private async configurationDone(): Promise<undefined> {
-    const dbg = this.need().debugger;
+    const dbg = (await this.ready()).debugger;
     if (this.stopAtStart) await dbg.reportCurrent('entry');
     else {
       if (this.startMode === 'launch') this.progress('Booting the kernel');
@@ -272,15 +319,17 @@ export class QemuKernelSession extends DebugSession {
   }
 
   private async setFunctionBreakpoints(args: DebugProtocol.SetFunctionBreakpointsArguments): Promise<DebugProtocol.SetFunctionBreakpointsResponse['body']> {
-    const b = this.need();
+    for (const bp of args.breakpoints) this.lookAhead((s) => readFunctionEntries(s, bp.name.trim()));
+    const b = await this.ready();
     const results = await b.debugger.setFunctionBreakpoints(args.breakpoints.map((x) => ({ name: x.name, condition: x.condition, hitCondition: x.hitCondition })));
     return { breakpoints: results.map(functionBreakpoint) };
   }
 
   private async setBreakpoints(args: DebugProtocol.SetBreakpointsArguments): Promise<DebugProtocol.SetBreakpointsResponse['body']> {
-    const b = this.need();
     const file = args.source.path;
     const asked = args.breakpoints ?? (args.lines ?? []).map((line) => ({ line }));
+    if (file) for (const bp of asked) this.lookAhead((s) => s.lineLocations(file, bp.line));
+    const b = await this.ready();
     if (!file) {
       return { breakpoints: asked.map((bp) => ({ verified: false, line: bp.line, message: 'Breakpoints need a file on disk; this source has no path.' })) };
     }
@@ -362,7 +411,7 @@ export class QemuKernelSession extends DebugSession {
       const d = parseDataId(b.dataId);
       return { address: d.address, size: d.size, label: d.label, access: (b.accessType ?? 'write') as WatchAccess, condition: b.condition, hitCondition: b.hitCondition };
     });
-    const results = await this.need().debugger.setDataBreakpoints(reqs);
+    const results = await (await this.ready()).debugger.setDataBreakpoints(reqs);
     return { breakpoints: results.map((r) => ({ id: r.id, verified: r.verified, message: r.message })) };
   }
 
@@ -426,6 +475,21 @@ export class QemuKernelSession extends DebugSession {
     else await b.debugger.detach();
     this.end();
     return undefined;
+  }
+}
+
+/**
+ * Read what placing a function breakpoint reads, into the caches: the address → unit index
+ * and the line tables of the units holding its ELF symbols (a one-off lookup would read them
+ * without keeping them, and the stop there needs them again).
+ */
+function readFunctionEntries(s: SourceInfo, name: string): void {
+  const dwarf = s.dwarf;
+  if (!dwarf) return;
+  dwarf.indexAddresses();
+  for (const sym of s.symbols.lookup(name)) {
+    const cu = sym.type === 'func' && sym.value !== 0n ? dwarf.unitForAddress(sym.value) : undefined;
+    if (cu) dwarf.lineIndex(cu);
   }
 }
 

@@ -18,7 +18,7 @@ export async function bootCommand(args: string[]): Promise<number> {
   say(`console log: ${cfg.consoleLog}`);
   say('Ctrl-A x quits; the guest console follows.');
 
-  const con = new GuestConsole(cfg.consoleLog, inst.paths.consoleSocket);
+  const con = new GuestConsole(cfg.consoleLog, inst.paths.consoleSocket, { fromOffset: inst.consoleLogStart });
   con.on('data', (d: Buffer) => process.stdout.write(d));
   con.start();
   await con.ready();

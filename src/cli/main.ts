@@ -1,9 +1,12 @@
-/** `qkd`: the command line, sharing the engine and the adapter with the editor. */
-import { messageOf, UserError } from '../util/errors';
+/**
+ * `qkd`: the command line, sharing the engine and the adapter with the editor. Bundled as
+ * dist/cli-main.js, which dist/cli.js (cli/qkd.ts) loads for every command but `where`.
+ */
 import { bootCommand } from './boot';
 import { DapError } from './dap';
 import { debugCommand } from './debug';
 import { guestCommand } from './guest';
+import { runCli } from './run';
 import { whereCommand } from './where';
 
 const USAGE = `usage: qkd <command> [options]
@@ -48,11 +51,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`qkd: ${messageOf(err)}\n`);
-    // Errors the adapter answered with are user-facing (bad config, no QEMU), like UserError.
-    process.exit(err instanceof UserError || err instanceof DapError ? 1 : 70);
-  },
-);
+// Errors the adapter answered with are user-facing (bad config, no QEMU), like UserError.
+runCli(() => main(process.argv.slice(2)), (err) => err instanceof DapError);

@@ -7,11 +7,12 @@
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { archForElfMachine } from '../arch';
-import { loadSymbols, sourceInfo, checkSourceOptions } from '../adapter/backend';
+import { supportedMachine } from '../arch/machines';
 import { ElfFile } from '../symbols/elf';
 import { errors } from '../util/errors';
 import type { CodeLocation } from '../engine/sourceinfo';
+import { checkSourceOptions, sourceInfo, symbolTable } from '../engine/vmlinux';
+import { writeStdout } from './run';
 
 export async function whereCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -24,12 +25,18 @@ export async function whereCommand(argv: string[]): Promise<number> {
   const vmlinux = path.resolve(values.vmlinux);
   // Timed from here, the way an adapter meets a vmlinux cold: open, symbols, DWARF, resolve.
   const t0 = process.hrtime.bigint();
-  const probe = ElfFile.open(vmlinux);
-  const arch = archForElfMachine(probe.machine);
-  probe.close();
-  if (!arch) throw errors.notElf('vmlinux', vmlinux, 'its ELF machine is not one qkd supports');
-  checkSourceOptions({ source: values.source });
-  const { elf, symbols } = loadSymbols(vmlinux, arch);
+  const elf = ElfFile.open(vmlinux);
+  if (!supportedMachine(elf.machine)) {
+    elf.close();
+    throw errors.notElf('vmlinux', vmlinux, 'its ELF machine is not one qkd supports');
+  }
+  try {
+    checkSourceOptions({ source: values.source });
+  } catch (e) {
+    elf.close();
+    throw e;
+  }
+  const symbols = symbolTable(elf, vmlinux);
   const info = sourceInfo(elf, symbols, vmlinux, { source: values.source, cwd: process.cwd() });
   const results: Array<{ location: string; line?: number; ms: number; addresses: Array<{ address: string; function: string; file?: string; line?: number }> }> = [];
   for (const loc of positionals) {
@@ -51,11 +58,11 @@ export async function whereCommand(argv: string[]): Promise<number> {
   }
   await info.index?.close();
   elf.close();
-  if (values.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+  if (values.json) writeStdout(JSON.stringify(results, null, 2) + '\n');
   else {
     for (const r of results) {
-      if (!r.addresses.length) process.stdout.write(`${r.location}: no code found\n`);
-      for (const a of r.addresses) process.stdout.write(`${r.location}: ${a.address} in ${a.function}${a.file ? ` at ${a.file}:${a.line}` : ''}\n`);
+      if (!r.addresses.length) writeStdout(`${r.location}: no code found\n`);
+      for (const a of r.addresses) writeStdout(`${r.location}: ${a.address} in ${a.function}${a.file ? ` at ${a.file}:${a.line}` : ''}\n`);
     }
   }
   return results.every((r) => r.addresses.length > 0) ? 0 : 1;

@@ -53,6 +53,58 @@ export class BreakpointTable {
     this.inserted.set(addr, { type, ids: new Set([id]) });
   }
 
+  /**
+   * add() for several addresses with one round trip to the stub; the ones it refuses as
+   * software breakpoints are retried one by one (hardware). Returns the addresses added, so a
+   * failure part-way leaves nothing the caller doesn't know to remove.
+   */
+  async addAll(addrs: readonly bigint[], id: number): Promise<bigint[]> {
+    const fresh = [...new Set(addrs)].filter((a) => {
+      const existing = this.inserted.get(a);
+      existing?.ids.add(id);
+      return !existing;
+    });
+    const done = addrs.filter((a) => !fresh.includes(a));
+    const results = fresh.length ? await P.setBreakpoints(this.rsp, true, 'sw', fresh, this.kind) : [];
+    const refused: bigint[] = [];
+    fresh.forEach((a, i) => {
+      const err = results[i];
+      if (err && !(err instanceof RspError)) throw err;
+      if (err) refused.push(a);
+      else {
+        this.inserted.set(a, { type: 'sw', ids: new Set([id]) });
+        done.push(a);
+      }
+    });
+    try {
+      for (const a of refused) {
+        await this.add(a, id);
+        done.push(a);
+      }
+    } catch (e) {
+      await this.removeAll(done, id);
+      throw e;
+    }
+    return done;
+  }
+
+  /** remove() for several addresses, the stub's part in one round trip. */
+  async removeAll(addrs: readonly bigint[], id: number): Promise<void> {
+    const byType = new Map<'sw' | 'hw', bigint[]>();
+    for (const a of new Set(addrs)) {
+      const bp = this.inserted.get(a);
+      if (!bp) continue;
+      bp.ids.delete(id);
+      if (bp.ids.size > 0) continue;
+      this.inserted.delete(a);
+      byType.set(bp.type, [...(byType.get(bp.type) ?? []), a]);
+    }
+    for (const [type, list] of byType) {
+      const failed = (await P.setBreakpoints(this.rsp, false, type, list, this.kind)).find((e) => e);
+      if (failed) throw failed;
+    }
+  }
+
   async remove(addr: bigint, id: number): Promise<void> {
     const bp = this.inserted.get(addr);
     if (!bp) return;

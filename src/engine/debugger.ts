@@ -18,7 +18,8 @@ import { KernelTarget } from './target';
 import { Unwinder, type UnwoundFrame } from './unwind';
 import { describeReason, isBreakpointReason, type StopEvent, type StopReason } from './stopreason';
 import { InstructionBreakpoints, type InstructionBreakpointRequest } from './instbreakpoints';
-import { Disassembler, callReturnAddress } from './disasm';
+import { callReturnAddress } from './disasm';
+import { readAhead } from './readahead';
 
 export type { StopEvent, StopReason } from './stopreason';
 
@@ -396,11 +397,8 @@ export class Debugger extends EventEmitter {
       this.launchRun(() => this.continuePacket(), 'continue');
       const fresh = this.bps.addresses().filter((a) => !this.warmed.has(a));
       for (const a of fresh) this.warmed.add(a);
-      if (fresh.length) {
-        void this.source?.warm(fresh);
-        // Stepping over a line decodes it: have the decoder ready by the first stop.
-        void Disassembler.create(this.target.arch.disassembler, 'intel').then((d) => d.warmUp(), () => undefined);
-      }
+      // Read ahead what a stop there needs once the resume is on the wire, not before it.
+      if (fresh.length) readAhead(this.source, this.target.arch, fresh);
     });
   }
 
@@ -446,7 +444,7 @@ export class Debugger extends EventEmitter {
     if (this.state === 'running') throw errors.targetRunning(what);
   }
 
-  /** When the current PC holds a breakpoint, step past it with the breakpoint lifted, then continue. */
+  /** When the current PC holds a breakpoint, step past it with it lifted; true when that step already stopped. */
   private async stepOffBreakpoint(): Promise<boolean> {
     const pc = await this.target.pc(this.thread);
     if (!this.bps.has(pc)) return false;
@@ -462,7 +460,6 @@ export class Debugger extends EventEmitter {
       await this.report(stop, 'continue');
       return true;
     }
-    this.launchRun(() => this.continuePacket(), 'continue');
     return false;
   }
 
@@ -471,7 +468,8 @@ export class Debugger extends EventEmitter {
   }
 
   private launchRun(start: () => Promise<StopReply>, kind: RunKind, beforeReport?: () => Promise<void>, silent = false): void {
-    this.target.invalidate();
+    // A step reads registers after each resume (the target drops them then); other runs may end in stops we didn't ask for.
+    if (kind !== 'step') this.target.invalidate();
     this.state = 'running';
     // A step is usually over within milliseconds: telling the client it runs, then that it
     // stopped, only costs messages (and flickers the status bar). A long one (over a call
@@ -502,7 +500,7 @@ export class Debugger extends EventEmitter {
   }
 
   private async report(stop: StopReply, kind: RunKind): Promise<void> {
-    this.target.invalidate();
+    if (kind !== 'step') this.target.invalidate();
     this.stackCache.clear();
     const forced = this.stepReason;
     this.stepReason = undefined;
@@ -534,6 +532,7 @@ export class Debugger extends EventEmitter {
     const ev: StopEvent = { reason, threadId: this.thread, pc, hitBreakpointIds: isBreakpointReason(reason) ? hit : [], description };
     this.lastStopReason = reason;
     this.emit('stopped', ev);
+    void this.stepper?.prepare(this.thread).catch(() => undefined);
   }
 
   /** Run the conditions, hit counts and log messages of the breakpoints hit; false to go on. */

@@ -27,7 +27,7 @@ export function rangeExits(insns: readonly FlowStep[], range: readonly [bigint, 
   const land = (insn: FlowStep, to: bigint): void => {
     if (inRange(to)) return;
     // Out of the function: stop on the instruction that goes there instead.
-    exits.add(rangesContain(fn as Range[], to) ? to : insn.address);
+    exits.add(rangesContain(fn, to) ? to : insn.address);
   };
   let expect = start;
   for (const insn of insns) {

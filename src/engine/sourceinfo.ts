@@ -81,6 +81,15 @@ export class SourceInfo {
     }
   }
 
+  /** As span, for a lookup that may well be the unit's only one: it need not build the index. */
+  private entrySpan(cu: CompileUnit, pc: bigint): LineSpan | undefined {
+    try {
+      return this.dwarf?.spanAt(cu, pc);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The line-table span holding pc, for stepping. */
   lineAt(pc: bigint): StepLine | undefined {
     const cu = this.unitAt(pc);
@@ -205,10 +214,10 @@ export class SourceInfo {
   }
 
   /** The last function functionRanges found: a step asks about the same one again and again. */
-  private lastFunction: Range[] = [];
+  private lastFunction: readonly Range[] = [];
 
   /** The address ranges of the concrete function holding pc (for telling a call from a jump). */
-  functionRanges(pc: bigint): Range[] {
+  functionRanges(pc: bigint): readonly Range[] {
     if (rangesContain(this.lastFunction, pc)) return this.lastFunction;
     const cu = this.unitAt(pc);
     if (cu) {
@@ -224,7 +233,7 @@ export class SourceInfo {
   }
 
   /** The ranges of the innermost inlined call holding pc, for stepping out of it. */
-  inlinedRanges(pc: bigint, depth: number): Range[] | undefined {
+  inlinedRanges(pc: bigint, depth: number): readonly Range[] | undefined {
     const cu = this.unitAt(pc);
     if (!cu) return undefined;
     const chain = this.visibleChain(cu, pc, false);
@@ -271,7 +280,7 @@ export class SourceInfo {
   /** A function entry's location from the line table alone: no DIE tree is needed for it. */
   private entryLocation(address: bigint, name: string): CodeLocation {
     const cu = this.unitAt(address);
-    const s = cu && this.span(cu, address);
+    const s = cu && this.entrySpan(cu, address);
     const location = s?.file && s.row.line ? { path: this.mapper.toLocal(s.file.path), line: s.row.line, column: s.row.column } : undefined;
     return { address, location, function: name };
   }

@@ -47,7 +47,38 @@ const MAX_STEPS = 20000;
 const MAX_ENTRY_PADDING = 16;
 
 export class Stepper {
-  constructor(private readonly ctx: StepContext) {}
+  /** The current line's instructions, decoded while the user looks at a stop (see prepare). */
+  private ready = new Map<string, FlowStep[] | undefined>();
+  /** What `ready` was read under: the guest must not have run, nor memory been written, since. */
+  private readyAt = { resumes: 0, writes: 0 };
+  private resumes = 0;
+
+  constructor(private readonly ctx: StepContext) {
+    ctx.target.rsp.on('resumed', () => this.resumes++);
+  }
+
+  /**
+   * Read and decode the line at `tid`'s PC now, so the next step starts at once. Called
+   * after a stop is reported, while the client shows it; it only reads the target.
+   */
+  async prepare(tid: number): Promise<void> {
+    const at = { resumes: this.resumes, writes: this.t.memoryWrites };
+    const found = new Map<string, FlowStep[] | undefined>();
+    const pc = await this.t.pc(tid);
+    const line = this.ctx.source.lineAt(pc);
+    const span = line && this.ctx.source.stepRange(pc, line.line, line.file);
+    if (span) await this.decodeRange(tid, span, found);
+    // The first CFA at a new PC looks up and parses its FDE: do that now too.
+    await this.cfa(tid);
+    this.ready = found;
+    this.readyAt = at;
+  }
+
+  /** What prepare() decoded, if it still describes the target. */
+  private prepared(): Map<string, FlowStep[] | undefined> {
+    const fresh = this.readyAt.resumes === this.resumes && this.readyAt.writes === this.t.memoryWrites;
+    return new Map(fresh ? this.ready : undefined);
+  }
 
   private get t(): KernelTarget {
     return this.ctx.target;
@@ -94,7 +125,7 @@ export class Stepper {
   }
 
   /** After a single step from (prevPc, prevSp): the return address if that step was a call. */
-  private async calledFrom(tid: number, prevPc: bigint, prevSp: bigint, fn: Range[]): Promise<bigint | undefined> {
+  private async calledFrom(tid: number, prevPc: bigint, prevSp: bigint, fn: readonly Range[]): Promise<bigint | undefined> {
     const pc = await this.t.pc(tid);
     if (rangesContain(fn, pc) && !this.ctx.source.isFunctionEntry(pc)) return undefined;
     const arch = this.ctx.arch;
@@ -159,18 +190,14 @@ export class Stepper {
    * range can't be planned (no code, no CFA, a breakpoint or an exit at pc): then the caller
    * single-steps.
    */
-  private async runRange(tid: number, pc: bigint, range: [bigint, bigint], fn: Range[], insns: readonly FlowStep[]): Promise<{ stop: StopReply; pc: bigint; end?: StepOutcome } | undefined> {
+  private async runRange(tid: number, pc: bigint, range: [bigint, bigint], fn: readonly Range[], insns: readonly FlowStep[]): Promise<{ stop: StopReply; pc: bigint; end?: StepOutcome } | undefined> {
     if (this.ctx.bps.has(pc) || pc < range[0] || pc >= range[1] || cheaperToSingleStep(insns, pc)) return undefined;
     const exits = rangeExits(insns, range, fn);
     if (!exits || exits.includes(pc)) return undefined;
     const frame = await this.cfa(tid);
     if (frame === undefined) return undefined;
-    const added: bigint[] = [];
+    const added = await this.ctx.bps.addAll(exits, TEMP_ID);
     try {
-      for (const e of exits) {
-        await this.ctx.bps.add(e, TEMP_ID);
-        added.push(e);
-      }
       for (;;) {
         const stop = await P.continueThreads(this.t.rsp, undefined, this.t.vcont);
         this.t.invalidate();
@@ -189,7 +216,7 @@ export class Stepper {
         this.t.invalidate();
       }
     } finally {
-      for (const e of added) await this.ctx.bps.remove(e, TEMP_ID);
+      await this.ctx.bps.removeAll(added, TEMP_ID);
     }
   }
 
@@ -225,7 +252,7 @@ export class Stepper {
     const startDepth = src.inlineStop(pc).depth;
     const startSp = await this.sp(tid);
     let last: StopReply | undefined;
-    const decoded = new Map<string, FlowStep[] | undefined>();
+    const decoded = this.prepared();
     for (let n = 0; n < MAX_STEPS; n++) {
       const span = src.stepRange(pc, curLine, curFile);
       const insns = span && (await this.decodeRange(tid, span, decoded));

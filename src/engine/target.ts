@@ -29,7 +29,10 @@ export class KernelTarget {
     readonly stub: P.StubFeatures,
     readonly registers: RegisterInfo[],
     readonly vcont: boolean,
-  ) {}
+  ) {
+    // Every resume goes through the client, so no cache can outlive the stop it was read in.
+    rsp.on('resumed', () => this.invalidate());
+  }
 
   static async connect(where: RspTarget, arch: ArchInfo, opts: RspClientOptions = {}): Promise<KernelTarget> {
     const rsp = await RspClient.connect(where, opts);
@@ -79,7 +82,11 @@ export class KernelTarget {
     return c;
   }
 
+  /** Counts memory writes, so work derived from memory at a stop (decoded code) can tell it is stale. */
+  memoryWrites = 0;
+
   async writeMemory(addr: bigint, data: Buffer, tid: number): Promise<void> {
+    this.memoryWrites++;
     await this.select(tid);
     await P.writeMemory(this.rsp, addr, data, this.stub.packetSize);
     for (const c of this.memCaches.values()) c.invalidate(addr, data.length);
@@ -87,6 +94,7 @@ export class KernelTarget {
 
   /** Write guest-physical memory. Any virtual view of it may have changed, so every cache goes. */
   async writePhysicalMemory(addr: bigint, data: Buffer): Promise<void> {
+    this.memoryWrites++;
     await P.withPhysicalMemory(this.rsp, () => P.writeMemory(this.rsp, addr, data, this.stub.packetSize));
     for (const c of this.memCaches.values()) c.clear();
   }
@@ -188,26 +196,7 @@ export class KernelTarget {
   async readMemoryPartial(addr: bigint, length: number, tid?: number, physical = false): Promise<Buffer> {
     if (physical) return P.withPhysicalMemory(this.rsp, () => this.readMemoryPartial(addr, length, undefined, false));
     if (tid !== undefined) await this.select(tid);
-    const parts: Buffer[] = [];
-    let done = 0;
-    while (done < length) {
-      const n = Math.min(this.maxReadChunk, length - done);
-      try {
-        parts.push(await P.readMemory(this.rsp, addr + BigInt(done), n, this.maxReadChunk));
-        done += n;
-      } catch {
-        // A chunk failed: retry page by page so we return what is readable before the hole.
-        const pageEnd = Number((((addr + BigInt(done)) | 0xfffn) + 1n) - (addr + BigInt(done)));
-        if (pageEnd >= n) break;
-        try {
-          parts.push(await P.readMemory(this.rsp, addr + BigInt(done), pageEnd, this.maxReadChunk));
-          done += pageEnd;
-        } catch {
-          break;
-        }
-      }
-    }
-    return Buffer.concat(parts);
+    return P.readMemoryPrefix(this.rsp, addr, length, this.maxReadChunk);
   }
 
   async haltReason(): Promise<StopReply> {

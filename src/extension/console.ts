@@ -8,6 +8,8 @@ import { GuestConsole } from '../qemu/console';
 
 export interface ConsoleInfo {
   log: string;
+  /** This session's first byte in `log`, which may hold earlier sessions too. */
+  logStart?: number;
   socket: string;
 }
 
@@ -58,7 +60,7 @@ function makePty(info: ConsoleInfo, ended: boolean): vscode.Pseudoterminal {
   return {
     onDidWrite: write.event,
     open: () => {
-      con = new GuestConsole(info.log, ended ? undefined : info.socket);
+      con = new GuestConsole(info.log, ended ? undefined : info.socket, { fromOffset: info.logStart });
       con.on('data', (d: Buffer) => write.fire(decoder.decode(d, { stream: true })));
       con.on('input-error', () => write.fire('\r\n[qemu-kernel-debug: the guest console no longer takes input]\r\n'));
       con.start();

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 export interface ConsoleOptions {
-  /** Start reading the log at this byte offset (0 = since boot). */
+  /** Start reading the log at this byte offset: the session's start (QemuInstance.consoleLogStart). */
   fromOffset?: number;
 }
 
@@ -121,9 +121,9 @@ export class GuestConsole extends EventEmitter {
 }
 
 /** Resolve once `pattern` appears in the log, reading it as it grows. */
-export function waitForConsole(logPath: string, pattern: RegExp | string, timeoutMs: number): Promise<string> {
+export function waitForConsole(logPath: string, pattern: RegExp | string, timeoutMs: number, fromOffset = 0): Promise<string> {
   return new Promise((resolve, reject) => {
-    const con = new GuestConsole(logPath, undefined);
+    const con = new GuestConsole(logPath, undefined, { fromOffset });
     let text = '';
     const timer = setTimeout(() => {
       void con.close();

@@ -50,6 +50,11 @@ export class QemuInstance extends EventEmitter {
   private exitInfo?: ExitInfo;
   private stderr = '';
   private startupStderr = '';
+  /**
+   * Where this session's output begins in the console log. QEMU appends to the log, so a
+   * path reused across sessions keeps the earlier ones, which a console must not replay.
+   */
+  consoleLogStart = 0;
   /** Set while a restart waits for the firmware's own reset (see resetGuest). */
   private pendingRestore?: () => void;
   readonly exited: Promise<ExitInfo>;
@@ -92,6 +97,7 @@ export class QemuInstance extends EventEmitter {
     const runDir = makeRunDir();
     const paths = runPaths(runDir);
     fs.mkdirSync(path.dirname(cfg.consoleLog), { recursive: true });
+    const consoleLogStart = fileSize(cfg.consoleLog);
     const argv = buildQemuArgv(cfg, paths, accel);
     const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
@@ -126,6 +132,7 @@ export class QemuInstance extends EventEmitter {
       const inst = new QemuInstance(argv, paths, cfg.consoleLog, child, qmp);
       inst.stderr = stderr;
       inst.startupStderr = stderr;
+      inst.consoleLogStart = consoleLogStart;
       let partial = '';
       child.stderr?.on('data', (d: string) => {
         inst.stderr = (inst.stderr + d).slice(-8192);
@@ -243,5 +250,13 @@ export class QemuInstance extends EventEmitter {
     } catch {
       // Already gone.
     }
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
   }
 }

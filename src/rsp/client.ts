@@ -59,12 +59,15 @@ export function parseTarget(text: string): RspTarget {
 
 export class RspClient extends EventEmitter {
   private readonly parser = new FrameParser();
-  private pending?: Pending;
+  /** Requests sent and not answered yet, oldest first: the stub answers in order. */
+  private inflight: Pending[] = [];
+  /** Replies still owed to requests that timed out; they are dropped as strays when they come. */
+  private owed = 0;
   private queue: Promise<unknown> = Promise.resolve();
   /** Requests made inside exclusive() chain here, so nothing from outside slips between them. */
   private readonly section = new AsyncLocalStorage<{ queue: Promise<unknown> }>();
   private running?: { resolve: (s: StopReply) => void; reject: (e: Error) => void };
-  private unacked?: { frame: string; tries: number };
+  private unacked: Array<{ frame: string; tries: number }> = [];
   private closed = false;
   private readonly log?: WireLog;
   private readonly timeoutMs: number;
@@ -106,19 +109,79 @@ export class RspClient extends EventEmitter {
   /** Send one packet and wait for its reply. Requests are serialized, as the protocol requires. */
   request(packet: string, opts: RequestOptions = {}): Promise<string> {
     const caller = new Error();
-    const run = (): Promise<string> =>
-      new Promise<string>((resolve, reject) => {
-        if (this.closed) return reject(new RspConnectionError(packet, 'not connected'));
-        if (this.running) return reject(new RspError(`cannot send '${packet}' while the target is running`, packet));
-        const timeout = opts.timeoutMs ?? this.timeoutMs;
-        const pending: Pending = { packet, resolve, reject, onOutput: opts.onOutput };
-        pending.timer = setTimeout(() => {
-          if (this.pending === pending) this.pending = undefined;
-          reject(withCallerStack(new RspConnectionError(packet, `no reply to '${packet.slice(0, 40)}' within ${timeout} ms`), caller));
-        }, timeout);
-        this.pending = pending;
-        this.sendFrame(packet);
-      });
+    return this.enqueue(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          if (!this.canSend(packet, reject)) return;
+          this.send(packet, resolve, reject, opts, caller);
+        }),
+    );
+  }
+
+  /**
+   * Send several packets without waiting for each reply, at most `window` unanswered at a
+   * time, and return the replies in order. While the target is stopped QEMU handles the
+   * packets one after another as they arrive, so a large read costs the stub's work rather
+   * than a round trip per packet. Only for packets whose replies don't depend on each other.
+   */
+  requestMany(packets: readonly string[], window = 16, opts: RequestOptions = {}): Promise<string[]> {
+    const caller = new Error();
+    return this.enqueue(
+      () =>
+        new Promise<string[]>((resolve, reject) => {
+          const replies: string[] = new Array<string>(packets.length);
+          let sent = 0;
+          let answered = 0;
+          let failed = false;
+          const fail = (e: Error): void => {
+            failed = true;
+            reject(e);
+          };
+          const fill = (): void => {
+            while (!failed && sent < packets.length && sent - answered < window) {
+              const n = sent++;
+              if (!this.canSend(packets[n], fail)) return;
+              const got = (reply: string): void => {
+                replies[n] = reply;
+                answered++;
+                if (answered === packets.length) resolve(replies);
+                else fill();
+              };
+              this.send(packets[n], got, fail, opts, caller);
+            }
+          };
+          if (packets.length === 0) resolve(replies);
+          else fill();
+        }),
+    );
+  }
+
+  private canSend(packet: string, reject: (e: Error) => void): boolean {
+    if (this.closed) reject(new RspConnectionError(packet, 'not connected'));
+    else if (this.running) reject(new RspError(`cannot send '${packet}' while the target is running`, packet));
+    else return true;
+    return false;
+  }
+
+  private send(packet: string, resolve: (reply: string) => void, reject: (e: Error) => void, opts: RequestOptions, caller: Error): void {
+    const timeout = opts.timeoutMs ?? this.timeoutMs;
+    const pending: Pending = { packet, resolve, reject, onOutput: opts.onOutput };
+    pending.timer = setTimeout(() => {
+      // The stub is out of step with us: everything still in flight fails, and the replies
+      // it may yet send are dropped rather than handed to later requests.
+      const lost = this.inflight.splice(0);
+      this.owed += lost.length;
+      for (const p of lost) {
+        clearTimeout(p.timer);
+        if (p !== pending) p.reject(new RspConnectionError(p.packet, `abandoned: '${packet.slice(0, 40)}' had no reply`));
+      }
+      reject(withCallerStack(new RspConnectionError(packet, `no reply to '${packet.slice(0, 40)}' within ${timeout} ms`), caller));
+    }, timeout);
+    this.inflight.push(pending);
+    this.sendFrame(packet);
+  }
+
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
     const inner = this.section.getStore();
     if (inner) {
       const q = inner.queue.then(run, run);
@@ -160,6 +223,8 @@ export class RspClient extends EventEmitter {
         if (this.running) return reject(new RspError('the target is already running', packet));
         this.running = { resolve, reject };
         this.sendFrame(packet);
+        // Whatever was read from the target is stale from here on.
+        this.emit('resumed');
       });
     const p = this.queue.then(run, run);
     // The queue only waits for the packet to go out; the stop may come much later.
@@ -182,24 +247,27 @@ export class RspClient extends EventEmitter {
 
   private sendFrame(payload: string): void {
     const frame = encodePacket(payload);
-    this.unacked = { frame, tries: 1 };
+    this.unacked.push({ frame, tries: 1 });
     this.log?.('->', frame);
     this.socket.write(Buffer.from(frame, 'latin1'));
   }
 
   private onData(chunk: Buffer): void {
+    let acks = 0;
     for (const ev of this.parser.push(chunk)) {
       switch (ev.kind) {
         case 'ack':
-          this.unacked = undefined;
+          this.unacked.shift();
           break;
-        case 'nak':
-          if (this.unacked && this.unacked.tries < 3) {
-            this.unacked.tries++;
-            this.log?.('->', `${this.unacked.frame} (resend)`);
-            this.socket.write(Buffer.from(this.unacked.frame, 'latin1'));
+        case 'nak': {
+          const u = this.unacked[0];
+          if (u && u.tries < 3) {
+            u.tries++;
+            this.log?.('->', `${u.frame} (resend)`);
+            this.socket.write(Buffer.from(u.frame, 'latin1'));
           }
           break;
+        }
         case 'bad-checksum':
           this.log?.('<-', `$${ev.raw} (bad checksum, nak)`);
           this.socket.write('-');
@@ -209,17 +277,20 @@ export class RspClient extends EventEmitter {
           break;
         case 'packet':
           this.log?.('<-', `$${ev.payload}`);
-          this.socket.write('+');
+          acks++;
           this.onPacket(ev.payload);
           break;
       }
     }
+    // One write acks every packet of the chunk: the replies to a pipelined read come together.
+    if (acks > 0 && !this.socket.destroyed) this.socket.write('+'.repeat(acks));
   }
 
   private onPacket(payload: string): void {
     if (isConsoleOutput(payload)) {
       const text = Buffer.from(payload.slice(1), 'hex').toString('utf8');
-      if (this.pending?.onOutput) this.pending.onOutput(text);
+      const first = this.inflight[0];
+      if (first?.onOutput) first.onOutput(text);
       else this.emit('output', text);
       return;
     }
@@ -229,9 +300,13 @@ export class RspClient extends EventEmitter {
       r.resolve(parseStopReply(payload));
       return;
     }
-    const p = this.pending;
+    if (this.owed > 0 && !isStopReply(payload)) {
+      this.owed--;
+      this.emit('stray', payload);
+      return;
+    }
+    const p = this.inflight.shift();
     if (p) {
-      this.pending = undefined;
       clearTimeout(p.timer);
       p.resolve(payload);
       return;
@@ -245,11 +320,9 @@ export class RspClient extends EventEmitter {
   }
 
   private onClose(reason: string): void {
-    if (this.closed && !this.pending && !this.running) return;
+    if (this.closed && !this.inflight.length && !this.running) return;
     this.closed = true;
-    const p = this.pending;
-    this.pending = undefined;
-    if (p) {
+    for (const p of this.inflight.splice(0)) {
       clearTimeout(p.timer);
       p.reject(new RspConnectionError(p.packet, reason));
     }

@@ -64,52 +64,76 @@ export type FrameEvent =
 /**
  * Incremental parser for the byte stream coming from a stub. Call push() with each chunk;
  * it returns the complete frames found so far and keeps partial ones for the next chunk.
+ * It works on bytes: a pipelined memory read brings dozens of 4 KiB frames in one chunk,
+ * and per-character string work made the parser, not the stub, the cost of a large read.
  */
 export class FrameParser {
-  private buf = '';
+  private buf: Buffer = Buffer.alloc(0);
+  /** Where the search for the current frame's `#` resumes when its end hasn't arrived yet. */
+  private scanFrom = 1;
 
   push(chunk: Buffer | string): FrameEvent[] {
-    this.buf += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    const b = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    const buf = this.buf.length ? Buffer.concat([this.buf, b]) : b;
     const events: FrameEvent[] = [];
-    for (;;) {
-      if (this.buf.length === 0) break;
-      const c = this.buf[0];
-      if (c === '+') {
-        events.push({ kind: 'ack' });
-        this.buf = this.buf.slice(1);
+    let pos = 0;
+    while (pos < buf.length) {
+      const c = buf[pos];
+      if (c === PLUS || c === MINUS) {
+        events.push({ kind: c === PLUS ? 'ack' : 'nak' });
+        pos++;
         continue;
       }
-      if (c === '-') {
-        events.push({ kind: 'nak' });
-        this.buf = this.buf.slice(1);
-        continue;
-      }
-      if (c !== '$' && c !== '%') {
+      if (c !== DOLLAR && c !== PERCENT) {
         // Noise between packets (e.g. a stray byte after a reconnect) is dropped, as gdb does.
-        this.buf = this.buf.slice(1);
+        pos++;
         continue;
       }
-      const hash = this.findTerminator();
-      if (hash < 0 || hash + 3 > this.buf.length) break;
-      const raw = this.buf.slice(1, hash);
-      const sent = parseInt(this.buf.slice(hash + 1, hash + 3), 16);
-      this.buf = this.buf.slice(hash + 3);
-      if (Number.isNaN(sent) || sent !== checksum(raw)) {
-        events.push({ kind: 'bad-checksum', raw });
+      const hash = this.findTerminator(buf, pos);
+      if (hash < 0 || hash + 3 > buf.length) break;
+      const sent = parseInt(buf.toString('latin1', hash + 1, hash + 3), 16);
+      let sum = 0;
+      for (let i = pos + 1; i < hash; i++) sum = (sum + buf[i]) & 0xff;
+      const raw = buf.subarray(pos + 1, hash);
+      pos = hash + 3;
+      this.scanFrom = 1;
+      if (Number.isNaN(sent) || sent !== sum) {
+        events.push({ kind: 'bad-checksum', raw: raw.toString('latin1') });
         continue;
       }
-      events.push({ kind: c === '$' ? 'packet' : 'notification', payload: decodeBody(raw) });
+      // Escapes and run-length encoding are rare in replies; most bodies are already final.
+      const plain = raw.indexOf(ESCAPE) < 0 && raw.indexOf(RUN) < 0;
+      const text = raw.toString('latin1');
+      events.push({ kind: c === DOLLAR ? 'packet' : 'notification', payload: plain ? text : decodeBody(text) });
     }
+    this.buf = pos >= buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(pos));
     return events;
   }
 
-  /** Index of the `#` ending the frame at buf[0], skipping escaped characters. */
-  private findTerminator(): number {
-    for (let i = 1; i < this.buf.length; i++) {
-      const ch = this.buf[i];
-      if (ch === '}') i++;
-      else if (ch === '#') return i;
+  /** Index of the `#` ending the frame at `start`, skipping escaped characters; -1 if not here yet. */
+  private findTerminator(buf: Buffer, start: number): number {
+    let i = start + this.scanFrom;
+    for (;;) {
+      const hash = buf.indexOf(HASH, i);
+      const esc = buf.indexOf(ESCAPE, i);
+      if (esc < 0 || (hash >= 0 && esc > hash)) {
+        if (hash < 0) this.scanFrom = buf.length - start;
+        return hash;
+      }
+      // An escape before the next `#`: the byte after it is data, even if it is `#`.
+      i = esc + 2;
+      if (i > buf.length) {
+        this.scanFrom = esc - start;
+        return -1;
+      }
     }
-    return -1;
   }
 }
+
+const PLUS = 0x2b;
+const MINUS = 0x2d;
+const DOLLAR = 0x24;
+const PERCENT = 0x25;
+const HASH = 0x23;
+const ESCAPE = 0x7d;
+const RUN = 0x2a;

@@ -3,7 +3,7 @@
  * Addresses are bigint: guest kernels live at the top of the 64-bit space.
  */
 import { RspClient } from './client';
-import { RspProtocolError, RspUnsupported } from './errors';
+import { errorFromReply, RspProtocolError, RspUnsupported } from './errors';
 import { parseThreadId, StopReply, parseStopReply, isStopReply } from './stop';
 
 export const hex = (n: bigint | number): string => n.toString(16);
@@ -74,16 +74,61 @@ export async function writeRegister(c: RspClient, regnum: number, value: Buffer)
   expectOk(packet, await c.command(packet));
 }
 
-/** `m`: read guest memory, split into requests the stub accepts. */
+/** `m` packets for [addr, addr+length), each at most `maxChunk` bytes. */
+function readPackets(addr: bigint, length: number, maxChunk: number): Array<{ packet: string; at: number; n: number }> {
+  const out: Array<{ packet: string; at: number; n: number }> = [];
+  for (let at = 0; at < length; at += maxChunk) {
+    const n = Math.min(maxChunk, length - at);
+    out.push({ packet: `m${hex(addr + BigInt(at))},${hex(n)}`, at, n });
+  }
+  return out;
+}
+
+/** One `m` reply's bytes, or the error it carries. */
+function memoryReply(packet: string, reply: string): Buffer | Error {
+  const err = errorFromReply(packet, reply);
+  if (err) return err;
+  if (reply === '') return new RspProtocolError(packet, 'empty memory reply');
+  return parseHexBytes(packet, reply);
+}
+
+/** `m`: read guest memory, split into requests the stub accepts and sent pipelined. */
 export async function readMemory(c: RspClient, addr: bigint, length: number, maxChunk: number): Promise<Buffer> {
+  const reads = readPackets(addr, length, maxChunk);
+  const replies = reads.length === 1 ? [await c.request(reads[0].packet)] : await c.requestMany(reads.map((r) => r.packet));
   const parts: Buffer[] = [];
-  for (let done = 0; done < length; ) {
-    const n = Math.min(maxChunk, length - done);
-    const packet = `m${hex(addr + BigInt(done))},${hex(n)}`;
-    const bytes = parseHexBytes(packet, await c.command(packet));
-    if (bytes.length === 0) throw new RspProtocolError(packet, 'empty memory reply');
+  for (let i = 0; i < reads.length; i++) {
+    const bytes = memoryReply(reads[i].packet, replies[i]);
+    if (bytes instanceof Error) throw bytes;
     parts.push(bytes);
-    done += bytes.length;
+    // A stub may answer with fewer bytes than asked; the rest of that chunk is asked again.
+    if (bytes.length < reads[i].n) parts.push(await readMemory(c, addr + BigInt(reads[i].at + bytes.length), reads[i].n - bytes.length, maxChunk));
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * As much of [addr, addr+length) as is readable from its start: the chunks up to the first
+ * that fails, then that chunk page by page, so a read running into an unmapped page returns
+ * the bytes before the hole.
+ */
+export async function readMemoryPrefix(c: RspClient, addr: bigint, length: number, maxChunk: number): Promise<Buffer> {
+  const reads = readPackets(addr, length, maxChunk);
+  const replies = reads.length === 1 ? [await c.request(reads[0].packet)] : await c.requestMany(reads.map((r) => r.packet));
+  const parts: Buffer[] = [];
+  for (let i = 0; i < reads.length; i++) {
+    const bytes = memoryReply(reads[i].packet, replies[i]);
+    if (!(bytes instanceof Error) && bytes.length === reads[i].n) {
+      parts.push(bytes);
+      continue;
+    }
+    const at = addr + BigInt(reads[i].at);
+    const pageEnd = Number(((at | 0xfffn) + 1n) - at);
+    if (pageEnd < reads[i].n) {
+      const head = await readMemory(c, at, pageEnd, maxChunk).catch(() => undefined);
+      if (head) parts.push(head, await readMemoryPrefix(c, at + BigInt(pageEnd), length - reads[i].at - pageEnd, maxChunk));
+    }
+    break;
   }
   return Buffer.concat(parts);
 }
@@ -108,6 +153,24 @@ export async function insertBreakpoint(c: RspClient, type: BreakpointType, addr:
   const reply = await c.command(packet);
   if (reply === '') throw new RspUnsupported(packet);
   expectOk(packet, reply);
+}
+
+/** What a `Z`/`z` reply means: undefined for OK, else the error to raise. */
+function breakpointReply(packet: string, reply: string): Error | undefined {
+  if (reply === '') return new RspUnsupported(packet);
+  const err = errorFromReply(packet, reply);
+  if (err) return err;
+  return reply === 'OK' ? undefined : new RspProtocolError(packet, `expected OK, got '${reply.slice(0, 20)}'`);
+}
+
+/**
+ * `Z` or `z` for several addresses in one pipelined exchange (a step's temporary breakpoints
+ * go in and out together). Each address gets its own outcome: undefined for OK, or the error.
+ */
+export async function setBreakpoints(c: RspClient, insert: boolean, type: BreakpointType, addrs: readonly bigint[], kind: number): Promise<Array<Error | undefined>> {
+  const packets = addrs.map((a) => `${insert ? 'Z' : 'z'}${Z_TYPE[type]},${hex(a)},${hex(kind)}`);
+  const replies = packets.length === 1 ? [await c.request(packets[0])] : await c.requestMany(packets);
+  return replies.map((r, i) => breakpointReply(packets[i], r));
 }
 
 /** `z`: remove a breakpoint or watchpoint. */
@@ -205,7 +268,9 @@ function expectOk(packet: string, reply: string): void {
 
 function parseHexBytes(packet: string, reply: string): Buffer {
   // QEMU marks unavailable register bytes with 'x'; they read as zero.
-  const clean = reply.replace(/x/g, '0');
-  if (!/^([0-9a-fA-F]{2})*$/.test(clean)) throw new RspProtocolError(packet, `not hex data: '${reply.slice(0, 20)}'`);
-  return Buffer.from(clean, 'hex');
+  const clean = reply.includes('x') ? reply.replace(/x/g, '0') : reply;
+  // Buffer.from stops at the first non-hex pair, so a short result means bad data.
+  const bytes = Buffer.from(clean, 'hex');
+  if (bytes.length * 2 !== clean.length) throw new RspProtocolError(packet, `not hex data: '${reply.slice(0, 20)}'`);
+  return bytes;
 }

@@ -1,9 +1,11 @@
 /** The qkd command line: headless debug through the same adapter, and boot with the console on stdio. */
 import * as assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { READY_LINE } from '../../src/guest/initramfs';
-import { artifact, CLI, requireBuilt, sampleGuest } from '../support/env';
+import { artifact, CLI, requireBuilt, requireOrSkip, sampleGuest } from '../support/env';
+import { haveGdb } from '../support/gdb';
 import { nmAddress } from '../support/oracle';
 
 const run = promisify(execFile);
@@ -29,6 +31,51 @@ describe('qkd CLI', function () {
     assert.match(stderr, /breakpoint kernel_clone: at 0x/);
   });
 
+  it('where --json puts function and line breakpoints where gdb\'s info line does', async function () {
+    requireBuilt(this);
+    const g = sampleGuest(this);
+    requireOrSkip(this, haveGdb(), 'gdb is not installed (bash scripts/setup.sh)');
+    // Functions in C and in a big unit, a line with code and lines without (the next line with code is used).
+    const locs = ['kernel_clone', 'start_kernel', 'handle_mm_fault', 'kernel/fork.c:2739', 'init/main.c:1000', 'mm/memory.c:5000'];
+    const { stdout } = await run('node', [CLI, 'where', '--json', '--vmlinux', g.vmlinux, '--source', g.source, ...locs], { cwd: g.source });
+    const ours = JSON.parse(stdout) as Array<{ location: string; addresses: Array<{ address: string; line?: number; file?: string }> }>;
+    const gdb = execFileSync('gdb', ['-q', '-nx', '-batch', ...locs.flatMap((l) => ['-ex', `info line ${l}`]), g.vmlinux], { cwd: g.source, encoding: 'utf8' }).trim().split('\n');
+    assert.equal(gdb.length, locs.length, gdb.join('\n'));
+    locs.forEach((loc, i) => {
+      const m = /^Line (\d+) of "([^"]+)" (starts at|is at) address (0x[0-9a-f]+) /.exec(gdb[i]);
+      assert.ok(m, `gdb: ${gdb[i]}`);
+      const [first] = ours[i].addresses;
+      assert.equal(ours[i].location, loc);
+      assert.equal(BigInt(first.address), BigInt(m[4]), `${loc}: gdb says ${gdb[i]}`);
+      // gdb names the line only where it has code; the file is the one gdb names, under --source.
+      if (m[3] === 'starts at') assert.equal(first.line, Number(m[1]), loc);
+      assert.equal(first.file, `${g.source}/${m[2]}`, loc);
+    });
+  });
+
+  it('where says a function has no code and exits 1; without --vmlinux it names the field', async function () {
+    requireBuilt(this);
+    const g = sampleGuest(this);
+    await assert.rejects(run('node', [CLI, 'where', '--vmlinux', g.vmlinux, 'no_such_function_anywhere']), (e: { code: number; stdout: string }) => {
+      assert.equal(e.code, 1);
+      assert.equal(e.stdout, 'no_such_function_anywhere: no code found\n');
+      return true;
+    });
+    await assert.rejects(run('node', [CLI, 'where', 'kernel_clone']), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /^qkd: Launch config field 'vmlinux' is required/);
+      return true;
+    });
+  });
+
+  it('prints its usage with no command, and refuses an unknown one with exit 2', async function () {
+    requireBuilt(this);
+    const { stdout } = await run('node', [CLI]);
+    assert.match(stdout, /^usage: qkd <command>/);
+    assert.match(stdout, /where --vmlinux FILE/);
+    await assert.rejects(run('node', [CLI, 'frobnicate']), (e: { code: number; stderr: string }) => e.code === 2 && /unknown command 'frobnicate'/.test(e.stderr));
+  });
+
   it('debug names the bad field and exits 1', async function () {
     requireBuilt(this);
     await assert.rejects(run('node', [CLI, 'debug', '--kernel', '/nonexistent/bzImage', '--vmlinux', '/nonexistent/vmlinux']), (e: { code: number; stderr: string }) => {
@@ -38,10 +85,14 @@ describe('qkd CLI', function () {
     });
   });
 
-  it('boot puts the console on stdio: echo hi answers hi, reboot -f ends QEMU', async function () {
+  it('boot puts the console on stdio: echo hi answers hi, reboot -f ends QEMU; an earlier session in the same log is kept, not replayed', async function () {
     requireBuilt(this);
     sampleGuest(this);
-    const child = spawn('node', [CLI, 'boot', '--accel', 'tcg', '--console-log', artifact(this, 'console.log')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // QEMU appends to the log: what an earlier session left there stays, and isn't this session's output.
+    const log = artifact(this, 'console.log');
+    const earlier = `earlier session ${process.pid}: qkd-guest: ready (kernel 6.1.0)\n/ # echo hi\nhi\n`;
+    fs.writeFileSync(log, earlier);
+    const child = spawn('node', [CLI, 'boot', '--accel', 'tcg', '--console-log', log], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     const seen = (re: RegExp, ms: number): Promise<void> =>
       new Promise((resolve, reject) => {
@@ -64,6 +115,10 @@ describe('qkd CLI', function () {
       await seen(/\r?\nhi\r?\n/, 30_000);
       child.stdin.write('reboot -f\n');
       assert.equal(await exited, 0);
+      assert.ok(!out.includes('earlier session'), 'the earlier session was replayed');
+      assert.equal((out.match(/Linux version 6\.1/g) ?? []).length, 1, 'one boot on stdout');
+      const kept = fs.readFileSync(log, 'utf8');
+      assert.ok(kept.startsWith(earlier) && /Linux version 6\.1/.test(kept.slice(earlier.length)), 'the log holds the earlier session, then this one');
     } finally {
       child.kill('SIGKILL');
     }

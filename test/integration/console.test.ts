@@ -46,7 +46,7 @@ describe('guest console', function () {
 
   it('logs the boot while no terminal is attached', async () => {
     const info = await s.consoleEvent;
-    const text = await waitForConsole(info.log, READY_LINE, 120_000);
+    const text = await waitForConsole(info.log, READY_LINE, 120_000, info.logStart);
     assert.match(text, /Linux version 6\.1/);
     assert.match(text, /Run \/init as init process/);
   });
@@ -85,7 +85,7 @@ describe('guest console', function () {
       assert.equal((await s.topFrame(ev.body.threadId)).name, 'kernel_clone');
       await s.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
       await s.dc.continueRequest({ threadId: ev.body.threadId });
-      await waitForConsole(info.log, /ls \/\r?\n.*bin/s, 30_000);
+      await waitForConsole(info.log, /ls \/\r?\n.*bin/s, 30_000, info.logStart);
     } finally {
       await con.close();
     }
@@ -93,7 +93,7 @@ describe('guest console', function () {
 
   it('a reopened console replays everything, including the earlier exchange', async () => {
     const info = await s.consoleEvent;
-    const text = await waitForConsole(info.log, /echo hi\r?\nhi/, 10_000);
+    const text = await waitForConsole(info.log, /echo hi\r?\nhi/, 10_000, info.logStart);
     assert.ok(text.indexOf('Linux version') < text.indexOf(READY_LINE));
   });
 });

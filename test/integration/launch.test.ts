@@ -131,7 +131,7 @@ describe('launch the sample guest and stop at kernel_clone', function () {
   it('runs on to the shell: the ready line reaches the console log', async () => {
     await s.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
     await s.dc.continueRequest({ threadId: stopThread });
-    const text = await waitForConsole(s.console!.log, READY_LINE, 120_000);
+    const text = await waitForConsole(s.console!.log, READY_LINE, 120_000, s.console!.logStart);
     assert.ok(text.includes('Linux version 6.1'));
   });
 

@@ -62,6 +62,29 @@ describe('rsp packets against QEMU 7.2', function () {
     assert.deepEqual(await P.readMemory(target.rsp, 0x10000n, data.length, target.maxReadChunk), data);
   });
 
+  it('answers pipelined m packets in order: a large read equals the same bytes read one small packet at a time', async () => {
+    // The BIOS ROM's top 64 KiB (mapped at reset) is fixed data that differs from chunk to chunk.
+    const base = 0xf0000n;
+    const pipelined = await P.readMemory(target.rsp, base, 0x10000, target.maxReadChunk);
+    const serial: Buffer[] = [];
+    for (let at = 0; at < 0x10000; at += 256) serial.push(await P.readMemory(target.rsp, base + BigInt(at), 256, 256));
+    assert.equal(pipelined.length, 0x10000);
+    assert.ok(new Set(pipelined.subarray(0, 4096)).size > 16, 'the ROM is not blank');
+    assert.deepEqual(pipelined, Buffer.concat(serial));
+    // A read running past 4 GiB (nothing is mapped there) keeps the ROM bytes before the hole.
+    const top = 0x100000000n - 0x800n;
+    const prefix = await P.readMemoryPrefix(target.rsp, top, 0x1000, target.maxReadChunk);
+    assert.equal(prefix.length, 0x800);
+    assert.deepEqual(prefix, await P.readMemory(target.rsp, top, 0x800, target.maxReadChunk));
+    await assert.rejects(P.readMemory(target.rsp, top, 0x1000, target.maxReadChunk));
+  });
+
+  it('inserts and removes several breakpoints in one pipelined exchange', async () => {
+    const addrs = [0xffffffff81000000n, 0xffffffff81000010n, 0xffffffff81000020n];
+    assert.deepEqual(await P.setBreakpoints(target.rsp, true, 'sw', addrs, 1), [undefined, undefined, undefined]);
+    assert.deepEqual(await P.setBreakpoints(target.rsp, false, 'sw', addrs, 1), [undefined, undefined, undefined]);
+  });
+
   it('inserts and removes software and hardware breakpoints', async () => {
     await P.insertBreakpoint(target.rsp, 'sw', 0xffffffff81000000n, 1);
     await P.removeBreakpoint(target.rsp, 'sw', 0xffffffff81000000n, 1);

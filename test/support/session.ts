@@ -6,6 +6,7 @@ import { ADAPTER, artifact } from './env';
 
 export interface ConsoleInfo {
   log: string;
+  logStart?: number;
   socket: string;
   pid: number;
 }

@@ -121,6 +121,58 @@ describe('rsp/client', () => {
     }
   });
 
+  it('pipelines a large read: several packets in flight, never more than the window, replies matched in order', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const peer = await withPeer((f, s) => {
+      const m = /^m([0-9a-f]+),([0-9a-f]+)$/.exec(f);
+      if (!m) return;
+      inFlight++;
+      most = Math.max(most, inFlight);
+      s.write('+');
+      // Answer later, as a busy stub would; each chunk's bytes are its own address's low byte.
+      const addr = BigInt('0x' + m[1]);
+      const body = Number(addr & 0xffn).toString(16).padStart(2, '0').repeat(parseInt(m[2], 16));
+      const sum = [...body].reduce((a, c) => (a + c.charCodeAt(0)) & 0xff, 0);
+      setTimeout(() => {
+        inFlight--;
+        s.write(`$${body}#${sum.toString(16).padStart(2, '0')}`);
+      }, 2);
+    });
+    try {
+      const data = await P.readMemory(peer.client, 0x10000n + 0x11n, 40 * 256, 256);
+      assert.equal(data.length, 40 * 256);
+      for (let k = 0; k < 40; k++) assert.equal(data[k * 256], (0x11 + k * 256) & 0xff, `chunk ${k}`);
+      assert.ok(most > 1 && most <= 16, `at most ${most} in flight`);
+      // Every reply is acked (the last acks may still be on their way).
+      for (let i = 0; i < 100 && peer.received.filter((r) => r === '+').length < 40; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(peer.received.filter((r) => r === '+').length, 40);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('returns the readable prefix of a pipelined read that runs into an error', async () => {
+    const peer = await withPeer((f, s) => {
+      const m = /^m([0-9a-f]+),([0-9a-f]+)$/.exec(f);
+      if (!m) return;
+      const addr = BigInt('0x' + m[1]);
+      const n = parseInt(m[2], 16);
+      // Memory ends at 0x3800: a read reaching past it fails as QEMU's does, with E14.
+      const reply = addr + BigInt(n) > 0x3800n ? 'E14' : 'cd'.repeat(n);
+      const sum = [...reply].reduce((a, c) => (a + c.charCodeAt(0)) & 0xff, 0);
+      s.write(`+$${reply}#${sum.toString(16).padStart(2, '0')}`);
+    });
+    try {
+      const data = await P.readMemoryPrefix(peer.client, 0x1000n, 0x4000, 0x800);
+      assert.equal(data.length, 0x2800);
+      assert.ok(data.every((b) => b === 0xcd));
+      await assert.rejects(P.readMemory(peer.client, 0x1000n, 0x4000, 0x800), RspErrorReply);
+    } finally {
+      peer.close();
+    }
+  });
+
   it('refuses requests while running, interrupts with 0x03, and resolves the resume with the stop', async () => {
     const peer = await withPeer((f, s) => {
       if (f === '\x03') s.write(rawReply('?'));

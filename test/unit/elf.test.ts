@@ -4,6 +4,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { getArch, knownArches } from '../../src/arch';
+import { ELF_MACHINES, supportedMachine } from '../../src/arch/machines';
 import { EM_X86_64, ElfError, ElfFile } from '../../src/symbols/elf';
 import { SymbolTable } from '../../src/symbols/symtab';
 import { sampleGuest } from '../support/env';
@@ -44,6 +46,38 @@ describe('symbols/elf on the sample vmlinux', function () {
       assert.ok(found.includes(addr), `${name} at 0x${addr.toString(16)}`);
       checked++;
     }
+  });
+
+  it('finds every kind of name the same streaming the tables from the file (inFile) as with them read in', function () {
+    this.timeout(60_000);
+    const all = execFileSync('nm', [elf.path], { encoding: 'utf8', maxBuffer: 64 << 20 })
+      .split('\n')
+      .map((l) => l.split(' ')[2])
+      .filter((n): n is string => !!n);
+    // Every 100th name of every kind (text, data, absolute, static duplicates), plus names that
+    // are the tail of others in the string table, and none.
+    const names = [...new Set([...all.filter((_, i) => i % 100 === 0), 'kernel_clone', 'clone', 'init', 'e', 'no_such_symbol_at_all'])];
+    const loaded = SymbolTable.fromElf(elf);
+    let several = 0;
+    for (const name of names) {
+      const streamed = SymbolTable.inFile(elf).lookup(name);
+      assert.deepEqual(streamed, loaded.lookup(name), name);
+      if (streamed.length > 1) several++;
+    }
+    assert.ok(names.length > 400 && several > 0, `${names.length} names, ${several} with several symbols`);
+    // One table through its life: a streamed lookup, then address and name lookups read it in.
+    const lazy = SymbolTable.inFile(elf);
+    assert.deepEqual(lazy.lookup('kernel_clone'), loaded.lookup('kernel_clone'));
+    assert.equal(lazy.describe((nm.get('kernel_clone') as bigint) + 4n), 'kernel_clone+0x4');
+    assert.deepEqual(lazy.lookup('start_kernel'), loaded.lookup('start_kernel'));
+    assert.equal(lazy.size, loaded.size);
+  });
+
+  it('names each supported arch\'s ELF machine as the arch descriptions do', () => {
+    assert.deepEqual(Object.keys(ELF_MACHINES).sort(), knownArches().sort());
+    for (const name of knownArches()) assert.equal(ELF_MACHINES[name], getArch(name).elfMachine, name);
+    assert.ok(supportedMachine(elf.machine));
+    assert.ok(!supportedMachine(3), 'EM_386 is not supported');
   });
 
   it('maps addresses back to function+offset', () => {

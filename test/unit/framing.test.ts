@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { checksum, decodeBody, encodePacket, FrameParser, FramingError } from '../../src/rsp/framing';
+import { checksum, decodeBody, encodePacket, type FrameEvent, FrameParser, FramingError } from '../../src/rsp/framing';
 import { recorded, rawReply } from './fixture';
 
 describe('rsp/framing', () => {
@@ -51,6 +51,28 @@ describe('rsp/framing', () => {
   it('rejects malformed run-length and escape sequences with a clear error', () => {
     assert.throws(() => decodeBody('*#'), FramingError);
     assert.throws(() => decodeBody('ab}'), /escape character at end/);
+  });
+
+  it('parses a stream of many frames in order, escapes included, however it is split', () => {
+    // What a pipelined read brings: QEMU's recorded replies back to back, plus a frame whose
+    // escaped byte is '#' (0x03 escaped), which must not end the frame.
+    // Our encoder leaves 0x03 alone, but a stub may escape any byte.
+    const raw = 'a}#b}]c';
+    const escaped = `$${raw}#${checksum(raw).toString(16).padStart(2, '0')}`;
+    const frames = [...recorded.exchanges.map((ex) => ex.receivedLatin1), escaped, ...recorded.exchanges.map((ex) => ex.receivedLatin1)];
+    const stream = Buffer.from(frames.join(''), 'latin1');
+    const whole = new FrameParser().push(stream);
+    const payloads = (events: FrameEvent[]): string[] => events.flatMap((e) => (e.kind === 'packet' ? [e.payload] : []));
+    const expected = payloads(whole);
+    assert.equal(expected.length, recorded.exchanges.length * 2 + 1);
+    assert.equal(expected[recorded.exchanges.length], 'a\x03b}c');
+    for (const step of [1, 2, 3, 5, 64, 4097]) {
+      const p = new FrameParser();
+      const events: FrameEvent[] = [];
+      for (let i = 0; i < stream.length; i += step) events.push(...p.push(stream.subarray(i, i + step)));
+      assert.deepEqual(payloads(events), expected, `chunks of ${step}`);
+      assert.equal(events.filter((e) => e.kind === 'bad-checksum').length, 0);
+    }
   });
 
   it('skips noise between frames', () => {

@@ -8,14 +8,15 @@ import { execFileSync } from 'node:child_process';
 import { SourceInfo } from '../../src/engine/sourceinfo';
 import { SourceMapper } from '../../src/engine/sourcemap';
 import { CompileUnit } from '../../src/symbols/dwarf/cu';
-import { DW_TAG } from '../../src/symbols/dwarf/constants';
+import { parseAbbrevTable } from '../../src/symbols/dwarf/abbrev';
+import { DW_AT, DW_TAG } from '../../src/symbols/dwarf/constants';
 import { Dwarf } from '../../src/symbols/dwarf/dwarf';
 import { FileNameScanner } from '../../src/symbols/dwarf/filenames';
 import { lineFileNames } from '../../src/symbols/dwarf/line';
 import { lineOffset } from '../../src/symbols/dwarf/offsets';
 import { functionName } from '../../src/symbols/dwarf/scopes';
 import { unitCodeCopies } from '../../src/symbols/dwarf/scan';
-import { rootStmtList, type Die } from '../../src/symbols/dwarf/unit';
+import { attrNumber, parseUnitDies, rootStmtList, type Die } from '../../src/symbols/dwarf/unit';
 import { ElfFile } from '../../src/symbols/elf';
 import { packAddress, unpackAddress } from '../../src/symbols/index/builder';
 import { LocalIndex, WorkerIndex, workerFile } from '../../src/symbols/index/client';
@@ -44,9 +45,21 @@ describe('symbols/index on the sample vmlinux', function () {
     const abbrevs = dwarf.sections.require('.debug_abbrev').all();
     let n = 0;
     for (const h of dwarf.unitHeaders()) {
-      const full = new CompileUnit(dwarf.sections, h).stmtList;
+      const full = attrNumber(parseUnitDies(dwarf.sections, h, parseAbbrevTable(dwarf.sections, h.abbrevOffset), { rootOnly: true }), DW_AT.stmt_list);
       assert.equal(rootStmtList(dwarf.sections, h, abbrevs), full, `unit 0x${h.offset.toString(16)}`);
       assert.equal(rootStmtList(dwarf.sections, h), full);
+      n++;
+    }
+    assert.ok(n > 900);
+  });
+
+  it('reads every unit\'s root DIE from its one abbreviation exactly as with the unit\'s whole table', () => {
+    let n = 0;
+    for (const h of dwarf.unitHeaders()) {
+      const full = parseUnitDies(dwarf.sections, h, parseAbbrevTable(dwarf.sections, h.abbrevOffset), { rootOnly: true });
+      const root = new CompileUnit(dwarf.sections, h).root;
+      assert.ok(root.attrs.size > 0);
+      assert.deepEqual({ ...root, parent: undefined }, { ...full, parent: undefined }, `unit 0x${h.offset.toString(16)}`);
       n++;
     }
     assert.ok(n > 900);

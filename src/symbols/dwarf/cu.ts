@@ -123,8 +123,18 @@ export class CompileUnit {
     return this.addr(this.root.attrs.get(DW_AT.low_pc)) ?? 0n;
   }
 
+  // Stepping asks for the same inline and block ranges at every stop; reading a range list
+  // means a file read, so each DIE's list is read once.
+  private readonly rangeMemo = new WeakMap<Die, readonly Range[]>();
+
   /** A DIE's code ranges, empty when it has none (a declaration, an abstract instance). */
-  ranges(die: Die): Range[] {
+  ranges(die: Die): readonly Range[] {
+    let r = this.rangeMemo.get(die);
+    if (!r) this.rangeMemo.set(die, (r = this.readRanges(die)));
+    return r;
+  }
+
+  private readRanges(die: Die): Range[] {
     const low = this.addr(die.attrs.get(DW_AT.low_pc));
     const high = die.attrs.get(DW_AT.high_pc);
     if (low !== undefined && high) {

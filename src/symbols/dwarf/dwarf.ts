@@ -8,7 +8,7 @@ import { CallFrameInfo } from './frame';
 import { CompileUnit } from './cu';
 import { FileNameScanner } from './filenames';
 import { lineFileNames, parseLineTable } from './line';
-import { LineIndex } from './lineindex';
+import { LineIndex, lineSpanAt, type LineSpan } from './lineindex';
 import { infoOffset, lineOffset, type DebugInfoOffset } from './offsets';
 import { ArangeIndex } from './ranges';
 import { DwarfSections } from './sections';
@@ -102,6 +102,26 @@ export class Dwarf {
     const stmt = cu.stmtList;
     if (stmt === undefined) return undefined;
     return cached(this.lines, cu.offset, () => new LineIndex(parseLineTable(this.sections, lineOffset(stmt), cu.compDir, cu.header.addressSize)));
+  }
+
+  /**
+   * The line-table span holding pc, for a one-off question (where a function starts): from
+   * the unit's index when it is built, else from one pass over its program that keeps no
+   * rows, which costs a cold process a fraction of building the index.
+   */
+  spanAt(cu: CompileUnit, pc: bigint): LineSpan | undefined {
+    const stmt = cu.stmtList;
+    if (stmt === undefined) return undefined;
+    if (!this.lines.has(cu.offset)) {
+      let span: LineSpan | undefined | null = null;
+      try {
+        span = lineSpanAt(this.sections, lineOffset(stmt), cu.compDir, cu.header.addressSize, pc);
+      } catch {
+        // A bad table: the index is built and fails the same way, and remembers the error.
+      }
+      if (span !== null) return span;
+    }
+    return this.lineIndex(cu)?.lookup(pc);
   }
 
   frames(): CallFrameInfo | undefined {

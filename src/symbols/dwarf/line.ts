@@ -98,15 +98,68 @@ export function lineFileNames(sections: DwarfSections, offset: DebugLineOffset):
  * `strOffsetsBase` is the CU's DW_AT_str_offsets_base, needed only for DW_FORM_strx names.
  */
 export function parseLineTable(sections: DwarfSections, offset: DebugLineOffset, compDir: string, addressSize?: number, strOffsetsBase?: number): LineTable {
+  const rows: LineRow[] = [];
+  const header = runLineProgram(sections, offset, compDir, collectRows(rows), addressSize, strOffsetsBase);
+  return { header, rows };
+}
+
+/**
+ * The line-number registers as a row is emitted. The address is `base + delta` (wrapped to
+ * 64 bits), kept in two parts so the per-row arithmetic stays in doubles.
+ */
+export interface LineRegisters {
+  readonly base: bigint;
+  /** Changes whenever base is set: comparing it is cheaper than comparing bigints. */
+  readonly epoch: number;
+  readonly delta: number;
+  readonly file: number;
+  readonly line: number;
+  readonly column: number;
+  readonly isStmt: boolean;
+  readonly basicBlock: boolean;
+  readonly prologueEnd: boolean;
+  readonly epilogueBegin: boolean;
+  readonly discriminator: number;
+  readonly opIndex: number;
+}
+
+/** Called for every row the program emits, in program order; end-of-sequence rows included. */
+export type RowSink = (regs: LineRegisters, endSequence: boolean) => void;
+
+/**
+ * Run one unit's line program, handing each row to `sink` instead of keeping it: for a caller
+ * that wants one answer from the table (the row at one address) and no row objects. Returns
+ * the header, whose file list includes any DW_LNE_define_file entries the program added.
+ */
+export function runLineProgram(sections: DwarfSections, offset: DebugLineOffset, compDir: string, sink: RowSink, addressSize?: number, strOffsetsBase?: number): LineHeader {
   const sec = sections.require(SECTION);
   const pre = readPrologue(sec, offset);
   const unit = sec.reader(offset, pre.unitEnd - offset);
   const hr = new ByteReader(unit.buf, SECTION, offset, 0, pre.programStart - offset);
   const header = readHeaderBody(hr, pre, sections, compDir, addressSize ?? 8, strOffsetsBase);
   unit.pos = pre.programStart - offset;
-  const rows: LineRow[] = [];
-  runProgram(unit, header, compDir, rows);
-  return { header, rows };
+  runProgram(unit, header, compDir, sink);
+  return header;
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+
+function collectRows(rows: LineRow[]): RowSink {
+  let lastDelta = -1;
+  let lastEpoch = -1;
+  let lastAddress = 0n;
+  return (m, endSequence) => {
+    // Consecutive rows often share an address (location views), so reuse the bigint.
+    if (m.delta !== lastDelta || m.epoch !== lastEpoch) {
+      let a = m.base + BigInt(m.delta);
+      if (a > U64_MAX) a = BigInt.asUintN(64, a);
+      lastAddress = a;
+      lastDelta = m.delta;
+      lastEpoch = m.epoch;
+    }
+    const { file, line, column, isStmt, basicBlock, prologueEnd, epilogueBegin, discriminator, opIndex } = m;
+    rows.push({ address: lastAddress, file, line, column, isStmt, basicBlock, endSequence, prologueEnd, epilogueBegin, discriminator, opIndex });
+  };
 }
 
 /** The file for a row's file number, handling v5 (0-based, 0 = primary file) vs v2–4 (1-based) numbering. */
@@ -245,16 +298,16 @@ function joinPath(compDir: string, dir: string, name: string, dirBase?: Map<stri
 
 
 const FOLD_LIMIT = 2 ** 48;
-const U64_MAX = (1n << 64n) - 1n;
 
 /**
  * The line-number state machine. The address is kept as a bigint base plus a number delta so
  * the per-opcode arithmetic stays in doubles: kernel addresses need 64 bits, but the advances
  * within a sequence are small.
  */
-class Machine {
+class Machine implements LineRegisters {
   // Registers, all set by reset().
   base!: bigint;
+  epoch = 0;
   delta!: number;
   opIndex!: number;
   file!: number;
@@ -267,19 +320,17 @@ class Machine {
   discriminator!: number;
   /** A row was emitted since the last end_sequence. */
   open!: boolean;
-  private lastDelta = -1;
-  private lastBase = 0n;
-  private lastAddress = 0n;
 
   constructor(
     private readonly h: LineHeader,
-    private readonly rows: LineRow[],
+    private readonly sink: RowSink,
   ) {
     this.reset();
   }
 
   reset(): void {
     this.base = 0n;
+    this.epoch++;
     this.delta = 0;
     this.opIndex = 0;
     this.file = 1;
@@ -292,6 +343,7 @@ class Machine {
 
   setAddress(a: bigint): void {
     this.base = a;
+    this.epoch++;
     this.delta = 0;
     this.opIndex = 0;
   }
@@ -318,6 +370,7 @@ class Machine {
     this.opIndex = Number(total % maxOps);
     this.fold();
     this.base = BigInt.asUintN(64, this.base + (total / maxOps) * BigInt(h.minInstLength));
+    this.epoch++;
   }
 
   addBytes(n: number): void {
@@ -325,22 +378,14 @@ class Machine {
     if (this.delta > FOLD_LIMIT) this.fold();
   }
 
-  private fold(): void {
+  fold(): void {
     this.base = BigInt.asUintN(64, this.base + BigInt(this.delta));
+    this.epoch++;
     this.delta = 0;
   }
 
   emit(endSequence: boolean): void {
-    // Consecutive rows often share an address (location views), so reuse the bigint.
-    if (this.delta !== this.lastDelta || this.base !== this.lastBase) {
-      let a = this.base + BigInt(this.delta);
-      if (a > U64_MAX) a = BigInt.asUintN(64, a);
-      this.lastAddress = a;
-      this.lastDelta = this.delta;
-      this.lastBase = this.base;
-    }
-    const { file, line, column, isStmt, basicBlock, prologueEnd, epilogueBegin, discriminator, opIndex } = this;
-    this.rows.push({ address: this.lastAddress, file, line, column, isStmt, basicBlock, endSequence, prologueEnd, epilogueBegin, discriminator, opIndex });
+    this.sink(this, endSequence);
     this.basicBlock = this.prologueEnd = this.epilogueBegin = false;
     this.discriminator = 0;
     this.open = !endSequence;
@@ -376,20 +421,35 @@ function readAddress(r: ByteReader, size: number, at: number): bigint {
   return BigInt(fixed(r, size));
 }
 
-function runProgram(r: ByteReader, h: LineHeader, compDir: string, rows: LineRow[]): void {
-  const m = new Machine(h, rows);
+function runProgram(r: ByteReader, h: LineHeader, compDir: string, sink: RowSink): void {
+  const m = new Machine(h, sink);
   const buf = r.buf;
   const end = r.end;
   const { opcodeBase, lineBase, lineRange } = h;
   const lengths = h.standardOpcodeLengths;
+  // Special opcodes are most of a program, and a cold process runs this loop interpreted,
+  // where calls cost more than the work they do: each opcode's address and line steps are
+  // looked up, and its row is emitted inline, as advance() and emit() would.
+  const simple = h.maxOpsPerInst === 1;
+  // Int32Array, not Float64Array: its elements load as small integers, where a double would
+  // be boxed on the heap at every load while the loop runs interpreted.
+  const addrStep = new Int32Array(256);
+  const lineStep = new Int32Array(256);
+  for (let op = opcodeBase; op < 256; op++) {
+    addrStep[op] = h.minInstLength * Math.floor((op - opcodeBase) / lineRange);
+    lineStep[op] = lineBase + ((op - opcodeBase) % lineRange);
+  }
   while (r.pos < end) {
     const opAt = r.pos;
     const op = buf[r.pos++];
     if (op >= opcodeBase) {
-      const adjusted = op - opcodeBase;
-      m.advance(Math.floor(adjusted / lineRange));
-      m.line += lineBase + (adjusted % lineRange);
-      m.emit(false);
+      if (!simple) m.advance(Math.floor((op - opcodeBase) / lineRange));
+      else if ((m.delta += addrStep[op]) > FOLD_LIMIT) m.fold();
+      m.line += lineStep[op];
+      sink(m, false);
+      m.basicBlock = m.prologueEnd = m.epilogueBegin = false;
+      m.discriminator = 0;
+      m.open = true;
       continue;
     }
     switch (op) {

@@ -1,6 +1,7 @@
 /** Address ranges of DIEs: low_pc/high_pc, v4 .debug_ranges and v5 .debug_rnglists. */
 import { DW_RLE } from './constants';
-import type { DwarfSections } from './sections';
+import { DwarfError, type ByteReader } from './reader';
+import type { DwarfSections, PagedSection } from './sections';
 
 export type Range = readonly [start: bigint, end: bigint];
 
@@ -14,8 +15,25 @@ export interface RangeContext {
 
 const MAX_ENTRIES = 1 << 20;
 
+/**
+ * Most lists are a few dozen bytes: a small window comes from the section's page cache, and
+ * only a list that runs past it is read again through a large one (an uncached file read).
+ */
+function growing<T>(sec: PagedSection, offset: number, parse: (r: ByteReader) => T): T {
+  const small = 512;
+  try {
+    return parse(sec.readerFrom(offset, small));
+  } catch (e) {
+    if (!(e instanceof DwarfError) || sec.size - offset <= small) throw e;
+    return parse(sec.readerFrom(offset, 1 << 16));
+  }
+}
+
 export function readRngList(sections: DwarfSections, offset: number, ctx: RangeContext): Range[] {
-  const r = sections.require('.debug_rnglists').readerFrom(offset, 1 << 16);
+  return growing(sections.require('.debug_rnglists'), offset, (r) => rngList(r, ctx));
+}
+
+function rngList(r: ByteReader, ctx: RangeContext): Range[] {
   const out: Range[] = [];
   let base = ctx.base;
   for (let n = 0; n < MAX_ENTRIES; n++) {
@@ -68,7 +86,10 @@ export function rngListIndex(sections: DwarfSections, base: number, index: numbe
 }
 
 export function readRangesV4(sections: DwarfSections, offset: number, ctx: RangeContext): Range[] {
-  const r = sections.require('.debug_ranges').readerFrom(offset, 1 << 16);
+  return growing(sections.require('.debug_ranges'), offset, (r) => rangesV4(r, ctx));
+}
+
+function rangesV4(r: ByteReader, ctx: RangeContext): Range[] {
   const out: Range[] = [];
   const max = ctx.addressSize === 8 ? 0xffffffffffffffffn : 0xffffffffn;
   let base = ctx.base;
@@ -134,6 +155,8 @@ export class ArangeIndex {
     if (!sec) return undefined;
     const buf = sec.all();
     const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    const pcHi = Number(pc >> 32n);
+    const pcLo = Number(pc & 0xffffffffn);
     let off = 0;
     while (off + 4 <= buf.length) {
       const setStart = off;
@@ -153,11 +176,18 @@ export class ArangeIndex {
       // Anything unusual goes through the full parser, which reports errors properly.
       if (view.getUint16(off, true) !== 2 || addressSize !== 8 || segSize !== 0) return ArangeIndex.read(sections).unitFor(pc);
       let t = setStart + Math.ceil((off + 4 + offsetSize - setStart) / 16) * 16;
+      // Compared as 32-bit halves: a bigint per tuple is most of this loop's cost when it
+      // runs cold (interpreted), which is when it runs.
       for (; t + 16 <= setEnd; t += 16) {
-        const start = view.getBigUint64(t, true);
-        if (pc < start) continue;
-        const len = view.getBigUint64(t + 8, true);
-        if (pc < start + len) return unit;
+        const hi = view.getUint32(t + 4, true);
+        if (hi > pcHi) continue;
+        const lo = view.getUint32(t, true);
+        if (hi === pcHi && lo > pcLo) continue;
+        const lenHi = view.getUint32(t + 12, true);
+        if (lenHi === 0 && pcHi - hi <= 1) {
+          // Exact: below 2^33 on both sides.
+          if ((pcHi - hi) * 0x100000000 + pcLo - lo < view.getUint32(t + 8, true)) return unit;
+        } else if (pc < view.getBigUint64(t, true) + view.getBigUint64(t + 8, true)) return unit;
       }
       off = setEnd;
     }

@@ -12,7 +12,7 @@ import { attrNumber, attrRef, type Die } from './unit';
 
 interface FunctionSpan {
   die: Die;
-  ranges: Range[];
+  ranges: readonly Range[];
   low: bigint;
 }
 

@@ -13,6 +13,7 @@ const SHF_COMPRESSED = 0x800n;
 
 export class PagedSection {
   private readonly pages = new Map<number, Buffer>();
+  private lastPage = -1;
 
   constructor(
     private readonly elf: ElfFile,
@@ -34,11 +35,15 @@ export class PagedSection {
   private page(index: number): Buffer {
     let p = this.pages.get(index);
     if (p) {
-      // Re-insert so Map order is LRU order.
-      this.pages.delete(index);
-      this.pages.set(index, p);
+      // Re-insert so Map order is LRU order (already so when it was the last one used).
+      if (index !== this.lastPage) {
+        this.pages.delete(index);
+        this.pages.set(index, p);
+        this.lastPage = index;
+      }
       return p;
     }
+    this.lastPage = index;
     const start = index * PAGE;
     const len = Math.min(PAGE, this.info.size - start);
     p = this.elf.read(this.info.offset + start, len);
@@ -86,6 +91,13 @@ export class PagedSection {
 
   cstr(offset: number): string {
     if (offset < 0 || offset >= this.info.size) throw new DwarfError(this.name, offset, 'string offset is past the section\'s end');
+    // Most strings end in the page they start in: read them off the cached page, with no
+    // view of it made per string (a line table header names hundreds of files).
+    const first = Math.floor(offset / PAGE);
+    const page = this.page(first);
+    const o = offset - first * PAGE;
+    const nul = page.indexOf(0, o);
+    if (nul >= 0) return page.toString('utf8', o, nul);
     let len = 256;
     for (;;) {
       const avail = Math.min(len, this.info.size - offset);

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Dwarf } from '../dwarf/dwarf';
 import { infoOffset, type DebugInfoOffset } from '../dwarf/offsets';
 import { IndexBuilder, unpackAddress } from './builder';
@@ -43,8 +43,11 @@ export class WorkerIndex implements SymbolIndex {
 
   constructor(vmlinux: string) {
     const data: IndexWorkerData = { vmlinux };
+    // Required here, not at the top: loading worker_threads (and the stream modules it pulls
+    // in) costs a cold `qkd where` several ms, and a function lookup never starts the worker.
+    const { Worker: WorkerThread } = require('node:worker_threads') as typeof import('node:worker_threads');
     // A smaller young generation keeps the scan's short-lived garbage from inflating RSS.
-    this.worker = new Worker(workerFile(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    this.worker = new WorkerThread(workerFile(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     // Never keep a CLI run alive just because the index is still being built.
     this.worker.unref();
     this.worker.on('message', (res: IndexResponse) => {
