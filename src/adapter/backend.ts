@@ -139,6 +139,7 @@ export async function launchBackend(
     onInstance(instance, cfg);
     progress('Connecting to the gdbstub');
     const target = await KernelTarget.connect({ kind: 'unix', path: instance.paths.gdbSocket }, cfg.arch, { log: wireLogTo(cfg.rspLog) });
+    target.breakpointsInMemory = accel.accel !== 'tcg';
     const dbg = new Debugger(target, symbols, source);
     gate.follow(dbg);
     await dbg.init();

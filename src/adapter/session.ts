@@ -24,6 +24,7 @@ import { ErrorCode, UserError, errors, messageOf } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
 import { COMMAND_LINE_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST } from './events';
 import { Feedback } from './feedback';
+import { HeldResponse, inOneWrite } from './heldresponse';
 import { commandLine, restartGuest } from './guestcontrol';
 import { StopHandles } from './handles';
 import { FrameRef, stackFrames } from './stack';
@@ -40,6 +41,11 @@ export interface SessionOptions {
   /** Called after the disconnect response went out (the stdio entry exits the process). */
   onDisconnected?: () => void;
 }
+
+/** Requests whose response waits for the step's stop (see HeldResponse). */
+const STEP_COMMANDS = new Set(['next', 'stepIn', 'stepOut']);
+/** As long as the engine waits before telling the client a step runs (STEP_ANNOUNCE_MS). */
+const STEP_RESPONSE_MAX_MS = 100;
 
 export class QemuKernelSession extends DebugSession {
   private backend?: Backend;
@@ -67,6 +73,9 @@ export class QemuKernelSession extends DebugSession {
   private stopAtStart = false;
   private ended = false;
   private readonly handlers: Record<string, Handler>;
+  /** The client's end of the protocol, so a stop's messages can leave in one write. */
+  private out?: NodeJS.WritableStream;
+  private readonly heldStep = new HeldResponse(STEP_RESPONSE_MAX_MS);
 
   constructor(private readonly opts: SessionOptions = {}) {
     super();
@@ -115,6 +124,11 @@ export class QemuKernelSession extends DebugSession {
     };
   }
 
+  override start(inStream: NodeJS.ReadableStream, outStream: NodeJS.WritableStream): void {
+    this.out = outStream;
+    super.start(inStream, outStream);
+  }
+
   protected override dispatchRequest(request: DebugProtocol.Request): void {
     this.backend?.indexGate?.activity();
     const handler = this.handlers[request.command];
@@ -132,6 +146,7 @@ export class QemuKernelSession extends DebugSession {
     result.then(
       (body) => {
         if (body) response.body = body;
+        if (STEP_COMMANDS.has(request.command)) return this.heldStep.hold(() => this.sendResponse(response));
         this.sendResponse(response);
         if (request.command === 'disconnect') this.opts.onDisconnected?.();
       },
@@ -250,20 +265,26 @@ export class QemuKernelSession extends DebugSession {
     dbg.on('stopped', (ev: StopEvent) => {
       this.frames.reset();
       this.vars.reset();
-      this.endProgress();
-      const fn = this.backend?.symbols?.locate(ev.pc)?.symbol.name;
-      this.feedback.state('stopped', fn ?? `0x${ev.pc.toString(16)}`);
       const e = new StoppedEvent(ev.reason, ev.threadId) as DebugProtocol.StoppedEvent;
       e.body.allThreadsStopped = true;
       e.body.description = ev.description;
       if (ev.hitBreakpointIds.length) e.body.hitBreakpointIds = ev.hitBreakpointIds;
-      this.sendEvent(e);
+      // The step's response, the progress's end, the status and the stop: one write, so the
+      // client wakes once for all of them.
+      inOneWrite(this.out, () => {
+        this.heldStep.flush();
+        this.endProgress();
+        const fn = this.backend?.symbols?.locate(ev.pc)?.symbol.name;
+        this.feedback.state('stopped', fn ?? `0x${ev.pc.toString(16)}`);
+        this.sendEvent(e);
+      });
     });
     dbg.on('breakpoint-changed', (r: BreakpointResult) => this.sendEvent(new BreakpointEvent('changed', functionBreakpoint(r) as DebugProtocol.Breakpoint)));
     dbg.on('warning', (m: string) => this.log(m, 'console', 'warn'));
     // Logpoint messages: the Debug Console, as the user's own output.
     dbg.on('output', (m: string) => this.sendEvent(new OutputEvent(m.endsWith('\n') ? m : m + '\n', 'console')));
     dbg.on('running', () => {
+      this.heldStep.flush();
       this.feedback.state('running');
       this.sendEvent(new ContinuedEvent(dbg.currentThread, true));
     });
@@ -276,6 +297,7 @@ export class QemuKernelSession extends DebugSession {
   private end(): void {
     if (this.ended) return;
     this.ended = true;
+    this.heldStep.flush();
     this.endProgress();
     this.feedback.state('exited');
     this.sendEvent(new TerminatedEvent());

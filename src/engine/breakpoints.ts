@@ -2,7 +2,7 @@
  * Breakpoint bookkeeping: which addresses the user wants and which are inserted in the stub.
  * Several user breakpoints can share an address; the stub sees it once.
  */
-import { RspClient } from '../rsp/client';
+import type { Prelude, RspClient } from '../rsp/client';
 import { RspError } from '../rsp/errors';
 import * as P from '../rsp/packets';
 import type { StopReply } from '../rsp/stop';
@@ -13,12 +13,102 @@ export interface Inserted {
   ids: Set<number>;
 }
 
+/** Temporary breakpoints armed for one run (see BreakpointTable.arm). */
+export interface Armed {
+  addresses: bigint[];
+  /** Packets to send ahead of the resume; empty when every address was in the stub already. */
+  prelude: Prelude[];
+  /** Addresses the stub refused, known once the resume's stop has come. */
+  refused: bigint[];
+}
+
 export class BreakpointTable {
   private readonly inserted = new Map<bigint, Inserted>();
+  /**
+   * Addresses no breakpoint wants any more but still in the stub: their removal goes out
+   * ahead of the next resume, and a breakpoint wanted there again meanwhile costs nothing.
+   * A step's temporary breakpoints become these, so the step's stop needs no extra packets.
+   */
+  private readonly stale = new Map<bigint, 'sw' | 'hw'>();
   /** Whether a single step executes the instruction under an inserted breakpoint (learned). */
   private stepsOver: boolean | undefined;
 
-  constructor(private readonly rsp: RspClient, private readonly kind: number) {}
+  /**
+   * `inMemory`: whether the stub's software breakpoints are bytes in guest memory (KVM) or
+   * kept outside it (TCG); undefined when unknown. Removals are put off only when they are
+   * outside, where a leftover one can't show up in a memory read.
+   */
+  constructor(
+    private readonly rsp: RspClient,
+    private readonly kind: number,
+    private readonly inMemory: () => boolean | undefined = () => undefined,
+  ) {
+    rsp.addResumePrelude(() => this.takeStale());
+  }
+
+  private get canDefer(): boolean {
+    return this.inMemory() === false || this.stepsOver === true;
+  }
+
+  /** Take a stale address back for `id`: it is still in the stub. */
+  private revive(addr: bigint, id: number): boolean {
+    const type = this.stale.get(addr);
+    if (type === undefined) return false;
+    this.stale.delete(addr);
+    this.inserted.set(addr, { type, ids: new Set([id]) });
+    return true;
+  }
+
+  private takeStale(): Prelude[] {
+    const out = [...this.stale].map(([a, type]) => P.breakpointPrelude(false, type, a, this.kind, () => undefined));
+    this.stale.clear();
+    return out;
+  }
+
+  /** Send the removals put off so far now, e.g. before detaching. */
+  async flushStale(): Promise<void> {
+    const byType = new Map<'sw' | 'hw', bigint[]>();
+    for (const [a, type] of this.stale) byType.set(type, [...(byType.get(type) ?? []), a]);
+    this.stale.clear();
+    for (const [type, list] of byType) await P.setBreakpoints(this.rsp, false, type, list, this.kind);
+  }
+
+  /**
+   * Breakpoints for `id` at `addrs`, inserted by the next resume's prelude rather than a round
+   * trip each. Addresses the stub refuses (a software breakpoint KVM can't write) are dropped
+   * and listed in `refused`, and `onRefused` runs at once so the caller can stop the guest.
+   */
+  arm(addrs: readonly bigint[], id: number, onRefused: () => void): Armed {
+    const armed: Armed = { addresses: [...new Set(addrs)], prelude: [], refused: [] };
+    for (const a of armed.addresses) {
+      const existing = this.inserted.get(a);
+      if (existing) existing.ids.add(id);
+      else if (!this.revive(a, id)) {
+        const bp: Inserted = { type: 'sw', ids: new Set([id]) };
+        this.inserted.set(a, bp);
+        armed.prelude.push(
+          P.breakpointPrelude(true, 'sw', a, this.kind, (err) => {
+            if (!err) return;
+            if (this.inserted.get(a) === bp) this.inserted.delete(a);
+            armed.refused.push(a);
+            onRefused();
+          }),
+        );
+      }
+    }
+    return armed;
+  }
+
+  /** Drop `id` from `addrs`; addresses left with no breakpoint leave the stub (now, or ahead of the next resume). */
+  async retire(addrs: readonly bigint[], id: number): Promise<void> {
+    if (!this.canDefer) return this.removeAll(addrs, id);
+    for (const a of new Set(addrs)) {
+      const bp = this.inserted.get(a);
+      if (!bp || !bp.ids.delete(id) || bp.ids.size > 0) continue;
+      this.inserted.delete(a);
+      this.stale.set(a, bp.type);
+    }
+  }
 
   idsAt(addr: bigint): number[] {
     return [...(this.inserted.get(addr)?.ids ?? [])];
@@ -42,6 +132,7 @@ export class BreakpointTable {
       existing.ids.add(id);
       return;
     }
+    if (this.revive(addr, id)) return;
     let type: 'sw' | 'hw' = 'sw';
     try {
       await P.insertBreakpoint(this.rsp, 'sw', addr, this.kind);
@@ -62,7 +153,7 @@ export class BreakpointTable {
     const fresh = [...new Set(addrs)].filter((a) => {
       const existing = this.inserted.get(a);
       existing?.ids.add(id);
-      return !existing;
+      return !existing && !this.revive(a, id);
     });
     const done = addrs.filter((a) => !fresh.includes(a));
     const results = fresh.length ? await P.setBreakpoints(this.rsp, true, 'sw', fresh, this.kind) : [];

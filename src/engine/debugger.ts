@@ -78,7 +78,7 @@ export class Debugger extends EventEmitter {
     readonly source?: SourceInfo,
   ) {
     super();
-    this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind);
+    this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind, () => target.breakpointsInMemory);
     this.watches = new WatchTable(target.rsp);
     this.instructionBps = new InstructionBreakpoints({ bps: this.bps, newId: () => this.nextId++, withOptions: (r, o) => this.withOptions(r, o) });
     const isCode = (pc: bigint): boolean => this.symbols?.locate(pc) !== undefined || source?.lineAt(pc) !== undefined;
@@ -333,14 +333,8 @@ export class Debugger extends EventEmitter {
    * `g` block (arm64's v0-v31 and riscv's f0-f31 would cost 32 `p` packets a stop, for values
    * the kernel, built without FP, never keeps there).
    */
-  async dwarfRegisters(tid: number): Promise<Map<number, bigint>> {
-    const core = await this.target.readCoreRegisters(tid);
-    const out = new Map<number, bigint>();
-    this.target.arch.dwarfRegisters.forEach((name, i) => {
-      const v = name ? core.get(name) : undefined;
-      if (v !== undefined) out.set(i, v);
-    });
-    return out;
+  dwarfRegisters(tid: number): Promise<Map<number, bigint>> {
+    return this.target.readDwarfRegisters(tid);
   }
 
   /** The physical frames of a stopped vCPU, innermost first; cached until the guest runs. */
@@ -358,7 +352,8 @@ export class Debugger extends EventEmitter {
     return this.serialize(async () => {
       this.requireStopped('step');
       if (!this.stepper) throw errors.unsupported('Line stepping needs DWARF line tables; this vmlinux has none. Use instruction stepping (granularity "instruction").');
-      if (!(await this.target.threads()).includes(tid)) throw errors.unknownThread(tid);
+      // The vCPU that stopped exists; asking the stub would cost a round trip per step.
+      if (tid !== this.thread && !(await this.target.threads()).includes(tid)) throw errors.unknownThread(tid);
       this.thread = tid;
       const stepper = this.stepper;
       this.launchRun(async () => {
@@ -585,6 +580,7 @@ export class Debugger extends EventEmitter {
       for (const file of this.sourceBps.values()) for (const f of file.values()) for (const a of f.addresses) await this.bps.remove(a, f.id).catch(() => undefined);
       await this.watches.removeAll();
       await this.instructionBps.removeAll();
+      await this.bps.flushStale().catch(() => undefined);
       await P.detach(this.target.rsp).catch(() => undefined);
     });
     this.markExited('detached');

@@ -56,6 +56,15 @@ export interface StepLine {
   isStmt: boolean;
 }
 
+/** See SourceInfo.inlineStop. */
+export interface InlineStop {
+  depth: number;
+  entry?: { line: number; file: string };
+}
+
+/** Addresses whose step lookups are kept (see SourceInfo.landings): a few steps' worth. */
+const LANDINGS_KEPT = 4096;
+
 export class SourceInfo {
   constructor(
     readonly symbols: SymbolTable,
@@ -90,8 +99,31 @@ export class SourceInfo {
     }
   }
 
+  /**
+   * What a step asks of each address it lands on, kept: a step's stop costs those lookups
+   * again otherwise, and Stepper.prepare makes them ahead for the places a step can land.
+   * The answers come from the vmlinux alone, so they never go stale.
+   */
+  private readonly landings = new Map<bigint, { line?: StepLine; inline?: InlineStop }>();
+
+  private landing(pc: bigint): { line?: StepLine; inline?: InlineStop } {
+    let l = this.landings.get(pc);
+    if (!l) {
+      if (this.landings.size >= LANDINGS_KEPT) this.landings.clear();
+      l = {};
+      this.landings.set(pc, l);
+    }
+    return l;
+  }
+
   /** The line-table span holding pc, for stepping. */
   lineAt(pc: bigint): StepLine | undefined {
+    const l = this.landing(pc);
+    if (!('line' in l)) l.line = this.lineAtUncached(pc);
+    return l.line;
+  }
+
+  private lineAtUncached(pc: bigint): StepLine | undefined {
     const cu = this.unitAt(pc);
     const s = cu && this.span(cu, pc);
     if (!s || s.row.line === 0) return undefined;
@@ -202,7 +234,13 @@ export class SourceInfo {
    * call entered at pc, if any. gdb ends a step at such an entry when the call is on another
    * line and made from the frame being stepped.
    */
-  inlineStop(pc: bigint): { depth: number; entry?: { line: number; file: string } } {
+  inlineStop(pc: bigint): InlineStop {
+    const l = this.landing(pc);
+    l.inline ??= this.inlineStopUncached(pc);
+    return l.inline;
+  }
+
+  private inlineStopUncached(pc: bigint): InlineStop {
     const cu = this.unitAt(pc);
     if (!cu || !this.dwarf) return { depth: 0 };
     const chain = this.visibleChain(cu, pc, false);

@@ -25,6 +25,27 @@ export interface StepOutcome {
   reason: 'step' | 'breakpoint' | 'pause';
 }
 
+/** A run over the rest of a line: temporary breakpoints on its exits, accepted in this frame (CFA). */
+interface RangePlan {
+  exits: bigint[];
+  frame: bigint;
+}
+
+/** Where a source step starts (see Stepper.lineStart). */
+interface LineStart {
+  tid: number;
+  pc: bigint;
+  line: StepLine;
+  fn: readonly Range[];
+  /** Inline depth at pc. */
+  depth: number;
+  sp: bigint;
+  /** The step range around pc and its instructions, when they could be read. */
+  first?: { span: [bigint, bigint]; insns: FlowStep[] };
+  /** How to run the rest of the line at once, when that beats single steps. */
+  plan?: RangePlan;
+}
+
 export interface StepContext {
   target: KernelTarget;
   arch: ArchInfo;
@@ -52,32 +73,71 @@ export class Stepper {
   /** What `ready` was read under: the guest must not have run, nor memory been written, since. */
   private readyAt = { resumes: 0, writes: 0 };
   private resumes = 0;
+  /** The stub refused a temporary breakpoint during this step: single-step the rest. */
+  private rangeRefused = false;
+  /** The next step's start, planned by prepare(). */
+  private planned: LineStart | undefined;
 
   constructor(private readonly ctx: StepContext) {
     ctx.target.rsp.on('resumed', () => this.resumes++);
   }
 
   /**
-   * Read and decode the line at `tid`'s PC now, so the next step starts at once. Called
-   * after a stop is reported, while the client shows it; it only reads the target.
+   * Plan the next `next` from `tid`'s stop now, while the client shows the stop, so the step
+   * itself only sends packets: the line and its range, its decoded instructions, the exits to
+   * catch and this frame's CFA, and the lookups of where it can land (see lineStart). It only
+   * reads the target.
    */
   async prepare(tid: number): Promise<void> {
-    const at = { resumes: this.resumes, writes: this.t.memoryWrites };
+    this.rangeRefused = false;
+    const at = { resumes: this.resumes, writes: this.t.writes };
     const found = new Map<string, FlowStep[] | undefined>();
-    const pc = await this.t.pc(tid);
-    const line = this.ctx.source.lineAt(pc);
-    const span = line && this.ctx.source.stepRange(pc, line.line, line.file);
-    if (span) await this.decodeRange(tid, span, found);
+    const start = await this.lineStart(tid, found);
     // The first CFA at a new PC looks up and parses its FDE: do that now too.
-    await this.cfa(tid);
+    if (!start?.plan) await this.cfa(tid);
     this.ready = found;
     this.readyAt = at;
+    this.planned = start;
+  }
+
+  /** Whether what prepare() read still describes the target: the guest hasn't run, nor memory been written. */
+  private get fresh(): boolean {
+    return this.readyAt.resumes === this.resumes && this.readyAt.writes === this.t.writes;
   }
 
   /** What prepare() decoded, if it still describes the target. */
   private prepared(): Map<string, FlowStep[] | undefined> {
-    const fresh = this.readyAt.resumes === this.resumes && this.readyAt.writes === this.t.memoryWrites;
-    return new Map(fresh ? this.ready : undefined);
+    return new Map(this.fresh ? this.ready : undefined);
+  }
+
+  /** prepare()'s start of a step from `tid`, once; undefined if stale or for another vCPU. */
+  private takePlanned(tid: number): LineStart | undefined {
+    const p = this.planned;
+    this.planned = undefined;
+    return p && p.tid === tid && this.fresh ? p : undefined;
+  }
+
+  /** Where a source step from `tid`'s PC starts, with the first run over its line planned when it can be. */
+  private async lineStart(tid: number, decoded: Map<string, FlowStep[] | undefined>): Promise<LineStart | undefined> {
+    const src = this.ctx.source;
+    const pc = await this.t.pc(tid);
+    const line = src.lineAt(pc);
+    if (!line) return undefined;
+    const fn = src.functionRanges(pc);
+    const start: LineStart = { tid, pc, line, fn, depth: src.inlineStop(pc).depth, sp: await this.sp(tid) };
+    const span = src.stepRange(pc, line.line, line.file);
+    const insns = span && (await this.decodeRange(tid, span, decoded));
+    if (!span || !insns) return start;
+    start.first = { span, insns };
+    start.plan = await this.planRange(tid, pc, span, fn, insns);
+    // Where the first run can land: look those up now (line tables, inline scopes, CFI rows).
+    const straight = insns.find((i) => i.address === pc);
+    for (const to of start.plan?.exits ?? (straight ? [pc + BigInt(straight.size)] : [])) {
+      src.lineAt(to);
+      src.inlineStop(to);
+      this.ctx.unwinder.warm(to);
+    }
+    return start;
   }
 
   private get t(): KernelTarget {
@@ -120,7 +180,7 @@ export class Stepper {
         if (this.ctx.pauseRequested()) return { arrived: false, outcome: { stop, reason: 'pause' } };
       }
     } finally {
-      await this.ctx.bps.remove(addr, TEMP_ID);
+      await this.ctx.bps.retire([addr], TEMP_ID);
     }
   }
 
@@ -184,26 +244,41 @@ export class Stepper {
   }
 
   /**
-   * Run the rest of the line in one go: temporary breakpoints on the range's exits (see
-   * rangestep.ts), continue, and accept a hit only on `tid` in this same frame (its CFA).
-   * Returns where execution left the range, a stop to report instead, or undefined when the
-   * range can't be planned (no code, no CFA, a breakpoint or an exit at pc): then the caller
-   * single-steps.
+   * Whether the rest of the line is best run in one go from pc, and with what: temporary
+   * breakpoints on the range's exits (see rangestep.ts) and this frame's CFA to accept a hit
+   * by. Undefined when it can't be planned (no code, no CFA, a breakpoint or an exit at pc, a
+   * line short enough to single-step): then the caller single-steps.
    */
-  private async runRange(tid: number, pc: bigint, range: [bigint, bigint], fn: readonly Range[], insns: readonly FlowStep[]): Promise<{ stop: StopReply; pc: bigint; end?: StepOutcome } | undefined> {
-    if (this.ctx.bps.has(pc) || pc < range[0] || pc >= range[1] || cheaperToSingleStep(insns, pc)) return undefined;
+  private async planRange(tid: number, pc: bigint, range: [bigint, bigint], fn: readonly Range[], insns: readonly FlowStep[]): Promise<RangePlan | undefined> {
+    if (this.rangeRefused || this.ctx.bps.has(pc) || pc < range[0] || pc >= range[1] || cheaperToSingleStep(insns, pc)) return undefined;
     const exits = rangeExits(insns, range, fn);
     if (!exits || exits.includes(pc)) return undefined;
     const frame = await this.cfa(tid);
-    if (frame === undefined) return undefined;
-    const added = await this.ctx.bps.addAll(exits, TEMP_ID);
+    return frame === undefined ? undefined : { exits, frame };
+  }
+
+  /**
+   * Run the rest of the line: the exits go in with the continue, in one write, and a hit is
+   * accepted only on `tid` in this same frame. Returns where execution left the range, or a
+   * stop to report instead. An exit the stub refuses stops the guest at once, and the rest of
+   * the line is single-stepped. Nothing is awaited before the continue is sent.
+   */
+  private async runRange(tid: number, pc: bigint, plan: RangePlan): Promise<{ stop: StopReply; pc: bigint; end?: StepOutcome }> {
+    const { exits, frame } = plan;
+    const armed = this.ctx.bps.arm(exits, TEMP_ID, () => this.t.rsp.interrupt());
+    let prelude = armed.prelude;
     try {
       for (;;) {
-        const stop = await P.continueThreads(this.t.rsp, undefined, this.t.vcont);
+        const stop = await P.continueThreads(this.t.rsp, undefined, this.t.vcont, prelude);
+        prelude = [];
         this.t.invalidate();
         if (stop.kind !== 'signal') return { stop, pc, end: { stop, reason: 'step' } };
-        if (stop.signal === SIGINT) return { stop, pc, end: { stop, reason: 'pause' } };
         const thread = stop.thread && stop.thread > 0 ? stop.thread : tid;
+        if (armed.refused.length && !this.ctx.pauseRequested()) {
+          this.rangeRefused = true;
+          return { stop, pc: await this.t.pc(tid) };
+        }
+        if (stop.signal === SIGINT) return { stop, pc, end: { stop, reason: 'pause' } };
         const at = await this.t.pc(thread);
         if (thread === tid && exits.includes(at) && (await this.cfa(tid)) === frame) return { stop, pc: at };
         const user = this.ctx.bps.idsAt(at).some((id) => id !== TEMP_ID);
@@ -216,7 +291,7 @@ export class Stepper {
         this.t.invalidate();
       }
     } finally {
-      await this.ctx.bps.removeAll(added, TEMP_ID);
+      await this.ctx.bps.retire(armed.addresses, TEMP_ID);
     }
   }
 
@@ -240,24 +315,38 @@ export class Stepper {
   }
 
   private async stepLine(tid: number, kind: 'over' | 'into'): Promise<StepOutcome> {
+    this.rangeRefused = false;
     const src = this.ctx.source;
-    let pc = await this.t.pc(tid);
-    let line: StepLine | undefined = src.lineAt(pc);
-    if (!line) return { stop: await this.singleStep(tid), reason: 'step' };
+    const decoded = this.prepared();
+    // A planned start lets the first packets go out before anything is awaited.
+    const start = this.takePlanned(tid) ?? (await this.lineStart(tid, decoded));
+    if (!start) return { stop: await this.singleStep(tid), reason: 'step' };
+    let pc = start.pc;
+    let line: StepLine | undefined = start.line;
     let curLine = line.line;
     let curFile = line.file;
     let range: [bigint, bigint] = [line.start, line.end];
-    let fn = src.functionRanges(pc);
+    let fn = start.fn;
     const startFn = fn;
-    const startDepth = src.inlineStop(pc).depth;
-    const startSp = await this.sp(tid);
+    const startDepth = start.depth;
+    const startSp = start.sp;
+    let first = start.first;
     let last: StopReply | undefined;
-    const decoded = this.prepared();
     for (let n = 0; n < MAX_STEPS; n++) {
-      const span = src.stepRange(pc, curLine, curFile);
-      const insns = span && (await this.decodeRange(tid, span, decoded));
-      // Over a line with calls or loops, one continue to its exits (see rangestep.ts).
-      const fast = kind === 'over' && span && insns ? await this.runRange(tid, pc, span, fn, insns) : undefined;
+      let span: [bigint, bigint] | undefined;
+      let insns: FlowStep[] | undefined;
+      let plan: RangePlan | undefined;
+      if (first) {
+        ({ span, insns } = first);
+        plan = kind === 'over' && !this.ctx.bps.has(pc) ? start.plan : undefined;
+        first = undefined;
+      } else {
+        span = src.stepRange(pc, curLine, curFile);
+        insns = span && (await this.decodeRange(tid, span, decoded));
+        // Over a line with calls or loops, one continue to its exits (see rangestep.ts).
+        plan = kind === 'over' && span && insns ? await this.planRange(tid, pc, span, fn, insns) : undefined;
+      }
+      const fast = plan ? await this.runRange(tid, pc, plan) : undefined;
       if (fast?.end) return fast.end;
       const straight = !fast ? insns?.find((i) => i.address === pc) : undefined;
       let one: Awaited<ReturnType<Stepper['stepOne']>> | undefined;

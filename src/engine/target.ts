@@ -18,10 +18,13 @@ export interface RegisterValue {
 export class KernelTarget {
   /** Registers per thread, valid until the guest runs again. */
   private regCache = new Map<number, Map<number, Buffer>>();
+  private dwarfCache = new Map<number, Map<number, bigint>>();
   private selectedG?: number;
   private threadCache?: number[];
   /** Memory per vCPU for this stop: user-half addresses differ between address spaces. */
   private memCaches = new Map<number, MemoryCache>();
+  /** Whether the stub's software breakpoints are bytes in guest memory (KVM: true, TCG: false); undefined when unknown (attach). */
+  breakpointsInMemory: boolean | undefined;
 
   private constructor(
     readonly rsp: RspClient,
@@ -58,13 +61,21 @@ export class KernelTarget {
     return Math.floor(this.stub.packetSize / 2);
   }
 
+  private byName?: Map<string, RegisterInfo>;
+
   register(name: string): RegisterInfo | undefined {
-    return this.registers.find((r) => r.name === name);
+    this.byName ??= new Map(this.registers.map((r) => [r.name, r]));
+    return this.byName.get(name);
+  }
+
+  private regnumOf(name: string): number | undefined {
+    return this.register(name)?.regnum;
   }
 
   /** Forget everything read during the last stop. */
   invalidate(): void {
     this.regCache.clear();
+    this.dwarfCache.clear();
     this.threadCache = undefined;
     this.memCaches.clear();
   }
@@ -82,11 +93,11 @@ export class KernelTarget {
     return c;
   }
 
-  /** Counts memory writes, so work derived from memory at a stop (decoded code) can tell it is stale. */
-  memoryWrites = 0;
+  /** Counts memory and register writes, so work derived from them at a stop (a planned step) can tell it is stale. */
+  writes = 0;
 
   async writeMemory(addr: bigint, data: Buffer, tid: number): Promise<void> {
-    this.memoryWrites++;
+    this.writes++;
     await this.select(tid);
     await P.writeMemory(this.rsp, addr, data, this.stub.packetSize);
     for (const c of this.memCaches.values()) c.invalidate(addr, data.length);
@@ -94,7 +105,7 @@ export class KernelTarget {
 
   /** Write guest-physical memory. Any virtual view of it may have changed, so every cache goes. */
   async writePhysicalMemory(addr: bigint, data: Buffer): Promise<void> {
-    this.memoryWrites++;
+    this.writes++;
     await P.withPhysicalMemory(this.rsp, () => P.writeMemory(this.rsp, addr, data, this.stub.packetSize));
     for (const c of this.memCaches.values()) c.clear();
   }
@@ -110,8 +121,10 @@ export class KernelTarget {
       bytes[i] = Number(v & 0xffn);
       v >>= 8n;
     }
+    this.writes++;
     await P.writeRegister(this.rsp, info.regnum, bytes);
     this.regCache.delete(tid);
+    this.dwarfCache.delete(tid);
   }
 
   async threads(): Promise<number[]> {
@@ -155,6 +168,24 @@ export class KernelTarget {
       if (bytes?.length) out.set(info.name, leToBigInt(bytes));
     }
     return out;
+  }
+
+  /**
+   * The core registers by DWARF number, for CFI and the expression evaluator; cached for the
+   * stop, since a step asks for them at every landing. A copy, so callers may change it.
+   */
+  async readDwarfRegisters(tid: number): Promise<Map<number, bigint>> {
+    let regs = this.dwarfCache.get(tid);
+    if (!regs) {
+      const block = await this.registerBlock(tid);
+      regs = new Map<number, bigint>();
+      for (const [i, name] of this.arch.dwarfRegisters.entries()) {
+        const bytes = name ? block.get(this.regnumOf(name) ?? -1) : undefined;
+        if (bytes?.length) regs.set(i, leToBigInt(bytes));
+      }
+      this.dwarfCache.set(tid, regs);
+    }
+    return new Map(regs);
   }
 
   async readRegister(tid: number, name: string): Promise<bigint> {
@@ -209,6 +240,9 @@ export class KernelTarget {
 }
 
 export function leToBigInt(bytes: Buffer): bigint {
+  // Most registers are 8 bytes: one native read instead of eight BigInt shifts.
+  if (bytes.length === 8) return bytes.readBigUInt64LE(0);
+  if (bytes.length === 4) return BigInt(bytes.readUInt32LE(0));
   let v = 0n;
   for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);
   return v;

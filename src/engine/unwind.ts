@@ -49,6 +49,11 @@ export class Unwinder {
     return row ? this.cfaFrom(row.cfa, regs) : undefined;
   }
 
+  /** Look up and parse the CFI at pc ahead of a stop that will need it. */
+  warm(pc: bigint): void {
+    this.rowAt(pc);
+  }
+
   /**
    * The CFI row at pc. An FDE this reader can't interpret is treated as no CFI there: the
    * walk goes on by frame pointer instead of failing (and a stop event with it).

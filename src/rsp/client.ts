@@ -42,6 +42,18 @@ interface Pending {
   reject: (err: Error) => void;
   onOutput?: (text: string) => void;
   timer?: NodeJS.Timeout;
+  /** Sent ahead of a resume: its reply must not be acked (see resume()). */
+  prelude?: boolean;
+}
+
+/**
+ * A packet that goes out in the same write as a resume, ahead of it: QEMU answers it before it
+ * handles the resume, so inserting a temporary breakpoint and continuing cost one round trip.
+ */
+export interface Prelude {
+  packet: string;
+  /** The stub's reply, before the resume's stop reply; '' if none came. */
+  onReply: (reply: string) => void;
 }
 
 /** Parse `host:port` or a socket path into a target. */
@@ -71,6 +83,7 @@ export class RspClient extends EventEmitter {
   private closed = false;
   private readonly log?: WireLog;
   private readonly timeoutMs: number;
+  private readonly preludeSources: Array<() => Prelude[]> = [];
 
   private constructor(private readonly socket: net.Socket, opts: RspClientOptions) {
     super();
@@ -216,13 +229,19 @@ export class RspClient extends EventEmitter {
    * Send a packet that resumes the target (`c`, `s`, `vCont;...`). Resolves with the stop reply
    * that ends this run, however long it takes.
    */
-  resume(packet: string): Promise<StopReply> {
+  resume(packet: string, prelude: readonly Prelude[] = []): Promise<StopReply> {
     const run = (): Promise<StopReply> =>
       new Promise<StopReply>((resolve, reject) => {
         if (this.closed) return reject(new RspConnectionError(packet, 'not connected'));
         if (this.running) return reject(new RspError('the target is already running', packet));
+        const ahead = [...this.preludeSources.flatMap((source) => source()), ...prelude];
+        for (const p of ahead) {
+          // QEMU forgets an unacked reply when the next packet starts, and takes any byte that
+          // arrives while the guest runs as an interrupt: so these replies are never acked.
+          this.inflight.push({ packet: p.packet, resolve: p.onReply, reject: () => p.onReply(''), prelude: true });
+        }
         this.running = { resolve, reject };
-        this.sendFrame(packet);
+        this.sendFrames([...ahead.map((p) => p.packet), packet]);
         // Whatever was read from the target is stale from here on.
         this.emit('resumed');
       });
@@ -230,6 +249,11 @@ export class RspClient extends EventEmitter {
     // The queue only waits for the packet to go out; the stop may come much later.
     this.queue = Promise.resolve();
     return p;
+  }
+
+  /** Packets every resume sends ahead of itself, e.g. breakpoint removals put off until then. */
+  addResumePrelude(source: () => Prelude[]): void {
+    this.preludeSources.push(source);
   }
 
   /** Ask a running target to stop (byte 0x03). The pending resume() resolves with the stop. */
@@ -246,10 +270,19 @@ export class RspClient extends EventEmitter {
   }
 
   private sendFrame(payload: string): void {
-    const frame = encodePacket(payload);
-    this.unacked.push({ frame, tries: 1 });
-    this.log?.('->', frame);
-    this.socket.write(Buffer.from(frame, 'latin1'));
+    this.sendFrames([payload]);
+  }
+
+  /** Frames that go out in one write (one wakeup of the stub). */
+  private sendFrames(payloads: readonly string[]): void {
+    let bytes = '';
+    for (const payload of payloads) {
+      const frame = encodePacket(payload);
+      this.unacked.push({ frame, tries: 1 });
+      this.log?.('->', frame);
+      bytes += frame;
+    }
+    this.socket.write(Buffer.from(bytes, 'latin1'));
   }
 
   private onData(chunk: Buffer): void {
@@ -277,8 +310,7 @@ export class RspClient extends EventEmitter {
           break;
         case 'packet':
           this.log?.('<-', `$${ev.payload}`);
-          acks++;
-          this.onPacket(ev.payload);
+          if (this.onPacket(ev.payload)) acks++;
           break;
       }
     }
@@ -286,37 +318,41 @@ export class RspClient extends EventEmitter {
     if (acks > 0 && !this.socket.destroyed) this.socket.write('+'.repeat(acks));
   }
 
-  private onPacket(payload: string): void {
+  /** Handle one packet from the stub; false when it must not be acked. */
+  private onPacket(payload: string): boolean {
     if (isConsoleOutput(payload)) {
       const text = Buffer.from(payload.slice(1), 'hex').toString('utf8');
       const first = this.inflight[0];
       if (first?.onOutput) first.onOutput(text);
       else this.emit('output', text);
-      return;
+      return true;
     }
     if (this.running && isStopReply(payload)) {
+      // The stub answers a resume's preludes before it resumes: any still waiting got nothing.
+      while (this.inflight[0]?.prelude) this.inflight.shift()?.resolve('');
       const r = this.running;
       this.running = undefined;
       r.resolve(parseStopReply(payload));
-      return;
+      return true;
     }
     if (this.owed > 0 && !isStopReply(payload)) {
       this.owed--;
       this.emit('stray', payload);
-      return;
+      return true;
     }
     const p = this.inflight.shift();
     if (p) {
       clearTimeout(p.timer);
       p.resolve(payload);
-      return;
+      return !p.prelude;
     }
     if (isStopReply(payload)) {
       // A stop we did not ask for (e.g. the VM was paused through QMP).
       this.emit('unsolicited-stop', parseStopReply(payload));
-      return;
+      return true;
     }
     this.emit('stray', payload);
+    return true;
   }
 
   private onClose(reason: string): void {

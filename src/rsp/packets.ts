@@ -2,7 +2,7 @@
  * One small typed function per packet family, so raw packet strings never leave rsp/.
  * Addresses are bigint: guest kernels live at the top of the 64-bit space.
  */
-import { RspClient } from './client';
+import { RspClient, type Prelude } from './client';
 import { errorFromReply, RspProtocolError, RspUnsupported } from './errors';
 import { parseThreadId, StopReply, parseStopReply, isStopReply } from './stop';
 
@@ -214,13 +214,19 @@ export async function queryVCont(c: RspClient): Promise<Set<string>> {
 }
 
 /** Step one instruction on `tid`, leaving the other vCPUs stopped. */
-export function stepThread(c: RspClient, tid: number, vcont: boolean): Promise<StopReply> {
-  return c.resume(vcont ? `vCont;s:${hex(tid)}` : 's');
+export function stepThread(c: RspClient, tid: number, vcont: boolean, prelude?: readonly Prelude[]): Promise<StopReply> {
+  return c.resume(vcont ? `vCont;s:${hex(tid)}` : 's', prelude);
 }
 
 /** Continue every vCPU; when vCont is known, name the thread so QEMU keeps its selection. */
-export function continueThreads(c: RspClient, tid: number | undefined, vcont: boolean): Promise<StopReply> {
-  return c.resume(vcont ? (tid !== undefined ? `vCont;c:${hex(tid)};c` : 'vCont;c') : 'c');
+export function continueThreads(c: RspClient, tid: number | undefined, vcont: boolean, prelude?: readonly Prelude[]): Promise<StopReply> {
+  return c.resume(vcont ? (tid !== undefined ? `vCont;c:${hex(tid)};c` : 'vCont;c') : 'c', prelude);
+}
+
+/** `Z`/`z` for one breakpoint, as a resume's prelude; `onReply` gets undefined or the error. */
+export function breakpointPrelude(insert: boolean, type: BreakpointType, addr: bigint, kind: number, onReply: (err: Error | undefined) => void): Prelude {
+  const packet = `${insert ? 'Z' : 'z'}${Z_TYPE[type]},${hex(addr)},${hex(kind)}`;
+  return { packet, onReply: (reply) => onReply(breakpointReply(packet, reply)) };
 }
 
 /** `qRcmd`: run a monitor command; its output comes back in `O` packets before `OK`. */

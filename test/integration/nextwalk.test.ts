@@ -42,12 +42,16 @@ for (const archName of ARCHES) {
           return { line: f.line, pc: BigInt(f.instructionPointerReference ?? '0') };
         };
         const walk = [await where()];
+        const order: string[] = [];
         for (let i = 0; i < STEPS; i++) {
-          const stopped = s.dc.waitForEvent('stopped');
-          await s.dc.nextRequest({ threadId: tid });
+          const stopped = s.dc.waitForEvent('stopped').then((e) => (order.push('stopped'), e));
+          await s.dc.nextRequest({ threadId: tid }).then(() => order.push('response'));
           assert.equal(((await stopped) as DebugProtocol.StoppedEvent).body.reason, 'step');
           walk.push(await where());
         }
+        // The response is held until the stop, but must come first: VS Code marks the thread
+        // running when a step's response arrives, which after the stop would undo it.
+        assert.deepEqual(order, Array<string[]>(STEPS).fill(['response', 'stopped']).flat());
         const show = (w: Array<{ line: number; pc: bigint }>): string => w.map((x) => `${x.line}@${x.pc.toString(16)}`).join(' ');
         assert.equal(show(walk), show(gdbWalk));
       } finally {

@@ -7,7 +7,7 @@ import { QemuInstance } from '../../src/qemu/instance';
 import { RspErrorReply, RspUnsupported } from '../../src/rsp/errors';
 import * as P from '../../src/rsp/packets';
 import { artifact, sampleGuest } from '../support/env';
-import { wireLogTo } from '../../src/adapter/backend';
+import { loadSymbols, wireLogTo } from '../../src/adapter/backend';
 
 describe('rsp packets against QEMU 7.2', function () {
   this.timeout(60_000);
@@ -98,6 +98,21 @@ describe('rsp packets against QEMU 7.2', function () {
     target.invalidate();
     // The first instruction at f000:fff0 is a far jump into the BIOS.
     assert.notEqual(await target.pc(1), 0xfff0n);
+  });
+
+  it('takes breakpoints sent in the write of a continue: QEMU answers them, runs, and stops there with SIGTRAP', async function () {
+    const { elf, symbols } = loadSymbols(sampleGuest(this).vmlinux);
+    elf.close();
+    const fn = symbols.lookup('kernel_clone')[0].value;
+    const replies: string[] = [];
+    // The reply to the Z0 comes while the guest runs; an ack for it would reach QEMU as an
+    // interrupt (SIGINT) rather than the breakpoint's SIGTRAP.
+    const stop = await P.continueThreads(target.rsp, undefined, true, [P.breakpointPrelude(true, 'sw', fn, 1, (e) => replies.push(e ? e.message : 'OK'))]);
+    assert.deepEqual(replies, ['OK']);
+    assert.ok(stop.kind === 'signal' && stop.signal === 5, JSON.stringify(stop));
+    target.invalidate();
+    assert.equal(await target.pc(stop.thread ?? 1), fn);
+    await P.removeBreakpoint(target.rsp, 'sw', fn, 1);
   });
 
   it('continues and interrupts with 0x03; QEMU reports SIGINT', async () => {

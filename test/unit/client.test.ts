@@ -4,60 +4,10 @@
  * hang-up), which a real QEMU cannot be made to do on demand.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { RspClient } from '../../src/rsp/client';
 import { RspConnectionError, RspErrorReply, RspUnsupported } from '../../src/rsp/errors';
 import * as P from '../../src/rsp/packets';
 import { rawReply } from './fixture';
-
-interface Peer {
-  client: RspClient;
-  received: string[];
-  socket: () => net.Socket;
-  close: () => void;
-}
-
-async function withPeer(onFrame: (frame: string, sock: net.Socket) => void): Promise<Peer> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-unit-'));
-  const sockPath = path.join(dir, 's');
-  const received: string[] = [];
-  let conn: net.Socket | undefined;
-  const server = net.createServer((s) => {
-    conn = s;
-    let buf = '';
-    s.on('data', (d) => {
-      buf += d.toString('latin1');
-      for (;;) {
-        if (buf[0] === '+' || buf[0] === '-' || buf[0] === '\x03') {
-          received.push(buf[0]);
-          if (buf[0] === '\x03') onFrame('\x03', s);
-          buf = buf.slice(1);
-          continue;
-        }
-        const m = /^\$([^#]*)#[0-9a-f]{2}/.exec(buf);
-        if (!m) break;
-        buf = buf.slice(m[0].length);
-        received.push(m[1]);
-        onFrame(m[1], s);
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(sockPath, r));
-  const client = await RspClient.connect({ kind: 'unix', path: sockPath }, { timeoutMs: 500 });
-  return {
-    client,
-    received,
-    socket: () => conn as net.Socket,
-    close: () => {
-      client.close();
-      server.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { withPeer } from './peer';
 
 describe('rsp/client', () => {
   it('sends a request, acks the reply and returns its payload', async () => {
@@ -205,6 +155,54 @@ describe('rsp/client', () => {
     try {
       await assert.rejects(peer.client.request('g'), RspConnectionError);
       assert.equal(peer.client.isClosed, true);
+    } finally {
+      peer.close();
+    }
+  });
+});
+
+describe('rsp/client: packets sent ahead of a resume', () => {
+  const OK = '$OK#9a';
+  const stop = rawReply('?');
+  const E22 = rawReply('m0,1000');
+
+  it('sends them in the resume\'s write, passes on their replies and acks only the stop', async () => {
+    const peer = await withPeer((f, s) => {
+      if (f.startsWith('Z0,1000') || f.startsWith('z0,3000')) s.write(OK);
+      else if (f.startsWith('Z0,2000')) s.write(E22);
+      else if (f === 'vCont;c') setTimeout(() => s.write(stop), 20);
+    });
+    try {
+      const replies: string[] = [];
+      peer.client.addResumePrelude(() => [{ packet: 'z0,3000,1', onReply: (r) => replies.push(`z:${r}`) }]);
+      const run = peer.client.resume('vCont;c', [
+        { packet: 'Z0,1000,1', onReply: (r) => replies.push(r) },
+        { packet: 'Z0,2000,1', onReply: (r) => replies.push(r) },
+      ]);
+      const s = await run;
+      assert.ok(s.kind === 'signal' && s.signal === 5);
+      // The source's removal first, then the resume's own packets, then the resume, in one write.
+      assert.equal(peer.chunks[0].match(/\$[^#]*#/g)?.join(' '), '$z0,3000,1# $Z0,1000,1# $Z0,2000,1# $vCont;c#');
+      assert.deepEqual(replies, ['z:OK', 'OK', 'E22']);
+      // No '+' for the preludes' replies (QEMU would take it as an interrupt while running); one for the stop.
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(peer.received.filter((x) => x === '+'), ['+']);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('gives a prelude the stub never answered an empty reply, and the next request its own reply', async () => {
+    const peer = await withPeer((f, s) => {
+      if (f === 'vCont;c') s.write(stop);
+      else if (f === 'g') s.write(rawReply('g'));
+    });
+    try {
+      let got: string | undefined;
+      await peer.client.resume('vCont;c', [{ packet: 'Z0,1000,1', onReply: (r) => (got = r) }]);
+      assert.equal(got, '');
+      const g = await peer.client.request('g');
+      assert.ok(/^[0-9a-f]{100}/.test(g), 'the g reply went to the g request');
     } finally {
       peer.close();
     }
