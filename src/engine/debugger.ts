@@ -68,6 +68,8 @@ export class Debugger extends EventEmitter {
   readonly unwinder: Unwinder;
   private readonly stepper: Stepper | undefined;
   private stepReason?: StopReason;
+  /** The PC a step ended at, when it knows it without reading registers. */
+  private stepPc?: bigint;
   private pauseRequested = false;
   private interruptedForUpdate?: (s: StopReply) => void;
   private lock: Promise<unknown> = Promise.resolve();
@@ -359,6 +361,7 @@ export class Debugger extends EventEmitter {
       this.launchRun(async () => {
         const out = await stepper.run(tid, kind, inlineDepth);
         this.stepReason = out.reason;
+        this.stepPc = out.pc;
         return out.stop;
       }, 'step');
     });
@@ -465,6 +468,7 @@ export class Debugger extends EventEmitter {
   private launchRun(start: () => Promise<StopReply>, kind: RunKind, beforeReport?: () => Promise<void>, silent = false): void {
     // A step reads registers after each resume (the target drops them then); other runs may end in stops we didn't ask for.
     if (kind !== 'step') this.target.invalidate();
+    this.stepPc = undefined;
     this.state = 'running';
     // A step is usually over within milliseconds: telling the client it runs, then that it
     // stopped, only costs messages (and flickers the status bar). A long one (over a call
@@ -506,7 +510,9 @@ export class Debugger extends EventEmitter {
     this.state = 'stopped';
     if (stop.thread !== undefined && stop.thread > 0) this.thread = stop.thread;
     this.inspectorInstance?.reset();
-    const pc = await this.target.pc(this.thread);
+    const known = this.stepPc;
+    this.stepPc = undefined;
+    const pc = known ?? (await this.target.pc(this.thread));
     const watched = this.watches.hitBy(stop);
     const hit = watched.length ? watched.map((w) => w.id) : this.bps.idsAt(pc);
     let reason: StopReason;

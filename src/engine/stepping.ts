@@ -23,6 +23,8 @@ export type StepKind = 'over' | 'into' | 'out';
 export interface StepOutcome {
   stop: StopReply;
   reason: 'step' | 'breakpoint' | 'pause';
+  /** The stop's PC when the step knows it without reading registers (after NOPs). */
+  pc?: bigint;
 }
 
 /** A run over the rest of a line: temporary breakpoints on its exits, accepted in this frame (CFA). */
@@ -332,6 +334,9 @@ export class Stepper {
     const startSp = start.sp;
     let first = start.first;
     let last: StopReply | undefined;
+    // The stack pointer while only NOPs have run since it was read: a step over a line of NOPs
+    // (the ftrace call site a function breakpoint stops on) then needs no register read.
+    let knownSp: bigint | undefined = startSp;
     for (let n = 0; n < MAX_STEPS; n++) {
       let span: [bigint, bigint] | undefined;
       let insns: FlowStep[] | undefined;
@@ -351,6 +356,7 @@ export class Stepper {
       const straight = !fast ? insns?.find((i) => i.address === pc) : undefined;
       let one: Awaited<ReturnType<Stepper['stepOne']>> | undefined;
       if (fast) {
+        knownSp = undefined;
         last = fast.stop;
         pc = fast.pc;
       } else if (straight && straight.flow === 'next' && !straight.repeats) {
@@ -360,9 +366,11 @@ export class Stepper {
           return { stop: last, reason: last.kind === 'signal' && this.ctx.pauseRequested() ? 'pause' : 'step' };
         }
         pc += BigInt(straight.size);
+        if (!straight.nop) knownSp = undefined;
         if (span && pc >= span[0] && pc < span[1]) continue;
-        pc = await this.t.pc(tid);
+        if (knownSp === undefined) pc = await this.t.pc(tid);
       } else {
+        knownSp = undefined;
         one = await this.stepOne(tid, pc);
         if (one.end) return one.end;
         last = one.stop;
@@ -386,7 +394,7 @@ export class Stepper {
         // step back out; the kernel's callers of such code are assembly stubs).
         return { stop: last, reason: 'step' };
       }
-      const sp = await this.sp(tid);
+      const sp = knownSp ?? (await this.sp(tid));
       const returned = sp > startSp;
       const newLine = line.line !== curLine || line.file !== curFile;
       // Like gdb: entering an inlined call from another line stops at its entry (shown at the
@@ -395,7 +403,7 @@ export class Stepper {
       const sameFn = !returned && rangesContain(startFn, pc);
       if (sameFn && here.entry && here.depth === startDepth && (here.entry.line !== curLine || here.entry.file !== curFile)) return { stop: last, reason: 'step' };
       const deeper = kind === 'over' && sameFn && here.depth > startDepth;
-      if (pc === line.start && line.isStmt && newLine && !deeper) return { stop: last, reason: 'step' };
+      if (pc === line.start && line.isStmt && newLine && !deeper) return { stop: last, reason: 'step', pc };
       if (returned) {
         // Back in the caller, mid-line: like gdb, finish that line and stop at the next one.
         fn = src.functionRanges(pc);

@@ -178,6 +178,21 @@ describe('engine/disasm on the sample vmlinux (objdump as oracle)', function () 
     assert.equal(new Set(addrs).size, addrs.length, 'addresses are distinct');
   });
 
+  it('marks the NOP the running kernel has over the __fentry__ call as a no-op, and nothing else', async () => {
+    // What the guest holds at kernel_clone once ftrace has patched the call (BYTES_NOP5 in
+    // arch/x86/include/asm/nops.h; read from the running sample guest at the breakpoint).
+    const patched = Buffer.concat([Buffer.from('0f1f440000', 'hex'), code.subarray(0x45, 0x40 + 0x80)]);
+    const live: ReadCode = async (addr, length) => patched.subarray(Number(addr - kc), Number(addr - kc) + length);
+    const want = objdump(vmlinux, kc, kc + 0x80n, 'att');
+    const end = want.find((w) => w.address - kc >= 0x40n)?.address ?? kc + 0x40n;
+    const dis = await Disassembler.create(x86, 'att', symbols);
+    const steps = await dis.flows(live, kc, end);
+    assert.ok(steps && steps.length > 5);
+    assert.deepEqual(steps[0], { address: kc, size: 5, flow: 'next', repeats: false, nop: true });
+    assert.ok(steps.slice(1).every((f) => !f.nop), 'push, mov, lea, rep stos, jne… are not no-ops');
+    assert.ok(steps.some((f) => f.repeats), 'the rep stos is seen');
+  });
+
   it('tells a call (nexti runs over it) from other instructions', async () => {
     const want = objdump(vmlinux, kc, kc + 0x200n, 'att');
     const call = want.find((w) => /^call\s+[0-9a-f]+ <copy_process>/.test(w.text));

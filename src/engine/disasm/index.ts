@@ -50,6 +50,8 @@ export interface FlowStep {
   target?: bigint;
   /** x86 rep-prefixed: a single step runs one iteration. */
   repeats: boolean;
+  /** A no-op: it can't fault and leaves every register but the PC alone. */
+  nop: boolean;
 }
 
 /** Control transfers Capstone knows but no encoding hook names (ret, br, eret, svc, ecall…). */
@@ -233,7 +235,7 @@ export class Disassembler {
   }
 
   private flowOf(insn: RawInstruction): FlowStep {
-    const base = { address: insn.address, size: insn.bytes.length, repeats: /^rep/.test(insn.mnemonic) };
+    const base = { address: insn.address, size: insn.bytes.length, repeats: /^rep/.test(insn.mnemonic), nop: /^nop/.test(insn.mnemonic) };
     const g = insn.groups;
     if (this.arch.decoder === 'x86_64') {
       const op = insn.x86?.operands[0];
