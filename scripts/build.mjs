@@ -13,7 +13,9 @@ const common = {
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
-  esbuild.build({ ...common, entryPoints: ['src/adapter/main.ts'], outfile: 'dist/adapter.js' }),
+  // The adapter: a launcher that turns on eager compilation (see src/adapter/entry.ts), then the adapter itself.
+  esbuild.build({ ...common, entryPoints: ['src/adapter/entry.ts'], outfile: 'dist/adapter.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/adapter/main.ts'], outfile: 'dist/adapter-main.js' }),
   // `qkd` is a small launcher that loads one of two bundles: `where` needs only the symbol
   // readers, and a cold start should not compile the engine, adapter and QEMU code for it.
   esbuild.build({ ...common, entryPoints: ['src/cli/qkd.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=2' } }),

@@ -1,6 +1,7 @@
 /**
- * Standalone debug adapter: DAP over stdio (`node dist/adapter.js`). When the client goes
- * away (stdin closes, or a signal), QEMU goes with us; setpriv's pdeathsig covers SIGKILL.
+ * Standalone debug adapter: DAP over stdio (dist/adapter-main.js, which dist/adapter.js loads:
+ * see entry.ts). When the client goes away (stdin closes, or a signal), QEMU goes with us;
+ * setpriv's pdeathsig covers SIGKILL.
  */
 import { QemuKernelSession } from './session';
 

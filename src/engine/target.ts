@@ -35,6 +35,9 @@ export class KernelTarget {
   ) {
     // Every resume goes through the client, so no cache can outlive the stop it was read in.
     rsp.on('resumed', () => this.invalidate());
+    // Every stop is followed by a read of the stopped vCPU's registers: ask for them with the
+    // stop's ack, unless the stop is another vCPU's than the one `g` reads (Hg).
+    rsp.prefetchOnStop = (stop) => (stop.kind === 'signal' && this.selectedG !== undefined && (stop.thread ?? this.selectedG) === this.selectedG ? 'g' : undefined);
   }
 
   static async connect(where: RspTarget, arch: ArchInfo, opts: RspClientOptions = {}): Promise<KernelTarget> {

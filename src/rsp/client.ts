@@ -42,7 +42,7 @@ interface Pending {
   reject: (err: Error) => void;
   onOutput?: (text: string) => void;
   timer?: NodeJS.Timeout;
-  /** Sent ahead of a resume: its reply must not be acked (see resume()). */
+  /** Sent ahead of a resume, in its write (see resume()). */
   prelude?: boolean;
 }
 
@@ -84,6 +84,8 @@ export class RspClient extends EventEmitter {
   private readonly log?: WireLog;
   private readonly timeoutMs: number;
   private readonly preludeSources: Array<() => Prelude[]> = [];
+  /** Packets that go out with the acks of the chunk being read (see prefetchOnStop). */
+  private afterAcks: string[] = [];
 
   private constructor(private readonly socket: net.Socket, opts: RspClientOptions) {
     super();
@@ -122,13 +124,29 @@ export class RspClient extends EventEmitter {
   /** Send one packet and wait for its reply. Requests are serialized, as the protocol requires. */
   request(packet: string, opts: RequestOptions = {}): Promise<string> {
     const caller = new Error();
-    return this.enqueue(
-      () =>
-        new Promise<string>((resolve, reject) => {
-          if (!this.canSend(packet, reject)) return;
-          this.send(packet, resolve, reject, opts, caller);
-        }),
-    );
+    return this.enqueue(() => {
+      const early = this.takePrefetched(packet);
+      if (early) return early;
+      return new Promise<string>((resolve, reject) => {
+        if (!this.canSend(packet, reject)) return;
+        this.send(packet, resolve, reject, opts, caller);
+      });
+    });
+  }
+
+  /**
+   * The packet to send the moment a stop reply arrives (`g`, which every stop is followed
+   * by), or undefined. It leaves in the write that acks the stop, before any promise is
+   * resolved, and the first request for the same packet gets its reply.
+   */
+  prefetchOnStop?: (stop: StopReply) => string | undefined;
+  private prefetched?: { packet: string; reply: Promise<string> };
+
+  /** The reply prefetched for `packet`, if nothing was sent since; anything else drops it. */
+  private takePrefetched(packet: string): Promise<string> | undefined {
+    const p = this.prefetched;
+    this.prefetched = undefined;
+    return p && p.packet === packet ? p.reply : undefined;
   }
 
   /**
@@ -142,6 +160,7 @@ export class RspClient extends EventEmitter {
     return this.enqueue(
       () =>
         new Promise<string[]>((resolve, reject) => {
+          this.prefetched = undefined;
           const replies: string[] = new Array<string>(packets.length);
           let sent = 0;
           let answered = 0;
@@ -234,6 +253,7 @@ export class RspClient extends EventEmitter {
       new Promise<StopReply>((resolve, reject) => {
         if (this.closed) return reject(new RspConnectionError(packet, 'not connected'));
         if (this.running) return reject(new RspError('the target is already running', packet));
+        this.prefetched = undefined;
         const ahead = [...this.preludeSources.flatMap((source) => source()), ...prelude];
         for (const p of ahead) {
           // QEMU forgets an unacked reply when the next packet starts, and takes any byte that
@@ -287,6 +307,7 @@ export class RspClient extends EventEmitter {
 
   private onData(chunk: Buffer): void {
     let acks = 0;
+    this.afterAcks = [];
     for (const ev of this.parser.push(chunk)) {
       switch (ev.kind) {
         case 'ack':
@@ -314,8 +335,18 @@ export class RspClient extends EventEmitter {
           break;
       }
     }
-    // One write acks every packet of the chunk: the replies to a pipelined read come together.
-    if (acks > 0 && !this.socket.destroyed) this.socket.write('+'.repeat(acks));
+    // One write acks every packet of the chunk (the replies to a pipelined read come together)
+    // and carries the packet prefetched after a stop.
+    if ((acks > 0 || this.afterAcks.length) && !this.socket.destroyed) {
+      let bytes = '+'.repeat(acks);
+      for (const payload of this.afterAcks) {
+        const frame = encodePacket(payload);
+        this.unacked.push({ frame, tries: 1 });
+        this.log?.('->', frame);
+        bytes += frame;
+      }
+      this.socket.write(Buffer.from(bytes, 'latin1'));
+    }
   }
 
   /** Handle one packet from the stub; false when it must not be acked. */
@@ -332,7 +363,27 @@ export class RspClient extends EventEmitter {
       while (this.inflight[0]?.prelude) this.inflight.shift()?.resolve('');
       const r = this.running;
       this.running = undefined;
-      r.resolve(parseStopReply(payload));
+      const stop = parseStopReply(payload);
+      const next = this.prefetchOnStop?.(stop);
+      if (next) {
+        const reply = new Promise<string>((resolve, reject) => {
+          const pending: Pending = { packet: next, resolve, reject };
+          pending.timer = setTimeout(() => {
+            // Out of step with the stub: a late reply is dropped, not given to a later request.
+            const at = this.inflight.indexOf(pending);
+            if (at >= 0) {
+              this.inflight.splice(at, 1);
+              this.owed++;
+            }
+            reject(new RspConnectionError(next, `no reply to '${next}' within ${this.timeoutMs} ms`));
+          }, this.timeoutMs);
+          this.inflight.push(pending);
+        });
+        reply.catch(() => undefined);
+        this.prefetched = { packet: next, reply };
+        this.afterAcks.push(next);
+      }
+      r.resolve(stop);
       return true;
     }
     if (this.owed > 0 && !isStopReply(payload)) {
@@ -344,7 +395,10 @@ export class RspClient extends EventEmitter {
     if (p) {
       clearTimeout(p.timer);
       p.resolve(payload);
-      return !p.prelude;
+      // A reply that comes once a resume has gone out (a prelude's, or the read that followed
+      // the last stop) is never acked: QEMU forgot it when the resume began, and takes any
+      // byte that arrives while the guest runs as an interrupt.
+      return !this.running;
     }
     if (isStopReply(payload)) {
       // A stop we did not ask for (e.g. the VM was paused through QMP).

@@ -208,3 +208,59 @@ describe('rsp/client: packets sent ahead of a resume', () => {
     }
   });
 });
+
+describe('rsp/client: the register read that follows a stop', () => {
+  const stop = rawReply('?');
+
+  it('goes out with the stop\'s ack, and the first request for it gets that reply', async () => {
+    const asked: string[] = [];
+    const peer = await withPeer((f, s) => {
+      asked.push(f);
+      if (f === 'vCont;c') s.write(stop);
+      else if (f === 'g') s.write(rawReply('g'));
+      else if (f === 'p10') s.write(rawReply('p10'));
+    });
+    try {
+      peer.client.prefetchOnStop = (st) => (st.kind === 'signal' && st.thread === 1 ? 'g' : undefined);
+      await peer.client.resume('vCont;c');
+      await new Promise((r) => setTimeout(r, 20));
+      assert.ok(peer.chunks.some((c) => c.startsWith('+$g#')), `the ack and g in one write: ${JSON.stringify(peer.chunks)}`);
+      const g = await peer.client.request('g');
+      assert.ok(/^[0-9a-f]{100}/.test(g));
+      assert.deepEqual(asked.filter((f) => f === 'g'), ['g'], 'g was sent once');
+      // The prefetched reply is used once; another packet in between drops it.
+      await peer.client.resume('vCont;c');
+      await peer.client.request('p10');
+      await peer.client.request('g');
+      assert.deepEqual(asked.filter((f) => f === 'g'), ['g', 'g', 'g']);
+    } finally {
+      peer.close();
+    }
+  });
+});
+
+describe('rsp/client: replies that come while the guest runs', () => {
+  it('does not ack the prefetched read when the next resume went out before its reply', async () => {
+    const stop = rawReply('?');
+    let resumes = 0;
+    const peer = await withPeer((f, s) => {
+      if (f === 'vCont;c') {
+        resumes++;
+        if (resumes === 1) s.write(stop);
+        else setTimeout(() => s.write(stop), 40);
+      } else if (f === 'g') setTimeout(() => s.write(rawReply('g')), 10);
+    });
+    try {
+      peer.client.prefetchOnStop = () => 'g';
+      await peer.client.resume('vCont;c');
+      // Resume again at once: the g reply arrives while the guest (as QEMU sees it) runs.
+      await peer.client.resume('vCont;c');
+      await new Promise((r) => setTimeout(r, 30));
+      // The first g reply came while the guest ran: no '+' for it (QEMU would take it as an
+      // interrupt). The stops are acked, and the second g reply, which came while stopped.
+      assert.deepEqual(peer.received.filter((x) => ['+', 'g', 'vCont;c'].includes(x)), ['vCont;c', '+', 'g', 'vCont;c', '+', 'g', '+']);
+    } finally {
+      peer.close();
+    }
+  });
+});
