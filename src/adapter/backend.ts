@@ -140,6 +140,7 @@ export async function launchBackend(
     progress('Connecting to the gdbstub');
     const target = await KernelTarget.connect({ kind: 'unix', path: instance.paths.gdbSocket }, cfg.arch, { log: wireLogTo(cfg.rspLog) });
     target.breakpointsInMemory = accel.accel !== 'tcg';
+    target.warn = (m) => log(m, 'warn');
     const dbg = new Debugger(target, symbols, source);
     gate.follow(dbg);
     await dbg.init();
@@ -182,6 +183,7 @@ export async function attachBackend(raw: AttachConfig, log: Log = () => undefine
   const gate = new IndexGate();
   const source = loaded && raw.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, raw.vmlinux, raw, [], gate) : undefined;
   prepareIndex(source, gate, log);
+  target.warn = (m) => log(m, 'warn');
   const dbg = new Debugger(target, loaded?.symbols, source);
   gate.follow(dbg);
   await dbg.init();

@@ -57,6 +57,12 @@ export interface ArchInfo {
   frameRecord: { savedFp: number; returnAddress: number; callerSp?: number };
   /** Other names `$name` accepts in expressions, to the target.xml name (riscv's `$s0` is QEMU's `fp`). */
   registerAliases?: Readonly<Record<string, string>>;
+  /**
+   * The flag that makes the CPU trap after each instruction (x86's TF in eflags), when the
+   * arch has one the stepper can read. A NOP is then stepped by moving the PC alone, unless the
+   * guest has set the flag (see KernelTarget.skipNop). Undefined: every NOP runs in the guest.
+   */
+  traceFlag?: { register: string; bit: number };
   /** Whether plain `char` is signed in the arch's C ABI (x86: yes; arm64 and riscv64: no). */
   charSigned: boolean;
   /** `kind` for Z0/Z1 packets. */

@@ -46,6 +46,7 @@ export const x86_64: ArchInfo = {
   returnAddress: { kind: 'stack', size: 8 },
   // push %rbp; mov %rsp,%rbp: [rbp] = caller's rbp, [rbp+8] = return address, above it the caller's stack.
   frameRecord: { savedFp: 0, returnAddress: 8, callerSp: 16 },
+  traceFlag: { register: 'eflags', bit: 8 },
   charSigned: true,
   breakpointKind: 1,
   bootImage: 'arch/x86/boot/bzImage',

@@ -360,12 +360,18 @@ export class Stepper {
         last = fast.stop;
         pc = fast.pc;
       } else if (straight && straight.flow === 'next' && !straight.repeats) {
-        last = await this.stepStraight(tid, pc);
-        if (last.kind !== 'signal' || last.signal !== SIGTRAP || this.ctx.pauseRequested() || WATCH_KEYS.some((k) => last?.kind === 'signal' && last.pairs.has(k))) {
-          this.t.invalidate();
-          return { stop: last, reason: last.kind === 'signal' && this.ctx.pauseRequested() ? 'pause' : 'step' };
+        const next = pc + BigInt(straight.size);
+        if (straight.nop && this.t.skipNop(tid, pc, next)) {
+          // The vCPU didn't run: the stop to report is the one it is still in, now at `next`.
+          last = { kind: 'signal', signal: SIGTRAP, thread: tid, pairs: new Map() };
+        } else {
+          last = await this.stepStraight(tid, pc);
+          if (last.kind !== 'signal' || last.signal !== SIGTRAP || this.ctx.pauseRequested() || WATCH_KEYS.some((k) => last?.kind === 'signal' && last.pairs.has(k))) {
+            this.t.invalidate();
+            return { stop: last, reason: last.kind === 'signal' && this.ctx.pauseRequested() ? 'pause' : 'step' };
+          }
         }
-        pc += BigInt(straight.size);
+        pc = next;
         if (!straight.nop) knownSp = undefined;
         if (span && pc >= span[0] && pc < span[1]) continue;
         if (knownSp === undefined) pc = await this.t.pc(tid);

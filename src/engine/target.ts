@@ -118,16 +118,48 @@ export class KernelTarget {
     const info = this.register(name);
     if (!info) throw errors.unsupported(`The target has no register named '${name}'.`);
     await this.select(tid);
-    const bytes = Buffer.alloc(Math.ceil(info.bitsize / 8));
-    let v = BigInt.asUintN(info.bitsize, value);
-    for (let i = 0; i < bytes.length; i++) {
-      bytes[i] = Number(v & 0xffn);
-      v >>= 8n;
-    }
+    const bytes = leBytes(BigInt.asUintN(info.bitsize, value), Math.ceil(info.bitsize / 8));
     this.writes++;
     await P.writeRegister(this.rsp, info.regnum, bytes);
     this.regCache.delete(tid);
     this.dwarfCache.delete(tid);
+  }
+
+  /** Where a problem the user should hear of, but that stops nothing, goes (the adapter's log). */
+  warn?: (message: string) => void;
+  /** Off once the stub refused a PC write: NOPs run in the guest from then on. */
+  private nopSkips = true;
+
+  /**
+   * Step `tid` over the NOP from `from` to `to` by moving its PC: a NOP's whole effect, with no
+   * trip through the stub's resume and stop (the ftrace site at each function's entry, where
+   * a function breakpoint stops, is one). The cached registers change now; the `P` write goes
+   * out at the end of this turn, behind the messages of the stop but ahead of any other packet,
+   * so nothing reads the old PC. False, and nothing done, when the step must run in the guest:
+   * the arch has no trace flag to check, the guest set it (it would trap after the NOP), the
+   * registers aren't read, `g` reads another vCPU, or the PC isn't `from`.
+   */
+  skipNop(tid: number, from: bigint, to: bigint): boolean {
+    const flag = this.arch.traceFlag;
+    const regs = this.regCache.get(tid);
+    const pcInfo = this.register(this.arch.pcRegister);
+    const flagsInfo = flag && this.register(flag.register);
+    if (!this.nopSkips || !flag || !regs || !pcInfo || !flagsInfo || this.selectedG !== tid) return false;
+    const flags = regs.get(flagsInfo.regnum);
+    const pc = regs.get(pcInfo.regnum);
+    if (!flags?.length || !pc?.length || (leToBigInt(flags) >> BigInt(flag.bit)) & 1n || leToBigInt(pc) !== from) return false;
+    const bytes = leBytes(to, pc.length);
+    regs.set(pcInfo.regnum, bytes);
+    this.dwarfCache.delete(tid);
+    this.writes++;
+    this.rsp.holdWritesThisTurn();
+    P.writeRegister(this.rsp, pcInfo.regnum, bytes).catch((e: Error) => {
+      // The guest is still before the NOP: forget what was shown, so the next read says so.
+      this.nopSkips = false;
+      this.invalidate();
+      this.warn?.(`Stepping over a NOP by moving the PC failed (${e.message}); NOPs are stepped in the guest from now on.`);
+    });
+    return true;
   }
 
   async threads(): Promise<number[]> {
@@ -240,6 +272,16 @@ export class KernelTarget {
   close(): void {
     this.rsp.close();
   }
+}
+
+function leBytes(value: bigint, size: number): Buffer {
+  const bytes = Buffer.alloc(size);
+  let v = value;
+  for (let i = 0; i < size; i++) {
+    bytes[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return bytes;
 }
 
 export function leToBigInt(bytes: Buffer): bigint {

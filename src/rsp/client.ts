@@ -276,6 +276,28 @@ export class RspClient extends EventEmitter {
     this.preludeSources.push(source);
   }
 
+  /**
+   * Keep what is sent from now to the end of this turn of the event loop in the socket, and
+   * write it then, in one write. A packet whose reply nobody waits for (a register write after
+   * a NOP was stepped by moving the PC) then leaves after the messages the stop sends the
+   * client, and the stub's wakeup isn't paid for before them. Packets keep their order.
+   */
+  holdWritesThisTurn(): void {
+    if (this.holding || this.closed) return;
+    this.holding = true;
+    this.socket.cork();
+    setImmediate(() => {
+      this.holding = false;
+      if (!this.socket.destroyed) this.socket.uncork();
+    });
+  }
+  private holding = false;
+
+  /** Whether writes are being held for the end of this turn (holdWritesThisTurn). */
+  get holdingWrites(): boolean {
+    return this.holding;
+  }
+
   /** Ask a running target to stop (byte 0x03). The pending resume() resolves with the stop. */
   interrupt(): void {
     if (this.closed) return;

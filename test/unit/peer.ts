@@ -10,6 +10,8 @@ import { RspClient } from '../../src/rsp/client';
 
 export interface Peer {
   client: RspClient;
+  /** The peer's socket, for a second client (KernelTarget.connect opens its own). */
+  path: string;
   received: string[];
   /** The raw bytes of each read, to tell what arrived in one write. */
   chunks: string[];
@@ -48,6 +50,7 @@ export async function withPeer(onFrame: (frame: string, sock: net.Socket) => voi
   const client = await RspClient.connect({ kind: 'unix', path: sockPath }, { timeoutMs: 500 });
   return {
     client,
+    path: sockPath,
     received,
     chunks,
     socket: () => conn as net.Socket,
