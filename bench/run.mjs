@@ -59,9 +59,9 @@ function options() {
 
 const GENERAL_NOTES = [
   "Alternation: for each measure and each run, ours runs, then gdb's run, then the next run, so load from anything else on the machine falls on both sides alike. Each time cell is the median over the runs, with the minimum and maximum in brackets.",
-  'Peak RSS is VmHWM, the maximum over the runs: for whole processes (P1, P2) GNU time\'s `%M`; for the adapter, `/proc/<pid>/status` read just before `disconnect`; for gdb in a guest session, its own `/proc/self/status` read by a Python snippet before it quits. The guest sessions\' RSS is the same process for P3–P6b, so those rows show the same figure. QEMU\'s RSS is not counted on either side (both run the same QEMU).',
+  'Peak RSS is VmHWM, the maximum over the runs: for whole processes (P1, P2) GNU time\'s `%M`; for ours' guest sessions, the stand-in extension host's `/proc/self/status` read just before `disconnect`, its peak reset when the session began; for gdb in a guest session, its own `/proc/self/status` read by a Python snippet before it quits. The guest sessions\' RSS is the same process for P3–P6b, so those rows show the same figure. QEMU\'s RSS is not counted on either side (both run the same QEMU).',
   'The guest always runs under TCG (`accel: "tcg"`), 1 vCPU, 512 MB: KVM is not used, so boot times are emulation-bound on both sides.',
-  "Ours' guest figures (P3–P6b) are what a DAP client sees, round trips over the adapter's stdio included; gdb's P4–P6b are timed inside gdb by its Python, with no client in them.",
+  "Ours' guest figures (P3–P6b) are what a DAP client in the extension host's place sees, with the adapter inside that process as VS Code runs it by default (messages copied through JSON, delivered on a later microtask); gdb's P4–P6b are timed inside gdb by its Python, with no client in them.",
   'Ratios are of medians. "gdb/ours" above 1 means ours is faster; "ours/gdb" below 1 means ours is faster.',
 ];
 

@@ -16,6 +16,9 @@ await Promise.all([
   // The adapter: a launcher that turns on eager compilation (see src/adapter/entry.ts), then the adapter itself.
   esbuild.build({ ...common, entryPoints: ['src/adapter/entry.ts'], outfile: 'dist/adapter.js' }),
   esbuild.build({ ...common, entryPoints: ['src/adapter/main.ts'], outfile: 'dist/adapter-main.js' }),
+  // The adapter inside the extension host (the default): a loader that compiles it eagerly, then the adapter as a library.
+  esbuild.build({ ...common, entryPoints: ['src/adapter/inline.ts'], outfile: 'dist/adapter-inline.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/adapter/lib.ts'], outfile: 'dist/adapter-lib.js' }),
   // `qkd` is a small launcher that loads one of two bundles: `where` needs only the symbol
   // readers, and a cold start should not compile the engine, adapter and QEMU code for it.
   esbuild.build({ ...common, entryPoints: ['src/cli/qkd.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=2' } }),

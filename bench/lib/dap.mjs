@@ -1,8 +1,12 @@
-// Our side of one guest session: a DAP client drives dist/adapter.js the way VS Code does
-// on F5, and times P3, P6, P4, P5 and P6b along the way.
+// Our side of one guest session, as VS Code runs it on F5: the adapter inside the process
+// that hosts the client's end (the extension host; here bench/lib/host.mjs, one per session),
+// fed DAP messages as objects. A DAP client drives it and times P3, P6, P4, P5 and P6b.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { PassThrough } from 'node:stream';
 import { peakRssMb, ensureNoQemu } from './proc.mjs';
 import { elfSymbolAddress } from './elfsym.mjs';
 
@@ -70,23 +74,87 @@ async function textAddress(dc, frameId, vmlinux) {
 }
 
 /**
- * One boot under the adapter. `adapterFlags` are what the extension passes to node (VS Code
- * spawns the adapter with them); NODE_OPTIONS carries them since DebugClient spawns
- * `runtime executable` with nothing between.
+ * A DebugClient wired to an in-process adapter the way VS Code's DebugAdapterInlineImplementation
+ * wires it: requests go in through handleMessage and replies come out of onDidSendMessage, as
+ * objects. Each message is copied through JSON and handed over on a later microtask, as the
+ * extension host's messages to the workbench are serialized and delivered asynchronously.
  */
-export async function oursSession({ repo, guest, dir, steps, adapterFlags }) {
+function inlineClient(session) {
+  const toClient = new PassThrough();
+  const fromClient = new PassThrough();
+  session.onDidSendMessage((m) => {
+    const json = JSON.stringify(m);
+    queueMicrotask(() => toClient.write(`Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`));
+  });
+  let buf = Buffer.alloc(0);
+  fromClient.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      const h = buf.indexOf('\r\n\r\n');
+      if (h < 0) return;
+      const len = Number(/Content-Length: (\d+)/i.exec(buf.subarray(0, h).toString())?.[1]);
+      if (buf.length < h + 4 + len) return;
+      const msg = JSON.parse(buf.subarray(h + 4, h + 4 + len).toString());
+      buf = buf.subarray(h + 4 + len);
+      session.handleMessage(msg);
+    }
+  });
+  const dc = new DebugClient('unused', 'unused', 'qemu-kernel');
+  dc.connect(toClient, fromClient);
+  return dc;
+}
+
+let host = null;
+
+/**
+ * One boot under the adapter, run in the bench's stand-in extension host (bench/lib/host.mjs):
+ * one process for every session of the bench, as an extension host outlives its sessions,
+ * that loads the adapter anew for each. The figures and the session's peak RSS come back over IPC.
+ */
+export function oursSession(opts) {
+  host ??= fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'host.mjs'), [], { serialization: 'advanced', execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const h = host;
+  return new Promise((resolve, reject) => {
+    const onExit = (code, signal) => {
+      host = null;
+      reject(new Error(`the bench's extension host exited (code ${code}, signal ${signal}) during a session`));
+    };
+    h.once('exit', onExit);
+    h.once('message', (m) => {
+      h.off('exit', onExit);
+      if (m.ok) resolve({ ...m.r, mem: Buffer.from(m.r.mem) });
+      else reject(new Error(m.error));
+    });
+    h.send(opts);
+  });
+}
+
+/** Ends the stand-in extension host once the bench's sessions are done. */
+export function closeHost() {
+  host?.disconnect();
+  host = null;
+}
+
+/**
+ * Inside the host: load the adapter as the extension does on F5 (dist/adapter-inline.js, both
+ * bundles dropped from require's cache first, so each session compiles the adapter anew, as
+ * the first session of a window does) and drive one session. The clock starts before the load.
+ */
+export async function hostedSession({ repo, guest, dir, steps }) {
   const consoleLog = path.join(dir, 'ours-console.log');
-  const env = { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, ...adapterFlags].filter(Boolean).join(' ') };
   const output = [];
   let dc;
   let runDir = null;
   const r = {};
   try {
+    for (const f of ['adapter-inline.js', 'adapter-lib.js']) delete require.cache[path.join(repo, 'dist', f)];
+    // This session's peak RSS, not an earlier one's: their garbage collected, then VmHWM reset (5).
+    globalThis.gc?.();
+    fs.writeFileSync('/proc/self/clear_refs', '5');
     const t0 = performance.now();
-    dc = new DebugClient(process.execPath, path.join(repo, 'dist', 'adapter.js'), 'qemu-kernel', { env });
+    const { createSession } = require(path.join(repo, 'dist', 'adapter-inline.js'));
+    dc = inlineClient(createSession());
     dc.defaultTimeout = 180000;
-    await dc.start();
-    const pid = dc._adapterProcess.pid;
     dc.on('output', (ev) => output.push(ev.body.output));
     await dc.initializeRequest({
       adapterID: 'qemu-kernel',
@@ -147,13 +215,12 @@ export async function oursSession({ repo, guest, dir, steps, adapterFlags }) {
     const v2 = await inspectTop(dc, s2.ev.body.threadId);
     r.p6b = (v2.tEnd - s2.t) / 1000;
 
-    r.rssMb = peakRssMb(pid);
+    r.rssMb = peakRssMb(process.pid);
     await dc.disconnectRequest({ terminateDebuggee: true });
   } catch (e) {
     e.message = `ours: ${e.message}\nadapter output (last lines):\n${output.join('').split('\n').slice(-15).join('\n')}`;
     throw e;
   } finally {
-    await dc?.stop();
     fs.rmSync(consoleLog, { force: true });
   }
   if (runDir) await ensureNoQemu(runDir, 'ours');

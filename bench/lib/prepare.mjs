@@ -33,7 +33,7 @@ export function prepare(repo, needs) {
   if (needs.gdb) say(`gdb: ${execFileSync('gdb', ['--version'], { encoding: 'utf8' }).split('\n')[0]}`);
   if (needs.qemu) say(`QEMU: ${execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0]}`);
 
-  for (const f of ['adapter.js', 'cli.js', 'extension.js']) {
+  for (const f of ['adapter.js', 'adapter-inline.js', 'adapter-lib.js', 'cli.js', 'extension.js']) {
     if (!fs.existsSync(path.join(repo, 'dist', f))) {
       run(process.execPath, ['scripts/build.mjs'], `dist/${f} is missing: building dist/ (node scripts/build.mjs)`);
       break;

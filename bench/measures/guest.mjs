@@ -4,14 +4,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { oursSession, MIB } from '../lib/dap.mjs';
+import { oursSession, closeHost, MIB } from '../lib/dap.mjs';
 import { gdbSession } from '../lib/gdbsession.mjs';
 import { say } from '../lib/proc.mjs';
 import { median } from '../lib/stats.mjs';
 
 const STEPS = 3;
-// What the extension passes to node when VS Code spawns the adapter (src/extension/extension.ts).
-const ADAPTER_FLAGS = ['--max-semi-space-size=2'];
 
 export const ids = ['P3', 'P4', 'P5', 'P6', 'P6b'];
 
@@ -36,20 +34,24 @@ const hex = (b) => b.toString('hex');
 export async function run(ctx) {
   const s = { ours: [], gdb: [] };
   let machineArgs = null;
-  for (let i = 0; i < ctx.runs; i++) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-bench-'));
-    try {
-      const o = await oursSession({ repo: ctx.repo, guest: ctx.guest, dir, steps: STEPS, adapterFlags: ADAPTER_FLAGS });
-      machineArgs ??= machineArgsOf(o.argv);
-      const g = await gdbSession({ guest: ctx.guest, dir, steps: STEPS, machineArgs, readSize: MIB });
-      check(o, g, i);
-      s.ours.push(o);
-      s.gdb.push(g);
-      const f = (x) => `${(x * 1000).toFixed(0)} ms`;
-      say(`guest run ${i + 1}/${ctx.runs}: P3 ours ${f(o.p3)} gdb ${f(g.p3)}; P6 ours ${f(o.p6)} gdb ${f(g.p6)}; P4 ours ${o.p4.map(f).join('/')} gdb ${g.p4.map(f).join('/')}; P5 ours ${f(o.p5)} gdb ${f(g.p5)}`);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    for (let i = 0; i < ctx.runs; i++) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-bench-'));
+      try {
+        const o = await oursSession({ repo: ctx.repo, guest: ctx.guest, dir, steps: STEPS });
+        machineArgs ??= machineArgsOf(o.argv);
+        const g = await gdbSession({ guest: ctx.guest, dir, steps: STEPS, machineArgs, readSize: MIB });
+        check(o, g, i);
+        s.ours.push(o);
+        s.gdb.push(g);
+        const f = (x) => `${(x * 1000).toFixed(0)} ms`;
+        say(`guest run ${i + 1}/${ctx.runs}: P3 ours ${f(o.p3)} gdb ${f(g.p3)}; P6 ours ${f(o.p6)} gdb ${f(g.p6)}; P4 ours ${o.p4.map(f).join('/')} gdb ${g.p4.map(f).join('/')}; P5 ours ${f(o.p5)} gdb ${f(g.p5)}`);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     }
+  } finally {
+    closeHost();
   }
   const o0 = s.ours[0];
   const g0 = s.gdb[0];

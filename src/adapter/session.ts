@@ -491,6 +491,20 @@ export class QemuKernelSession extends DebugSession {
     return undefined;
   }
 
+  /**
+   * The client dropped the session without a disconnect (VS Code disposes an in-process
+   * adapter when its debug session is torn down): QEMU must not outlive it.
+   */
+  override dispose(): void {
+    const b = this.backend;
+    this.backend = undefined;
+    if (!b) return;
+    b.instance?.killNow();
+    if (!b.instance) void b.debugger.detach().catch(() => undefined);
+    void b.source?.index?.close().catch(() => undefined);
+    b.elf?.close();
+  }
+
   private async terminate(): Promise<undefined> {
     const b = this.need();
     if (b.instance) await b.instance.stop();

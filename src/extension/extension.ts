@@ -1,9 +1,9 @@
 /**
  * Extension entry: registers the debugger, the guest console and monitor terminals, the
  * status-bar item, the log channel and commands. It stays small and engine-free: the engine
- * runs in the adapter process, so activation costs only this glue (bench/measures/activation.mjs).
+ * is in the adapter's bundles, loaded when a session starts (adapterfactory.ts), so activation
+ * costs only this glue (bench/measures/activation.mjs).
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CONSOLE_EVENT, LOG_EVENT, type ConsoleEventBody } from '../adapter/events';
 import { QemuSessions, registerCommands } from './commands';
@@ -12,16 +12,10 @@ import { KernelLog } from './output';
 import { GuestStatus } from './status';
 import { RspTraceProvider } from './trace';
 import { ConsoleInfo, ConsoleTerminals } from './console';
+import { AdapterFactory } from './adapterfactory';
 import { contributedSchemas, QemuKernelConfigProvider } from './config';
 import { RegistersView } from '../ui/registers';
 import { registerMemoryCommands } from '../ui/memory';
-
-/**
- * The adapter's data (symbol tables, DWARF trees, line tables) is long-lived; a small young
- * generation stops short-lived parsing garbage from inflating its RSS by ~30 MB, at no
- * measurable cost in speed (bench/README.md).
- */
-const ADAPTER_FLAGS = ['--max-semi-space-size=2'];
 
 /** How long the last activate() took, in ms (the `qemuKernel.activationTime` command). */
 let activationMs: number | undefined;
@@ -33,7 +27,6 @@ export function activate(context: vscode.ExtensionContext): void {
   const monitors = new MonitorTerminals();
   const sessions = new QemuSessions();
   const status = new GuestStatus();
-  const adapter = context.asAbsolutePath(path.join('dist', 'adapter.js'));
   context.subscriptions.push(
     log,
     consoles,
@@ -42,11 +35,7 @@ export function activate(context: vscode.ExtensionContext): void {
     status,
     new RegistersView(context.workspaceState),
     registerMemoryCommands(),
-    vscode.debug.registerDebugAdapterDescriptorFactory('qemu-kernel', {
-      // A separate process: symbol work never blocks the extension host, and if the host
-      // dies the adapter sees stdin close and takes QEMU down with it.
-      createDebugAdapterDescriptor: () => new vscode.DebugAdapterExecutable(process.execPath, [...ADAPTER_FLAGS, adapter], { env: { ELECTRON_RUN_AS_NODE: '1' } }),
-    }),
+    vscode.debug.registerDebugAdapterDescriptorFactory('qemu-kernel', new AdapterFactory(context.asAbsolutePath('dist'), (m) => void vscode.window.showWarningMessage(m))),
     vscode.debug.registerDebugConfigurationProvider('qemu-kernel', new QemuKernelConfigProvider(contributedSchemas(context.extension.packageJSON))),
     // Offered in Run and Debug's start list even without a launch.json.
     vscode.debug.registerDebugConfigurationProvider('qemu-kernel', { provideDebugConfigurations: (folder) => new QemuKernelConfigProvider().provideDebugConfigurations(folder) }, vscode.DebugConfigurationProviderTriggerKind.Dynamic),

@@ -1,5 +1,6 @@
 /** A real debug session of the sample guest, started and inspected through the vscode API. */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import * as vscode from 'vscode';
@@ -45,11 +46,35 @@ class Watcher {
   }
 }
 
+/** The parent of a process, from /proc/PID/stat ("pid (comm) state ppid ...", comm may hold spaces). */
+function parentPid(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 describe('a debug session of the sample guest', function () {
   this.timeout(300000);
   const name = 'Sample guest (extension host test)';
   let watcher: Watcher | undefined;
   let breakpoint: vscode.FunctionBreakpoint | undefined;
+
+  /** F5 on the sample guest with breakAt kernel_clone; returns once QEMU has started. */
+  async function startSample(w: Watcher, consoleLog: string): Promise<{ session: vscode.DebugSession; pid: number }> {
+    const started = await vscode.debug.startDebugging(sampleWorkspace(), {
+      type: 'qemu-kernel',
+      request: 'launch',
+      name,
+      sampleGuest: true,
+      breakAt: ['kernel_clone'],
+      accel: 'tcg',
+      consoleLog: path.join(RESULTS, 'e2e', 'exthost', consoleLog),
+    });
+    assert.equal(started, true, 'startDebugging returned false');
+    const session = vscode.debug.activeDebugSession;
+    assert.ok(session && session.name === name, 'no active qemu-kernel session after startDebugging');
+    const { pid } = await withTimeout(w.console, 120000, 'the guest console event (QEMU started)');
+    return { session, pid };
+  }
 
   afterEach(async () => {
     const s = vscode.debug.activeDebugSession;
@@ -69,19 +94,9 @@ describe('a debug session of the sample guest', function () {
       240000,
       'the Call Stack to focus a frame',
     );
-    const started = await vscode.debug.startDebugging(sampleWorkspace(), {
-      type: 'qemu-kernel',
-      request: 'launch',
-      name,
-      sampleGuest: true,
-      breakAt: ['kernel_clone'],
-      accel: 'tcg',
-      consoleLog: path.join(RESULTS, 'e2e', 'exthost', 'console.log'),
-    });
-    assert.equal(started, true, 'startDebugging returned false');
-    const session = vscode.debug.activeDebugSession;
-    assert.ok(session && session.name === name, 'no active qemu-kernel session after startDebugging');
-    const { pid } = await withTimeout(watcher.console, 120000, 'the guest console event (QEMU started)');
+    const { session, pid } = await startSample(watcher, 'console.log');
+    // By default the adapter runs in this extension host, so it started QEMU itself.
+    assert.equal(parentPid(pid), process.pid, `QEMU's parent is ${parentPid(pid)}, not the extension host ${process.pid}`);
     breakpoint = vscode.debug.breakpoints.find((b): b is vscode.FunctionBreakpoint => b instanceof vscode.FunctionBreakpoint && b.functionName === 'kernel_clone');
     assert.ok(breakpoint, 'breakAt put a kernel_clone function breakpoint in the Breakpoints view');
     // The configuration provider filled the disassembly syntax from the setting and kept the workspace.
@@ -117,5 +132,29 @@ describe('a debug session of the sample guest', function () {
     await vscode.debug.stopDebugging(session);
     await ended;
     assert.equal(await waitForExit(pid, 15000), true, `QEMU (pid ${pid}) outlived its session`);
+  });
+
+  it('qemuKernel.adapterHost "process" runs the adapter in a process of its own, which stops at kernel_clone and ends QEMU on Stop', async function () {
+    sampleGuest(this);
+    const config = vscode.workspace.getConfiguration('qemuKernel');
+    await config.update('adapterHost', 'process', vscode.ConfigurationTarget.Global);
+    try {
+      watcher = new Watcher(name);
+      const { session, pid } = await startSample(watcher, 'console-process.log');
+      breakpoint = vscode.debug.breakpoints.find((b): b is vscode.FunctionBreakpoint => b instanceof vscode.FunctionBreakpoint && b.functionName === 'kernel_clone');
+      const adapter = parentPid(pid);
+      assert.notEqual(adapter, process.pid, 'QEMU was started by the extension host, not by an adapter process');
+      assert.match(fs.readFileSync(`/proc/${adapter}/cmdline`, 'utf8'), /dist\/adapter\.js/, "QEMU's parent is not dist/adapter.js");
+      const stop = await withTimeout(watcher.stopped, 240000, "the adapter's stopped event");
+      assert.equal(stop.body.reason, 'breakpoint');
+      const trace = (await session.customRequest('stackTrace', { threadId: stop.body.threadId, startFrame: 0, levels: 1 })) as DebugProtocol.StackTraceResponse['body'];
+      assert.match(trace.stackFrames[0].name, /^kernel_clone\b/);
+      const ended = nextEvent(vscode.debug.onDidTerminateDebugSession, (s) => (s.id === session.id ? s : undefined), 60000, 'the session to end');
+      await vscode.debug.stopDebugging(session);
+      await ended;
+      assert.equal(await waitForExit(pid, 15000), true, `QEMU (pid ${pid}) outlived its session`);
+    } finally {
+      await config.update('adapterHost', undefined, vscode.ConfigurationTarget.Global);
+    }
   });
 });
