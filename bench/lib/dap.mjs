@@ -16,7 +16,7 @@ const { DebugClient } = require('@vscode/debugadapter-testsupport');
 export const MIB = 1 << 20;
 
 /** The next event of a kind, stamped when it reaches the client (not when a caller awaits it). */
-function nextEvent(dc, kind, timeoutMs = 180000) {
+export function nextEvent(dc, kind, timeoutMs = 180000) {
   const p = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no '${kind}' event within ${timeoutMs / 1000} s`)), timeoutMs);
     // A session that failed elsewhere must neither wait for this timer nor crash on it.
@@ -35,7 +35,7 @@ function nextEvent(dc, kind, timeoutMs = 180000) {
  * variables of every scope not marked expensive (in parallel, as the Variables view expands
  * them). Returns when the Arguments scope arrived and when the last response did.
  */
-async function inspectTop(dc, threadId) {
+export async function inspectTop(dc, threadId, expect = 'kernel_clone') {
   await dc.threadsRequest();
   const frame = (await dc.stackTraceRequest({ threadId, startFrame: 0, levels: 1 })).body.stackFrames[0];
   const scopes = (await dc.scopesRequest({ frameId: frame.id })).body.scopes;
@@ -53,7 +53,7 @@ async function inspectTop(dc, threadId) {
       }),
   );
   const tEnd = performance.now();
-  if (frame.name !== 'kernel_clone') throw new Error(`ours stopped in ${frame.name}, not kernel_clone`);
+  if (frame.name !== expect) throw new Error(`ours stopped in ${frame.name}, not ${expect}`);
   if (!args?.some((v) => v.name === 'args')) throw new Error(`ours: no \`args\` in the Arguments scope (scopes: ${scopes.map((s) => s.name).join(', ')})`);
   return { frame, tArgs, tEnd };
 }
@@ -79,7 +79,7 @@ async function textAddress(dc, frameId, vmlinux) {
  * objects. Each message is copied through JSON and handed over on a later microtask, as the
  * extension host's messages to the workbench are serialized and delivered asynchronously.
  */
-function inlineClient(session) {
+export function inlineClient(session) {
   const toClient = new PassThrough();
   const fromClient = new PassThrough();
   session.onDidSendMessage((m) => {
@@ -110,6 +110,7 @@ let host = null;
  * One boot under the adapter, run in the bench's stand-in extension host (bench/lib/host.mjs):
  * one process for every session of the bench, as an extension host outlives its sessions,
  * that loads the adapter anew for each. The figures and the session's peak RSS come back over IPC.
+ * `opts.kind` picks what the host runs: absent, hostedSession (P3–P6b); 'soak', soakSession.
  */
 export function oursSession(opts) {
   host ??= fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'host.mjs'), [], { serialization: 'advanced', execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -122,7 +123,7 @@ export function oursSession(opts) {
     h.once('exit', onExit);
     h.once('message', (m) => {
       h.off('exit', onExit);
-      if (m.ok) resolve({ ...m.r, mem: Buffer.from(m.r.mem) });
+      if (m.ok) resolve(m.r.mem ? { ...m.r, mem: Buffer.from(m.r.mem) } : m.r);
       else reject(new Error(m.error));
     });
     h.send(opts);
@@ -133,6 +134,51 @@ export function oursSession(opts) {
 export function closeHost() {
   host?.disconnect();
   host = null;
+}
+
+/**
+ * Loads the adapter as the extension does on F5 (dist/adapter-inline.js, both bundles dropped
+ * from require's cache first, so each session compiles the adapter anew, as the first session
+ * of a window does) and connects a DAP client to a new session. `t0` is taken before the load,
+ * after the last session's garbage is collected and the peak RSS reset.
+ */
+export function openSession(repo, output) {
+  for (const f of ['adapter-inline.js', 'adapter-lib.js']) delete require.cache[path.join(repo, 'dist', f)];
+  // This session's peak RSS, not an earlier one's: their garbage collected, then VmHWM reset (5).
+  globalThis.gc?.();
+  fs.writeFileSync('/proc/self/clear_refs', '5');
+  const t0 = performance.now();
+  const { createSession } = require(path.join(repo, 'dist', 'adapter-inline.js'));
+  const dc = inlineClient(createSession());
+  dc.defaultTimeout = 180000;
+  dc.on('output', (ev) => {
+    output.push(ev.body.output);
+    // A long session (the soak) keeps only the tail, so the client's log isn't a leak of its own.
+    if (output.length > 200) output.splice(0, output.length - 100);
+  });
+  return { dc, t0 };
+}
+
+/** disconnect (terminating the guest) after a failure, bounded; errors ignored. */
+export async function endSession(dc, ms = 10000) {
+  if (!dc) return;
+  let timer;
+  await Promise.race([dc.disconnectRequest({ terminateDebuggee: true }).catch(() => {}), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
+/** The initialize request as VS Code sends it. */
+export function initialize(dc) {
+  return dc.initializeRequest({
+    adapterID: 'qemu-kernel',
+    clientID: 'vscode',
+    linesStartAt1: true,
+    columnsStartAt1: true,
+    pathFormat: 'path',
+    supportsVariableType: true,
+    supportsMemoryReferences: true,
+    supportsInvalidatedEvent: true,
+  });
 }
 
 /**
@@ -147,25 +193,9 @@ export async function hostedSession({ repo, guest, dir, steps }) {
   let runDir = null;
   const r = {};
   try {
-    for (const f of ['adapter-inline.js', 'adapter-lib.js']) delete require.cache[path.join(repo, 'dist', f)];
-    // This session's peak RSS, not an earlier one's: their garbage collected, then VmHWM reset (5).
-    globalThis.gc?.();
-    fs.writeFileSync('/proc/self/clear_refs', '5');
-    const t0 = performance.now();
-    const { createSession } = require(path.join(repo, 'dist', 'adapter-inline.js'));
-    dc = inlineClient(createSession());
-    dc.defaultTimeout = 180000;
-    dc.on('output', (ev) => output.push(ev.body.output));
-    await dc.initializeRequest({
-      adapterID: 'qemu-kernel',
-      clientID: 'vscode',
-      linesStartAt1: true,
-      columnsStartAt1: true,
-      pathFormat: 'path',
-      supportsVariableType: true,
-      supportsMemoryReferences: true,
-      supportsInvalidatedEvent: true,
-    });
+    let t0;
+    ({ dc, t0 } = openSession(repo, output));
+    await initialize(dc);
     const initialized = nextEvent(dc, 'initialized');
     const firstStop = nextEvent(dc, 'stopped');
     // VS Code doesn't wait for the launch response before configuring breakpoints.
@@ -219,6 +249,8 @@ export async function hostedSession({ repo, guest, dir, steps }) {
     await dc.disconnectRequest({ terminateDebuggee: true });
   } catch (e) {
     e.message = `ours: ${e.message}\nadapter output (last lines):\n${output.join('').split('\n').slice(-15).join('\n')}`;
+    // A failed session still ends its QEMU: the host outlives it, and its exit would leave QEMU behind.
+    await endSession(dc);
     throw e;
   } finally {
     fs.rmSync(consoleLog, { force: true });

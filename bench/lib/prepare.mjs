@@ -9,10 +9,14 @@ const DEBIAN_PKG = '^linux-image-6\\.1\\.0-[0-9]+-amd64-dbg$';
 
 /**
  * needs: { guest, debian, gdb, qemu, vsce } booleans. Returns { guest, debianVmlinux }.
- * Throws with the command to run when something can't be installed from here.
+ * Throws with the command to run when something can't be installed from here. With
+ * { fetch: false } (--smoke, run by the tests) no package is installed and dist/ isn't built:
+ * whatever is missing is an error that names the command. (The sample guest still comes from
+ * `qkd guest build`, which answers from its cache at once; the test skips when it isn't built.)
  */
-export function prepare(repo, needs) {
+export function prepare(repo, needs, { fetch = true } = {}) {
   const run = (cmd, args, what) => {
+    if (!fetch) throw new Error(`${what.replace(/: .*/, '')}; not fetched under --smoke (run: ${cmd === process.execPath ? 'node' : cmd} ${args.join(' ')})`);
     say(what);
     // The child's stdout is progress too; the bench's own stdout is kept for the results.
     const r = spawnSync(cmd, args, { cwd: repo, stdio: ['ignore', 2, 2] });

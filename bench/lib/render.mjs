@@ -9,7 +9,8 @@ export function finalize(row, runs) {
   const size = row.unit === 'MB';
   const o = summary(row.ours);
   const g = summary(row.gdb ?? []);
-  const ratio = o.median === null || g.median === null ? null : row.ratioKind === 'ours/gdb' ? o.median / g.median : row.ratioKind === 'gdb/ours' ? g.median / o.median : null;
+  // A row may bring its own ratio (the soak's last/first steps); else it is of the medians.
+  const ratio = row.ratio !== undefined ? row.ratio : o.median === null || g.median === null ? null : row.ratioKind === 'ours/gdb' ? o.median / g.median : row.ratioKind === 'gdb/ours' ? g.median / o.median : null;
   const j = {
     id: row.id,
     what: row.what,
@@ -29,6 +30,16 @@ export function finalize(row, runs) {
     samples: { ours: row.ours.map((x) => round(x)), gdb: row.gdb ? row.gdb.map((x) => round(x)) : null },
   };
   if (size) j.ours_mb = round(o.median, 3);
+  if (row.limit) {
+    // P3's floor: QEMU alone to the same stop (bench/lib/qemulimit.mjs).
+    const l = summary(row.limit);
+    j.limit_s = round(l.median);
+    j.limit_min_s = round(l.min);
+    j.limit_max_s = round(l.max);
+    j.ours_limit_ratio = o.median === null || l.median === null ? null : round(o.median / l.median, 3);
+    j.gdb_limit_ratio = g.median === null || l.median === null ? null : round(g.median / l.median, 3);
+    j.samples.limit = row.limit.map((x) => round(x));
+  }
   if (row.whole) {
     j.ours_whole_s = round(summary(row.whole.ours).median);
     j.gdb_whole_s = round(summary(row.whole.gdb).median);
@@ -49,7 +60,7 @@ export function fmtTime(s) {
 function cell(j, side) {
   if (side === 'ours' && j.ours_mb !== undefined) return `${j.ours_mb.toFixed(2)} MB`;
   const m = j[`${side}_s`];
-  if (m === null) return 'n/a';
+  if (m === null || m === undefined) return side === 'limit' ? '—' : 'n/a';
   const lo = j[`${side}_min_s`];
   const hi = j[`${side}_max_s`];
   const [a, b] = [fmtTime(lo), fmtTime(hi)];
@@ -62,17 +73,20 @@ function cell(j, side) {
 function ratioCell(j) {
   if (j.ratio === null) return 'n/a';
   const r = `${j.ratio.toFixed(j.ratio < 10 ? 2 : 1)} ${j.ratio_kind}`;
+  if (j.ours_limit_ratio !== undefined && j.ours_limit_ratio !== null) return `${r}; ${j.ours_limit_ratio.toFixed(2)} ours/limit`;
   return j.whole_ratio !== undefined ? `${r} net; ${j.whole_ratio.toFixed(1)} whole` : r;
 }
 
 const rss = (mb) => (mb === null ? 'n/a' : `${mb.toFixed(0)} MB`);
 
 export function table(rows) {
-  const head = ['id', 'what', 'ours median (min–max)', 'ours peak RSS', 'gdb median (min–max)', 'gdb peak RSS', 'ratio', 'target', 'met'];
+  // The QEMU-alone column only when a row has it (P3).
+  const limit = rows.some((j) => j.limit_s !== undefined);
+  const head = ['id', 'what', 'ours median (min–max)', 'ours peak RSS', 'gdb median (min–max)', 'gdb peak RSS', ...(limit ? ['QEMU alone (limit)'] : []), 'ratio', 'target', 'met'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const j of rows) {
     const met = j.met === null ? '—' : j.met ? 'yes' : 'NO';
-    lines.push(`| ${[j.id, j.what, cell(j, 'ours'), rss(j.ours_rss_mb), cell(j, 'gdb'), rss(j.gdb_rss_mb), ratioCell(j), j.target ?? '—', met].join(' | ')} |`);
+    lines.push(`| ${[j.id, j.what, cell(j, 'ours'), rss(j.ours_rss_mb), cell(j, 'gdb'), rss(j.gdb_rss_mb), ...(limit ? [cell(j, 'limit')] : []), ratioCell(j), j.target ?? '—', met].join(' | ')} |`);
   }
   return lines.join('\n');
 }

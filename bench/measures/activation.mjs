@@ -22,7 +22,7 @@ export async function run(ctx, sel) {
 
 function activation(ctx) {
   const n = ctx.quick ? ctx.runs : Math.max(ctx.runs, MIN_ACTIVATIONS);
-  say(`activation: ${n} fresh node processes loading dist/extension.js and calling activate()`);
+  say(`activation: ${n} fresh node process${n === 1 ? '' : 'es'} loading dist/extension.js and calling activate()`);
   const child = path.join(path.dirname(new URL(import.meta.url).pathname), 'activation-child.cjs');
   const bundle = path.join(ctx.repo, 'dist', 'extension.js');
   const samples = [];

@@ -8,31 +8,21 @@ import { ArchInfo, getArch, archForElfMachine } from '../arch';
 import { Debugger } from '../engine/debugger';
 import { KernelTarget } from '../engine/target';
 import { decideAccel, AccelDecision } from '../qemu/kvmprobe';
+import { kvmBootTrial } from '../qemu/boottrial';
 import { buildGuest } from '../guest/build';
-import { disassemblySyntax, type DisassemblySyntax, LaunchConfig, ResolvedLaunch, resolveLaunchConfig } from '../qemu/config';
+import { parseLaunch, problemText, resolveAttach, resolveLaunch, withGuest } from '../config';
+import type { AttachConfig, DisassemblySyntax, ResolvedLaunch, SourceOptions } from '../config/types';
 import { QemuInstance } from '../qemu/instance';
-import { parseTarget, RspTarget, WireLog } from '../rsp/client';
+import { WireLog } from '../rsp/client';
 import { ElfFile } from '../symbols/elf';
 import { SymbolTable } from '../symbols/symtab';
 import { SourceInfo } from '../engine/sourceinfo';
-import { checkSourceOptions, sourceInfo as vmlinuxSourceInfo, type SourceOptions } from '../engine/vmlinux';
+import { sourceInfo as vmlinuxSourceInfo } from '../engine/vmlinux';
 
-export { checkSourceOptions, type SourceOptions };
+export type { AttachConfig, SourceOptions };
 import { errors, messageOf } from '../util/errors';
 import type { LogLevel } from './events';
 import { IndexGate } from './indexgate';
-
-export interface AttachConfig {
-  target?: string;
-  arch?: string;
-  vmlinux?: string;
-  rspLog?: string;
-  stopOnAttach?: boolean;
-  disassemblySyntax?: DisassemblySyntax;
-  sourceMap?: Record<string, string>;
-  source?: string;
-  cwd?: string;
-}
 
 export interface Backend {
   debugger: Debugger;
@@ -108,28 +98,33 @@ export function wireLogTo(file: string | undefined): WireLog | undefined {
   };
 }
 
+/** `raw` is the launch request's arguments as the client sent them; src/config resolves them. */
 export async function launchBackend(
-  raw: LaunchConfig,
+  raw: unknown,
   progress: Progress,
   log: Log,
   onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void,
   onIndexing?: (done: Promise<unknown>) => void,
   onQemuStarting?: (source: SourceInfo) => void,
 ): Promise<Backend> {
-  if (raw.sampleGuest === true && !raw.kernel) {
+  // Every field is checked before the sample guest is built: a bad one should not wait minutes.
+  let spec = parseLaunch(raw);
+  for (const w of spec.warnings) log(problemText(w), 'warn');
+  if (spec.needsGuest) {
     progress('Preparing the sample guest');
-    const g = await buildGuest(raw.arch ?? 'x86_64', progress);
-    raw = { ...raw, kernel: g.kernel, vmlinux: raw.vmlinux ?? g.vmlinux, initrd: raw.initrd ?? g.initrd };
+    spec = withGuest(spec, await buildGuest(spec.arch.name, progress));
   }
-  const cfg = resolveLaunchConfig(raw);
-  checkSourceOptions(raw);
+  const cfg = resolveLaunch(spec);
   const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);
   const gate = new IndexGate();
-  const source = sourceInfo(elf, symbols, cfg.vmlinux as string, raw, [], gate);
+  const source = sourceInfo(elf, symbols, cfg.vmlinux as string, cfg, [], gate);
   prepareIndex(source, gate, log, onIndexing);
   progress('Checking the accelerator');
-  const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch);
-  log(`Accelerator: ${accel.reason}.`);
+  const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch, () => {
+    progress('Checking that KVM boots this kernel (a few seconds, once per host boot)');
+    return kvmBootTrial(cfg);
+  });
+  log(`Accelerator: ${accel.reason}.`, accel.fellBack ? 'warn' : 'info');
   progress(`Starting QEMU (${accel.accel.toUpperCase()})`);
   let instance: QemuInstance | undefined;
   try {
@@ -144,7 +139,7 @@ export async function launchBackend(
     const dbg = new Debugger(target, symbols, source);
     gate.follow(dbg);
     await dbg.init();
-    return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel, disassemblySyntax: disassemblySyntax(raw as Record<string, unknown>), indexGate: gate };
+    return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
   } catch (e) {
     await instance?.stop();
     await source.index?.close();
@@ -153,39 +148,24 @@ export async function launchBackend(
   }
 }
 
-export async function attachBackend(raw: AttachConfig, log: Log = () => undefined): Promise<Backend> {
-  if (!raw.target) throw errors.missingField('target', 'Give the gdbstub as host:port (e.g. "127.0.0.1:1234") or a unix socket path.');
-  let where: RspTarget;
-  try {
-    where = parseTarget(raw.target);
-  } catch (e) {
-    throw errors.invalidField('target', `('${raw.target}') is not usable: ${messageOf(e)}`, 'Use host:port or a unix socket path.');
-  }
-  // Without "arch", the vmlinux's ELF header says which guest this is (x86_64 without one either).
-  let arch = raw.arch ? getArch(raw.arch) : undefined;
-  checkSourceOptions(raw);
-  const syntax = disassemblySyntax(raw as Record<string, unknown>);
-  let loaded: ReturnType<typeof loadSymbols> | undefined;
-  if (raw.vmlinux) {
-    const abs = path.resolve(raw.vmlinux);
-    if (!fs.existsSync(abs)) throw errors.fileNotFound('vmlinux', abs, 'Set it to the ELF vmlinux of the running kernel, or remove it.');
-    loaded = loadSymbols(abs, arch);
-    arch = loaded.arch;
-  }
-  arch ??= getArch('x86_64');
+/** `raw` is the attach request's arguments as the client sent them; src/config resolves them. */
+export async function attachBackend(raw: unknown, log: Log = () => undefined): Promise<Backend> {
+  const cfg = resolveAttach(raw);
+  for (const w of cfg.warnings) log(problemText(w), 'warn');
+  const loaded = cfg.vmlinux ? loadSymbols(cfg.vmlinux, cfg.arch) : undefined;
   let target: KernelTarget;
   try {
-    target = await KernelTarget.connect(where, arch, { log: wireLogTo(raw.rspLog) });
+    target = await KernelTarget.connect(cfg.target, cfg.arch, { log: wireLogTo(cfg.rspLog) });
   } catch (e) {
     loaded?.elf.close();
-    throw errors.gdbstubConnect(raw.target, messageOf(e).replace(/^gdbstub connection: /, ''));
+    throw errors.gdbstubConnect(cfg.targetText, messageOf(e).replace(/^gdbstub connection: /, ''));
   }
   const gate = new IndexGate();
-  const source = loaded && raw.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, raw.vmlinux, raw, [], gate) : undefined;
+  const source = loaded && cfg.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, cfg.vmlinux, cfg, [], gate) : undefined;
   prepareIndex(source, gate, log);
   target.warn = (m) => log(m, 'warn');
   const dbg = new Debugger(target, loaded?.symbols, source);
   gate.follow(dbg);
   await dbg.init();
-  return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf, disassemblySyntax: syntax, indexGate: gate };
+  return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
 }

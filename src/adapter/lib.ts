@@ -4,8 +4,10 @@
  * through dist/adapter-inline.js, which compiles it eagerly (see inline.ts).
  */
 import { QemuKernelSession } from './session';
+import { liveIndexWorkers } from '../symbols/index/client';
 
-export { QemuKernelSession };
+/** liveIndexWorkers: for tests of the adapter in their own process, that no session leaves a worker behind. */
+export { QemuKernelSession, liveIndexWorkers };
 
 /** A session that speaks DAP as objects: handleMessage in, onDidSendMessage out. */
 export function createSession(): QemuKernelSession {

@@ -20,9 +20,11 @@ import type { SourceInfo } from '../engine/sourceinfo';
 import type { StepKind } from '../engine/stepping';
 import { LaunchConfig } from '../qemu/config';
 import { shellQuote } from '../qemu/argv';
-import { ErrorCode, UserError, errors, messageOf } from '../util/errors';
+import type { ExitInfo } from '../qemu/instance';
+import { ErrorCode, errors, toUserError } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
 import { COMMAND_LINE_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST } from './events';
+import { BootProgress } from './bootprogress';
 import { Feedback } from './feedback';
 import { HeldResponse, inOneWrite } from './heldresponse';
 import { commandLine, restartGuest } from './guestcontrol';
@@ -32,6 +34,8 @@ import { parseDataId, VariablesView, type VarRef } from './variables';
 import { DisassemblyView, instructionBreakpoint, instructionBreakpointRequests } from './disassemble';
 import { readMemory, writeMemory } from './memory';
 import { registersView, setRegisterValue, type RegistersArguments, type SetRegisterArguments } from './registers';
+import { Teardown, type QemuEnd } from './teardown';
+import { ANSWERED_AFTER_END, PendingRequests } from './pending';
 import type { FrameSelector } from '../engine/inspect';
 import type { WatchAccess } from '../engine/watchpoints';
 
@@ -72,10 +76,16 @@ export class QemuKernelSession extends DebugSession {
   private startMode: 'launch' | 'attach' = 'launch';
   private stopAtStart = false;
   private ended = false;
+  /** Why the session ended, for requests that come after (or were waiting at) its end. */
+  private endedWhy?: string;
+  /** Everything the session holds, released once whichever way it ends. */
+  private readonly teardown = new Teardown();
+  private readonly pending = new PendingRequests();
   private readonly handlers: Record<string, Handler>;
   /** The client's end of the protocol, so a stop's messages can leave in one write. */
   private out?: NodeJS.WritableStream;
   private readonly heldStep = new HeldResponse(STEP_RESPONSE_MAX_MS);
+  private bootProgress?: BootProgress;
 
   constructor(private readonly opts: SessionOptions = {}) {
     super();
@@ -137,6 +147,9 @@ export class QemuKernelSession extends DebugSession {
       this.sendErrorResponse(response, { id: ErrorCode.Unsupported, format: `Request '${request.command}' is not supported by qemu-kernel-debug.`, showUser: false });
       return;
     }
+    const fail = (message: string): void => this.sendErrorResponse(response, { id: ErrorCode.QemuExited, format: message.replace(/[{}]/g, (c) => (c === '{' ? '(' : ')')), showUser: false });
+    if (this.endedWhy !== undefined && !ANSWERED_AFTER_END.has(request.command)) return fail(`The debug session has ended: ${this.endedWhy}`);
+    this.pending.add(request.seq, request.command, fail);
     let result: Promise<object | undefined>;
     try {
       result = (handler as (a: unknown) => Promise<object | undefined>)(request.arguments ?? {});
@@ -145,16 +158,18 @@ export class QemuKernelSession extends DebugSession {
     }
     result.then(
       (body) => {
+        if (!this.pending.settle(request.seq)) return;
         if (body) response.body = body;
         if (STEP_COMMANDS.has(request.command)) return this.heldStep.hold(() => this.sendResponse(response));
         this.sendResponse(response);
         if (request.command === 'disconnect') this.opts.onDisconnected?.();
       },
       (err: unknown) => {
-        const code = err instanceof UserError ? err.code : ErrorCode.Internal;
+        if (!this.pending.settle(request.seq)) return;
+        const user = toUserError(err);
         const start = request.command === 'launch' || request.command === 'attach';
-        if (start) this.feedback.log('error', messageOf(err));
-        this.sendErrorResponse(response, { id: code, format: messageOf(err).replace(/[{}]/g, (c) => (c === '{' ? '(' : ')')), showUser: start || !this.launchFailed });
+        if (start) this.feedback.log('error', user.message);
+        this.sendErrorResponse(response, { id: user.code, format: user.message.replace(/[{}]/g, (c) => (c === '{' ? '(' : ')')), showUser: start || !this.launchFailed });
         if (request.command === 'disconnect') this.opts.onDisconnected?.();
       },
     );
@@ -210,17 +225,20 @@ export class QemuKernelSession extends DebugSession {
         (m) => this.progress(m),
         (m, level) => this.log(m, 'console', level),
         (inst, cfg) => {
+          this.teardown.adoptInstance(inst);
           this.feedback.state('booting', `QEMU pid ${inst.pid}`);
           this.log(`QEMU: ${shellQuote(inst.argv)}`);
           this.log(`Guest console log: ${cfg.consoleLog}`);
           inst.onStderr((line) => this.feedback.log('warn', `QEMU: ${line}`));
           const body: ConsoleEventBody = { log: cfg.consoleLog, logStart: inst.consoleLogStart, socket: inst.paths.consoleSocket, pid: inst.pid, monitor: inst.paths.monitorSocket };
           this.sendEvent(new Event(CONSOLE_EVENT, body));
-          inst.on('exit', (info: { code: number | null; signal: string | null }) => {
-            const why = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
-            this.log(`QEMU exited (${why}).${inst.recentStderr ? ' ' + inst.recentStderr : ''}`, 'console', info.code === 0 ? 'info' : 'warn');
+          inst.on('exit', (info: ExitInfo) => {
+            // An end the session began (disconnect, terminate) needs no telling.
+            if (this.ended) return;
+            const what = inst.describeExit(info);
+            this.log(`${what}${inst.recentStderr ? ' ' + inst.recentStderr : ''}`, 'console', info.code === 0 ? 'info' : 'warn');
             this.sendEvent(new ExitedEvent(info.code ?? 0));
-            this.end();
+            void this.end(what);
           });
         },
         (indexing) => this.feedback.indexing(indexing),
@@ -232,6 +250,7 @@ export class QemuKernelSession extends DebugSession {
           this.sendEvent(new InitializedEvent());
         },
       ).then((b) => {
+        if (!this.teardown.adoptBackend(b)) throw errors.qemuExited(`the session ended while QEMU was starting (${this.endedWhy ?? 'ended'})`);
         this.backend = b;
         this.wireDebugger();
         return b;
@@ -263,6 +282,7 @@ export class QemuKernelSession extends DebugSession {
   private wireDebugger(): void {
     const dbg = this.need().debugger;
     dbg.on('stopped', (ev: StopEvent) => {
+      this.bootProgress?.stop();
       this.frames.reset();
       this.vars.reset();
       const e = new StoppedEvent(ev.reason, ev.threadId) as DebugProtocol.StoppedEvent;
@@ -290,17 +310,39 @@ export class QemuKernelSession extends DebugSession {
     });
     dbg.on('exited', (why: string) => {
       if (this.startMode === 'attach') this.log(`Debugging ended: ${why}.`);
-      this.end();
+      const inst = this.backend?.instance;
+      if (!inst?.isRunning || this.ended) return void this.end(why);
+      // QEMU's gdbstub goes as QEMU exits: let the exit, which says why, end the session.
+      void Promise.race([inst.exited, new Promise((r) => setTimeout(r, 1000).unref())]).then(() => {
+        if (!this.ended) this.log(`The gdbstub connection ended (${why}) while QEMU still ran; ending QEMU.`, 'console', 'warn');
+        return this.end(why);
+      });
     });
+    const rsp = dbg.target.rsp;
+    rsp.on('stalled', (what: string) =>
+      this.log(`QEMU's gdbstub is not answering (${what}): QEMU may be stopped (SIGSTOP, another debugger) or hung. Requests fail until it answers again.`, 'console', 'warn'),
+    );
+    rsp.on('answering', () => this.log("QEMU's gdbstub answers again.", 'console', 'info'));
   }
 
-  private end(): void {
-    if (this.ended) return;
+  /**
+   * The one way a session ends: requests still waiting are answered with `why`, everything
+   * the session holds is released (teardown.ts), then the client hears 'terminated' unless
+   * it asked for the end itself (disconnect, dispose).
+   */
+  private end(why = 'the debug session ended', how: QemuEnd = 'quit', announce = true): Promise<void> {
+    if (this.ended) return this.teardown.run(how);
     this.ended = true;
+    this.endedWhy = why;
+    this.bootProgress?.stop();
     this.heldStep.flush();
-    this.endProgress();
-    this.feedback.state('exited');
-    this.sendEvent(new TerminatedEvent());
+    this.pending.failAll(`The debug session has ended: ${why}`);
+    return this.teardown.run(how).then(() => {
+      this.endProgress();
+      if (!announce) return;
+      this.feedback.state('exited');
+      this.sendEvent(new TerminatedEvent());
+    });
   }
 
   private need(): Backend {
@@ -336,8 +378,25 @@ export class QemuKernelSession extends DebugSession {
     else {
       if (this.startMode === 'launch') this.progress('Booting the kernel');
       await dbg.continue();
+      this.watchBoot();
     }
     return undefined;
+  }
+
+  /** Until the first stop: the console's last line as progress, and KVM's boot watchdog. */
+  private watchBoot(): void {
+    const b = this.backend;
+    if (!b?.instance || !b.accel || !b.launch || this.ended) return;
+    const inst = b.instance;
+    const watch = new BootProgress(inst, b.launch.arch, b.accel, b.launch.qemuPath, {
+      progress: (m) => this.progress(m),
+      stalled: (m) => {
+        this.log(m, 'stderr', 'error');
+        void inst.stop().finally(() => this.end());
+      },
+    });
+    this.bootProgress = watch;
+    watch.start();
   }
 
   private async setFunctionBreakpoints(args: DebugProtocol.SetFunctionBreakpointsArguments): Promise<DebugProtocol.SetFunctionBreakpointsResponse['body']> {
@@ -375,7 +434,7 @@ export class QemuKernelSession extends DebugSession {
 
   private async threads(): Promise<DebugProtocol.ThreadsResponse['body']> {
     const dbg = this.backend?.debugger;
-    if (dbg && !dbg.isRunning && !dbg.isExited) this.lastThreads = await dbg.target.threads();
+    if (dbg && !dbg.isRunning && !dbg.isExited && !this.ended) this.lastThreads = await dbg.target.threads();
     return { threads: this.lastThreads.map((tid) => ({ id: tid, name: `CPU ${tid - 1}` })) };
   }
 
@@ -480,36 +539,22 @@ export class QemuKernelSession extends DebugSession {
   }
 
   private async disconnect(args: DebugProtocol.DisconnectArguments): Promise<undefined> {
-    const b = this.backend;
-    if (!b) return undefined;
     const kill = args.terminateDebuggee ?? this.startMode === 'launch';
-    if (b.instance && kill) await b.instance.stop();
-    else await b.debugger.detach();
-    await b.source?.index?.close();
-    b.elf?.close();
-    this.backend = undefined;
+    await this.end('the client disconnected', kill ? 'quit' : 'leave', false);
     return undefined;
   }
 
   /**
    * The client dropped the session without a disconnect (VS Code disposes an in-process
-   * adapter when its debug session is torn down): QEMU must not outlive it.
+   * adapter when its debug session is torn down): QEMU must not outlive it, and is killed
+   * before this returns.
    */
   override dispose(): void {
-    const b = this.backend;
-    this.backend = undefined;
-    if (!b) return;
-    b.instance?.killNow();
-    if (!b.instance) void b.debugger.detach().catch(() => undefined);
-    void b.source?.index?.close().catch(() => undefined);
-    b.elf?.close();
+    void this.end('the adapter was disposed', 'kill', false);
   }
 
   private async terminate(): Promise<undefined> {
-    const b = this.need();
-    if (b.instance) await b.instance.stop();
-    else await b.debugger.detach();
-    this.end();
+    await this.end('the client terminated it');
     return undefined;
   }
 }

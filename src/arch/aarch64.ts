@@ -1,4 +1,4 @@
-import { EM_AARCH64 } from '../symbols/elf';
+import { factsFor } from './facts';
 import { aarch64RegisterView } from './aarch64-regs';
 import type { ArchInfo, BranchInfo } from './types';
 
@@ -32,17 +32,15 @@ const X = Array.from({ length: 31 }, (_, i) => `x${i}`);
 const V = Array.from({ length: 32 }, (_, i) => `v${i}`);
 
 export const aarch64: ArchInfo = {
-  name: 'aarch64',
-  elfMachine: EM_AARCH64,
+  ...factsFor('aarch64'),
   tdescArchitecture: 'aarch64',
   pointerSize: 8,
-  qemuBinary: 'qemu-system-aarch64',
-  qemuPackage: 'qemu-system-arm',
   // cortex-a57: no pointer authentication, so return addresses in frame records are plain
   // (-cpu max signs them and TCG's pauth is slow); virt's PL011 UART is ttyAMA0.
   machineArgs: ['-machine', 'virt', '-cpu', 'cortex-a57'],
   console: 'ttyAMA0',
   pcRegister: 'pc',
+  monitorPc: /\bPC=([0-9a-f]+)/,
   spRegister: 'sp',
   fpRegister: 'x29',
   // DWARF for the Arm 64-bit Architecture (AADWARF64) §4.1: x0-x30 0-30, sp 31, pc 32, v0-v31 64-95.

@@ -1,19 +1,21 @@
 import { errors } from '../util/errors';
 import { aarch64 } from './aarch64';
 import { riscv64 } from './riscv64';
+import { archFacts, archNames } from './facts';
 import { ArchInfo } from './types';
 import { x86_64 } from './x86_64';
 
 export type { ArchInfo, BranchInfo } from './types';
+export { ARCH_FACTS, DEFAULT_ARCH, archFacts, archNames, factsForElfMachine, supportedMachine } from './facts';
 
+/** The descriptions, by name; names, aliases and ELF machines are in ./facts. */
 const ARCHES: Record<string, ArchInfo> = { x86_64, aarch64, riscv64 };
-/** Other names for the same arch: Debian's and the kernel's (arm64, riscv), and uname's. */
-const ALIASES: Record<string, string> = { amd64: 'x86_64', x86: 'x86_64', arm64: 'aarch64', riscv: 'riscv64' };
 
-export const knownArches = (): string[] => Object.keys(ARCHES);
+export const knownArches = archNames;
 
 export function getArch(name: string): ArchInfo {
-  const arch = ARCHES[ALIASES[name] ?? name];
+  const facts = archFacts(name);
+  const arch = facts && ARCHES[facts.name];
   if (!arch) throw errors.unknownArch(name, knownArches());
   return arch;
 }

@@ -1,4 +1,4 @@
-import { EM_RISCV } from '../symbols/elf';
+import { factsFor } from './facts';
 import { FREG_NAMES, XREG_NAMES, riscv64RegisterView } from './riscv64-regs';
 import type { ArchInfo, BranchInfo } from './types';
 
@@ -62,17 +62,15 @@ XREG_NAMES.forEach((n, i) => (aliases[`x${i}`] = n));
 FREG_NAMES.forEach((n, i) => (aliases[`f${i}`] = n));
 
 export const riscv64: ArchInfo = {
-  name: 'riscv64',
-  elfMachine: EM_RISCV,
+  ...factsFor('riscv64'),
   tdescArchitecture: 'riscv:rv64',
   pointerSize: 8,
-  qemuBinary: 'qemu-system-riscv64',
-  qemuPackage: 'qemu-system-misc',
   // OpenSBI (QEMU's default -bios) runs in M-mode and starts the kernel in S-mode; the console
   // is virt's ns16550a UART.
   machineArgs: ['-machine', 'virt'],
   console: 'ttyS0',
   pcRegister: 'pc',
+  monitorPc: /^\s*pc\s+([0-9a-f]+)/m,
   spRegister: 'sp',
   fpRegister: 'fp',
   // psABI §"DWARF register numbers": x0-x31 0-31, f0-f31 32-63; 64 (the alternate frame

@@ -25,6 +25,8 @@ export interface ArchInfo {
   /** Serial console device the kernel should log to. */
   console: string;
   pcRegister: string;
+  /** The PC in QEMU's HMP `info registers` printout (its first group), for watching a boot without the gdbstub. */
+  monitorPc: RegExp;
   spRegister: string;
   fpRegister: string;
   /** DWARF register number → target.xml register name (index = DWARF number; '' for numbers with no register). */

@@ -1,13 +1,12 @@
-import { EM_X86_64 } from '../symbols/elf';
+import { factsFor } from './facts';
 import { ArchInfo } from './types';
 import { x86_64RegisterView } from './x86_64-regs';
 
 /**
- * A multiboot image (a.out-kludge header, loaded at 1 MiB) whose code writes 1 to an
- * isa-debug-exit port. QEMU then exits with status (1 << 1) | 1 = 3, which proves the
- * accelerator really executed guest code after the firmware handed over.
+ * A multiboot image (a.out-kludge header, loaded at 1 MiB) that runs `code` at 0x100020 in
+ * 32-bit protected mode, straight after the firmware hands over.
  */
-function multibootExitImage(): Buffer {
+export function multibootImage(code: readonly number[]): Buffer {
   const img = Buffer.alloc(64);
   const magic = 0x1badb002;
   const flags = 0x00010000;
@@ -19,21 +18,27 @@ function multibootExitImage(): Buffer {
   img.writeUInt32LE(0, 20); // load_end_addr: whole file
   img.writeUInt32LE(0, 24); // bss_end_addr: none
   img.writeUInt32LE(0x100020, 28); // entry
-  // mov al,1; out 0xf4,al; hlt; jmp $-1
-  Buffer.from([0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd]).copy(img, 32);
+  Buffer.from(code).copy(img, 32);
   return img;
 }
 
+/**
+ * Writes 1 to an isa-debug-exit port. QEMU then exits with status (1 << 1) | 1 = 3, which
+ * proves the accelerator really executed guest code after the firmware handed over.
+ */
+function multibootExitImage(): Buffer {
+  // mov al,1; out 0xf4,al; hlt; jmp $-1
+  return multibootImage([0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd]);
+}
+
 export const x86_64: ArchInfo = {
-  name: 'x86_64',
-  elfMachine: EM_X86_64,
+  ...factsFor('x86_64'),
   tdescArchitecture: 'i386:x86-64',
   pointerSize: 8,
-  qemuBinary: 'qemu-system-x86_64',
-  qemuPackage: 'qemu-system-x86',
   machineArgs: ['-machine', 'pc'],
   console: 'ttyS0',
   pcRegister: 'rip',
+  monitorPc: /\b[RE]IP=([0-9a-f]+)/,
   spRegister: 'rsp',
   fpRegister: 'rbp',
   // System V psABI numbering: 16 is the return-address column (rip).

@@ -1,6 +1,7 @@
 /** `qkd boot`: boot a kernel with its serial console on this terminal. Ctrl-A x quits. */
 import { parseArgs } from 'node:util';
 import { decideAccel } from '../qemu/kvmprobe';
+import { kvmBootTrial } from '../qemu/boottrial';
 import { resolveLaunchConfig } from '../qemu/config';
 import { shellQuote } from '../qemu/argv';
 import { GuestConsole } from '../qemu/console';
@@ -11,7 +12,10 @@ import { LAUNCH_OPTIONS } from './options';
 export async function bootCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: LAUNCH_OPTIONS });
   const cfg = resolveLaunchConfig(await launchConfigFrom(values), false);
-  const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch);
+  const accel = await decideAccel(cfg.accel, cfg.qemuPath, cfg.arch, () => {
+    say('checking that KVM boots this kernel (a few seconds, once per host boot)');
+    return kvmBootTrial(cfg);
+  });
   say(`accelerator: ${accel.reason}`);
   const inst = await QemuInstance.start(cfg, accel.accel);
   say(`QEMU: ${shellQuote(inst.argv)}`);

@@ -1,6 +1,7 @@
 /** Turning CLI options into a launch config, with the sample guest as the default kernel. */
+import { parseLaunch } from '../config';
+import type { Accel, LaunchConfig } from '../config/types';
 import { buildGuest } from '../guest/build';
-import { Accel, LaunchConfig } from '../qemu/config';
 import { errors } from '../util/errors';
 
 export interface LaunchFlags {
@@ -37,12 +38,10 @@ export async function launchConfigFrom(flags: LaunchFlags): Promise<LaunchConfig
     if (!Number.isInteger(n)) throw errors.invalidField('smp', `('${flags.smp}') is not a whole number`, 'Use e.g. --smp 2.');
     cfg.smp = n;
   }
-  if (!cfg.kernel) {
-    if (cfg.vmlinux || cfg.initrd) throw errors.missingField('kernel', 'Give --kernel too, or none of --kernel/--vmlinux/--initrd to use the sample guest.');
-    const g = await buildGuest(cfg.arch ?? 'x86_64', say);
-    cfg.kernel = g.kernel;
-    cfg.vmlinux = g.vmlinux;
-    cfg.initrd = g.initrd;
-  }
-  return cfg;
+  if (!cfg.kernel && (cfg.vmlinux || cfg.initrd)) throw errors.missingField('kernel', 'Give --kernel too, or none of --kernel/--vmlinux/--initrd to use the sample guest.');
+  // Checked by the resolver the adapter uses too, before a sample guest build of minutes.
+  const spec = parseLaunch({ ...cfg, sampleGuest: !cfg.kernel });
+  if (!spec.needsGuest) return cfg;
+  const g = await buildGuest(spec.arch.name, say);
+  return { ...cfg, kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd };
 }

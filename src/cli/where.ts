@@ -7,11 +7,12 @@
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { supportedMachine } from '../arch/machines';
+import { supportedMachine } from '../arch/facts';
 import { ElfFile } from '../symbols/elf';
 import { errors } from '../util/errors';
 import type { CodeLocation } from '../engine/sourceinfo';
-import { checkSourceOptions, sourceInfo, symbolTable } from '../engine/vmlinux';
+import { requireSourceTree } from '../config/files';
+import { sourceInfo, symbolTable } from '../engine/vmlinux';
 import { writeStdout } from './run';
 
 export async function whereCommand(argv: string[]): Promise<number> {
@@ -31,7 +32,7 @@ export async function whereCommand(argv: string[]): Promise<number> {
     throw errors.notElf('vmlinux', vmlinux, 'its ELF machine is not one qkd supports');
   }
   try {
-    checkSourceOptions({ source: values.source });
+    if (values.source) requireSourceTree(values.source);
   } catch (e) {
     elf.close();
     throw e;

@@ -3,7 +3,8 @@
  * expressions, registers as values, and writes back through `M` and `P`. Everything read
  * here is cached for one stop and forgotten when the guest runs.
  */
-import type { Debugger } from './debugger';
+import type { KernelTarget } from './target';
+import type { Unwinder, UnwoundFrame } from './unwind';
 import { Evaluator, EvalError, type EvalHost } from './expr/evaluate';
 import type { Expr } from './expr/ast';
 import { ExprSyntaxError, formatSyntaxError, parseExpression } from './expr/parse';
@@ -29,13 +30,24 @@ export interface EvaluateOptions {
   allowWrites?: boolean;
 }
 
+/** What the inspector needs of the engine: the stopped target, its stacks and its breakpoints. */
+export interface InspectHost {
+  readonly target: KernelTarget;
+  readonly unwinder: Unwinder;
+  readonly isRunning: boolean;
+  stack(tid: number): Promise<UnwoundFrame[]>;
+  functionBreakpointsAt(pc: bigint): Set<string>;
+  /** Registers or memory were written: what this stop had read is stale. */
+  forgetStop(): void;
+}
+
 export class Inspector {
   readonly program: Program | undefined;
   private frames = new Map<string, Promise<FrameContext>>();
   private envs = new Map<number, FormatEnv>();
 
   constructor(
-    private readonly dbg: Debugger,
+    private readonly dbg: InspectHost,
     private readonly source: SourceInfo | undefined,
     symbols: SymbolTable | undefined,
   ) {

@@ -6,7 +6,7 @@
  */
 import type { BreakpointOptions } from './bpconditions';
 import type { BreakpointTable } from './breakpoints';
-import type { BreakpointResult } from './debugger';
+import type { BreakpointResult } from './bptypes';
 
 export interface InstructionBreakpointRequest extends BreakpointOptions {
   /** The address, or why the client's reference is not one (shown on the breakpoint). */

@@ -3,8 +3,8 @@
  * apart from the adapter's backend (which launches QEMU and connects the debugger) and from
  * the arch descriptions, so `qkd where` loads none of the engine, RSP, QEMU or register code.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { SourceOptions } from '../config/types';
 import { Dwarf } from '../symbols/dwarf/dwarf';
 import { ElfFile } from '../symbols/elf';
 import { openIndex, type SymbolIndex } from '../symbols/index/client';
@@ -13,11 +13,7 @@ import { errors } from '../util/errors';
 import { SourceInfo } from './sourceinfo';
 import { SourceMapper } from './sourcemap';
 
-export interface SourceOptions {
-  sourceMap?: Record<string, string>;
-  source?: string;
-  cwd?: string;
-}
+export type { SourceOptions };
 
 /**
  * The symbol table of an open vmlinux, read from the file as it is needed (so the file must
@@ -30,19 +26,6 @@ export function symbolTable(elf: ElfFile, vmlinux: string): SymbolTable {
     throw errors.notElf('vmlinux', vmlinux, 'it has no symbol table; was it stripped?');
   }
   return symbols;
-}
-
-/** Validate `sourceMap` here so a bad value is reported against the field, before QEMU starts. */
-export function checkSourceOptions(o: SourceOptions): void {
-  if (o.sourceMap !== undefined) {
-    if (typeof o.sourceMap !== 'object' || o.sourceMap === null || Array.isArray(o.sourceMap)) {
-      throw errors.invalidField('sourceMap', 'must be an object', 'Write it as { "/build/linux": "${workspaceFolder}" }: compile-time prefix to local prefix.');
-    }
-    for (const [k, v] of Object.entries(o.sourceMap)) {
-      if (typeof v !== 'string') throw errors.invalidField('sourceMap', `maps '${k}' to a ${typeof v}, not a path`, 'Each value must be a local directory path.');
-    }
-  }
-  if (o.source !== undefined && !fs.existsSync(o.source)) throw errors.fileNotFound('source', o.source, 'Point it at the kernel source tree the vmlinux was built from, or remove it.');
 }
 
 /**

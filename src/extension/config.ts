@@ -4,12 +4,13 @@
  * and checks that stop a bad configuration before QEMU starts, naming the field.
  */
 import * as vscode from 'vscode';
-export { contributedSchemas } from './configschema';
-import { checkAgainstSchema, checkFiles, checkRules, detectKernelTree, initialConfigurations, Problem, RequestSchema, SAMPLE_GUEST_CONFIG, treeConfig, type DebugConfig } from './configcheck';
+import { checkConfig, checkSubstituted, detectKernelTree, initialConfigurations, isError, Problem, problemText, SAMPLE_GUEST_CONFIG, treeConfig, type DebugConfig } from './configcheck';
 
+/**
+ * Checks go through src/config, as the adapter's do, so the editor refuses exactly what a
+ * session would fail on. Warnings (a typo of a field) do not refuse: the adapter shows them.
+ */
 export class QemuKernelConfigProvider implements vscode.DebugConfigurationProvider {
-  constructor(private readonly schemas: Partial<Record<'launch' | 'attach', RequestSchema>> = {}) {}
-
   provideDebugConfigurations(folder: vscode.WorkspaceFolder | undefined): vscode.DebugConfiguration[] {
     return initialConfigurations(folder?.uri.fsPath) as vscode.DebugConfiguration[];
   }
@@ -26,16 +27,14 @@ export class QemuKernelConfigProvider implements vscode.DebugConfigurationProvid
     if (resolved.disassemblySyntax === undefined) resolved.disassemblySyntax = settings.get<string>('disassemblySyntax', 'att');
     // The adapter checks the workspace for a kernel tree to map compile-time source paths.
     if (folder && resolved.cwd === undefined) resolved.cwd = folder.uri.fsPath;
-    const rules = checkRules(resolved);
-    const schema = resolved.request === 'launch' || resolved.request === 'attach' ? this.schemas[resolved.request] : undefined;
-    const problems = [...rules, ...(schema && !rules.some((p) => p.field === 'request') ? checkAgainstSchema(resolved, schema) : [])];
+    const problems = checkConfig(resolved).filter(isError);
     if (problems.length) return refuse(resolved, problems);
     if (Array.isArray(resolved.breakAt)) addFunctionBreakpoints(resolved.breakAt as string[]);
     return resolved as vscode.DebugConfiguration;
   }
 
   resolveDebugConfigurationWithSubstitutedVariables(_folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.DebugConfiguration | undefined {
-    const problems = checkFiles(config);
+    const problems = checkSubstituted(config).filter(isError);
     return problems.length ? refuse(config, problems) : config;
   }
 }
@@ -54,7 +53,7 @@ function addFunctionBreakpoints(names: string[]): void {
 function refuse(config: DebugConfig, problems: Problem[]): undefined {
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1).map((p) => p.field).join(', ')})` : '';
   const open = 'Open launch.json';
-  void vscode.window.showErrorMessage(`${config.name ?? 'qemu-kernel'}: ${problems[0].message}${more}`, open).then((pick) => {
+  void vscode.window.showErrorMessage(`${config.name ?? 'qemu-kernel'}: ${problemText(problems[0])}${more}`, open).then((pick) => {
     if (pick === open) void vscode.commands.executeCommand('workbench.action.debug.configure');
   });
   return undefined;

@@ -13,7 +13,7 @@ import { GuestStatus } from './status';
 import { RspTraceProvider } from './trace';
 import { ConsoleInfo, ConsoleTerminals } from './console';
 import { AdapterFactory } from './adapterfactory';
-import { contributedSchemas, QemuKernelConfigProvider } from './config';
+import { QemuKernelConfigProvider } from './config';
 import { RegistersView } from '../ui/registers';
 import { registerMemoryCommands } from '../ui/memory';
 
@@ -36,7 +36,7 @@ export function activate(context: vscode.ExtensionContext): void {
     new RegistersView(context.workspaceState),
     registerMemoryCommands(),
     vscode.debug.registerDebugAdapterDescriptorFactory('qemu-kernel', new AdapterFactory(context.asAbsolutePath('dist'), (m) => void vscode.window.showWarningMessage(m))),
-    vscode.debug.registerDebugConfigurationProvider('qemu-kernel', new QemuKernelConfigProvider(contributedSchemas(context.extension.packageJSON))),
+    vscode.debug.registerDebugConfigurationProvider('qemu-kernel', new QemuKernelConfigProvider()),
     // Offered in Run and Debug's start list even without a launch.json.
     vscode.debug.registerDebugConfigurationProvider('qemu-kernel', { provideDebugConfigurations: (folder) => new QemuKernelConfigProvider().provideDebugConfigurations(folder) }, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
     vscode.debug.registerDebugConfigurationProvider('qemu-kernel', new RspTraceProvider(context.logUri, log)),

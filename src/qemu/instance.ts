@@ -3,8 +3,9 @@
  * Owning an instance is separate from debugging it: the gdbstub socket is only a path here.
  *
  * QEMU never outlives its owner: it runs under `setpriv --pdeathsig SIGKILL`, so the kernel
- * kills it when this process dies for any reason (even SIGKILL), and a process 'exit' hook
- * kills any instance still alive on a normal exit.
+ * kills it when this process dies for any reason (even SIGKILL), with a guard for a death
+ * before the signal was armed (ownership.ts), and a process 'exit' hook kills any instance
+ * still alive, or still starting, on a normal exit.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -15,6 +16,7 @@ import * as path from 'node:path';
 import { errors } from '../util/errors';
 import { buildQemuArgv, RunPaths, runPaths } from './argv';
 import { ResolvedLaunch } from './config';
+import { guardedArgv, makeOwnedDir, sweepStaleRunDirs } from './ownership';
 import { QmpClient, QmpEvent } from './qmp';
 
 export interface ExitInfo {
@@ -22,7 +24,15 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
+/** Why QEMU shut down, from QMP's SHUTDOWN event (its `reason` is QEMU's ShutdownCause). */
+export interface ShutdownInfo {
+  guest: boolean;
+  reason: string;
+}
+
 const live = new Set<QemuInstance>();
+/** Children spawned whose QMP greeting has not come yet: not instances, but ours to kill. */
+const spawning = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -30,16 +40,25 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const q of live) q.killNow();
+    for (const c of spawning) c.kill('SIGKILL');
   });
 }
 
-/** A private directory for sockets: 0700, short enough for unix socket paths (108 bytes). */
-export function makeRunDir(): string {
+/** Where socket directories go: XDG_RUNTIME_DIR when it exists, else the temp dir. */
+export function runDirBase(): string {
   const xdg = process.env.XDG_RUNTIME_DIR;
-  const base = xdg && fs.existsSync(xdg) ? xdg : os.tmpdir();
-  const dir = fs.mkdtempSync(path.join(base, 'qkd-'));
-  fs.chmodSync(dir, 0o700);
-  return dir;
+  return xdg && fs.existsSync(xdg) ? xdg : os.tmpdir();
+}
+
+/**
+ * A private directory for sockets: 0700, short enough for unix socket paths (108 bytes),
+ * recording this process as its owner. Directories left by owners that died without
+ * cleaning up (SIGKILL) are swept first.
+ */
+export function makeRunDir(): string {
+  const base = runDirBase();
+  sweepStaleRunDirs(base);
+  return makeOwnedDir(base);
 }
 
 export const QMP_READY_TIMEOUT_MS = 20_000;
@@ -57,6 +76,8 @@ export class QemuInstance extends EventEmitter {
   consoleLogStart = 0;
   /** Set while a restart waits for the firmware's own reset (see resetGuest). */
   private pendingRestore?: () => void;
+  /** Why QEMU shut down, once it has said (the exit status alone does not tell a reset from a power-off). */
+  shutdown?: ShutdownInfo;
   readonly exited: Promise<ExitInfo>;
 
   private constructor(
@@ -67,6 +88,9 @@ export class QemuInstance extends EventEmitter {
     readonly qmp: QmpClient,
   ) {
     super();
+    qmp.on('event', (e: QmpEvent) => {
+      if (e.event === 'SHUTDOWN') this.shutdown = { guest: e.data?.guest === true, reason: String(e.data?.reason ?? 'unknown') };
+    });
     this.exited = new Promise((resolve) => {
       const done = (info: ExitInfo): void => {
         live.delete(this);
@@ -104,7 +128,8 @@ export class QemuInstance extends EventEmitter {
       server.once('error', reject);
       server.listen(paths.qmpSocket, resolve);
     });
-    const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+    const child = spawn('setpriv', guardedArgv(argv), { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+    spawning.add(child);
     let stderr = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (d: string) => (stderr = (stderr + d).slice(-8192)));
@@ -127,8 +152,24 @@ export class QemuInstance extends EventEmitter {
         });
       });
       const qmp = new QmpClient(socket);
-      await qmp.greeting;
-      await qmp.execute('qmp_capabilities');
+      try {
+        await qmp.greeting;
+        await qmp.execute('qmp_capabilities');
+      } catch (e) {
+        // QEMU connects to QMP before it checks every option: an exit now is QEMU refusing the
+        // command line, and its stderr says why better than the closed socket does.
+        const exit = await new Promise<string | undefined>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve(child.signalCode ? `killed by ${child.signalCode}` : `exit code ${child.exitCode}`);
+          const t = setTimeout(() => resolve(undefined), 1000);
+          child.once('exit', (code, signal) => {
+            clearTimeout(t);
+            resolve(signal ? `killed by ${signal}` : `exit code ${code}`);
+          });
+        });
+        if (exit === undefined) throw e;
+        await new Promise((r) => setImmediate(r));
+        throw errors.qemuExited(`${exit} before it was ready${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+      }
       const inst = new QemuInstance(argv, paths, cfg.consoleLog, child, qmp);
       inst.stderr = stderr;
       inst.startupStderr = stderr;
@@ -147,6 +188,7 @@ export class QemuInstance extends EventEmitter {
       fs.rmSync(runDir, { recursive: true, force: true });
       throw e;
     } finally {
+      spawning.delete(child);
       server.close();
     }
   }
@@ -218,14 +260,22 @@ export class QemuInstance extends EventEmitter {
     this.qmp.on('event', onEvent);
     this.pendingRestore = supersede;
     try {
-      await this.qmp.execute('set-action', { reboot: 'reset' });
-      await this.qmp.execute('system_reset');
+      // Raced with the timeout: a QEMU that is stopped (SIGSTOP) or hung never answers.
+      await Promise.race([this.qmp.execute('set-action', { reboot: 'reset' }), hostTimeout]);
+      await Promise.race([this.qmp.execute('system_reset'), hostTimeout]);
       // The reset itself happens in QEMU's main loop after the command returns.
       await Promise.race([hostReset, hostTimeout]);
     } catch (e) {
       finish(true);
       throw e;
     }
+  }
+
+  /** One sentence on how QEMU ended: its exit status and, when QMP said, why it shut down. */
+  describeExit(info: ExitInfo): string {
+    const status = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
+    const why = info.signal ? undefined : this.shutdown && SHUTDOWN_REASONS[this.shutdown.reason];
+    return `QEMU exited (${status})${why ? `: ${why}` : ''}.`;
   }
 
   /** Ask QEMU to quit through QMP; kill it if it has not exited within `graceMs`. */
@@ -252,6 +302,18 @@ export class QemuInstance extends EventEmitter {
     }
   }
 }
+
+/** QEMU's ShutdownCause values, as the user would put them. */
+const SHUTDOWN_REASONS: Record<string, string> = {
+  'guest-shutdown': 'the guest powered off',
+  'guest-reset': 'the guest reset the machine (a reboot, or a triple fault); QEMU runs with -no-reboot, so a reset ends it',
+  'guest-panic': 'the guest panicked',
+  'host-qmp-quit': "QEMU was told to quit (the monitor's 'quit')",
+  'host-qmp-system-reset': "the machine was reset from the monitor (system_reset); QEMU runs with -no-reboot, so a reset ends it",
+  'host-signal': 'QEMU was asked to end by a signal',
+  'host-ui': 'QEMU was closed from its user interface',
+  'host-error': 'QEMU stopped on an error',
+};
 
 function fileSize(file: string): number {
   try {

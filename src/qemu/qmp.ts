@@ -14,6 +14,86 @@ export class QmpError extends Error {
   }
 }
 
+/** One line of QMP, checked for the shape each kind must have; anything else is skipped. */
+export type QmpMessage =
+  | { kind: 'greeting'; greeting: Record<string, unknown> }
+  | { kind: 'event'; event: QmpEvent }
+  | { kind: 'return'; value: unknown }
+  | { kind: 'error'; errorClass: string; desc: string };
+
+/**
+ * The longest line kept: QEMU's largest reply (query-qmp-schema) is a few hundred KiB. Past
+ * this a line is dropped unread up to its newline, so a peer that never sends one cannot
+ * take the adapter's memory.
+ */
+export const MAX_QMP_LINE = 32 << 20;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A line as a QMP message, or undefined for a blank line, broken JSON or a shape QMP never sends. */
+export function parseQmpLine(text: string): QmpMessage | undefined {
+  const line = text.trim();
+  if (!line) return undefined;
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  // `null`, `3` or `[]` is valid JSON and no QMP message: `'QMP' in null` would throw.
+  if (!isRecord(msg)) return undefined;
+  if ('QMP' in msg) return { kind: 'greeting', greeting: msg };
+  if ('event' in msg) {
+    if (typeof msg.event !== 'string') return undefined;
+    return { kind: 'event', event: isRecord(msg.data) ? { event: msg.event, data: msg.data } : { event: msg.event } };
+  }
+  if ('error' in msg) {
+    const e = isRecord(msg.error) ? msg.error : {};
+    return { kind: 'error', errorClass: typeof e.class === 'string' ? e.class : 'GenericError', desc: typeof e.desc === 'string' ? e.desc : 'failed' };
+  }
+  if ('return' in msg) return { kind: 'return', value: msg.return };
+  return undefined;
+}
+
+/** Splits the text QEMU sends into lines and decodes each; partial lines wait for the next chunk. */
+export class QmpDecoder {
+  /** The current line's text so far, in pieces: rejoining it per chunk would be quadratic. */
+  private parts: string[] = [];
+  private partLength = 0;
+  /** Inside a line longer than MAX_QMP_LINE: dropped up to its newline. */
+  private dropping = false;
+  /** Lines dropped for length, for a log. */
+  dropped = 0;
+
+  push(chunk: string): QmpMessage[] {
+    const out: QmpMessage[] = [];
+    let from = 0;
+    for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', from)) {
+      if (this.dropping) this.dropping = false;
+      else if (this.partLength + nl - from > MAX_QMP_LINE) this.dropped++;
+      else {
+        const line = this.parts.length ? this.parts.join('') + chunk.slice(from, nl) : chunk.slice(from, nl);
+        const msg = parseQmpLine(line);
+        if (msg) out.push(msg);
+      }
+      this.parts = [];
+      this.partLength = 0;
+      from = nl + 1;
+    }
+    if (from < chunk.length && !this.dropping) {
+      this.parts.push(chunk.slice(from));
+      this.partLength += chunk.length - from;
+      if (this.partLength > MAX_QMP_LINE) {
+        this.dropped++;
+        this.dropping = true;
+        this.parts = [];
+        this.partLength = 0;
+      }
+    }
+    return out;
+  }
+}
+
 interface Waiter {
   command: string;
   resolve: (v: unknown) => void;
@@ -21,7 +101,7 @@ interface Waiter {
 }
 
 export class QmpClient extends EventEmitter {
-  private buf = '';
+  private readonly decoder = new QmpDecoder();
   private readonly waiters: Waiter[] = [];
   private closed = false;
   /** Resolves with the greeting once QEMU has sent it. */
@@ -38,27 +118,14 @@ export class QmpClient extends EventEmitter {
     this.greeting.catch(() => undefined);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
-      this.buf += chunk;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl).trim();
-        this.buf = this.buf.slice(nl + 1);
-        if (!line) continue;
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        if ('QMP' in msg) gotGreeting(msg);
-        else if ('event' in msg) this.emit('event', msg as unknown as QmpEvent);
-        else if ('return' in msg || 'error' in msg) {
+      for (const msg of this.decoder.push(chunk)) {
+        if (msg.kind === 'greeting') gotGreeting(msg.greeting);
+        else if (msg.kind === 'event') this.emit('event', msg.event);
+        else {
           const w = this.waiters.shift();
           if (!w) continue;
-          if ('error' in msg) {
-            const e = msg.error as { class?: string; desc?: string };
-            w.reject(new QmpError(w.command, e.class ?? 'GenericError', e.desc ?? 'failed'));
-          } else w.resolve(msg.return);
+          if (msg.kind === 'error') w.reject(new QmpError(w.command, msg.errorClass, msg.desc));
+          else w.resolve(msg.value);
         }
       }
     });

@@ -24,9 +24,16 @@ export type RspTarget = { kind: 'unix'; path: string } | { kind: 'tcp'; host: st
 
 export type WireLog = (direction: '->' | '<-', text: string) => void;
 
+/**
+ * How long a request waits for its reply. A stopped QEMU answers in well under a millisecond,
+ * so a reply this late means QEMU itself is stopped (SIGSTOP) or hung, and the request, with
+ * the DAP request behind it, had better fail while the user still waits for it.
+ */
+export const REPLY_TIMEOUT_MS = 3000;
+
 export interface RspClientOptions {
   log?: WireLog;
-  /** How long one request may wait for its reply. */
+  /** How long one request may wait for its reply (REPLY_TIMEOUT_MS). */
   timeoutMs?: number;
 }
 
@@ -56,19 +63,6 @@ export interface Prelude {
   onReply: (reply: string) => void;
 }
 
-/** Parse `host:port` or a socket path into a target. */
-export function parseTarget(text: string): RspTarget {
-  const m = /^(?:tcp:)?(\[[^\]]+\]|[^:/]+):(\d{1,5})$/.exec(text.trim());
-  if (m) {
-    const port = Number(m[2]);
-    if (port < 1 || port > 65535) throw new Error(`port ${port} is out of range 1-65535`);
-    return { kind: 'tcp', host: m[1].replace(/^\[|\]$/g, ''), port };
-  }
-  const unix = text.trim().replace(/^unix:/, '');
-  if (!unix.includes('/')) throw new Error(`'${text}' is neither host:port nor a unix socket path`);
-  return { kind: 'unix', path: unix };
-}
-
 export class RspClient extends EventEmitter {
   private readonly parser = new FrameParser();
   /** Requests sent and not answered yet, oldest first: the stub answers in order. */
@@ -86,11 +80,19 @@ export class RspClient extends EventEmitter {
   private readonly preludeSources: Array<() => Prelude[]> = [];
   /** Packets that go out with the acks of the chunk being read (see prefetchOnStop). */
   private afterAcks: string[] = [];
+  /**
+   * When the stub last failed to answer in time, until it sends anything again. Meanwhile
+   * requests fail at once rather than each waiting out its own timeout (an unwind makes
+   * dozens of reads, and would take minutes); after `timeoutMs` one may try again.
+   */
+  private stalledAt?: number;
+  /** Fires when an interrupt of the running guest brings no stop in time. */
+  private interruptTimer?: NodeJS.Timeout;
 
   private constructor(private readonly socket: net.Socket, opts: RspClientOptions) {
     super();
     this.log = opts.log;
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.timeoutMs = opts.timeoutMs ?? REPLY_TIMEOUT_MS;
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.onData(chunk));
     socket.on('close', () => this.onClose('connection closed by the stub'));
@@ -119,6 +121,17 @@ export class RspClient extends EventEmitter {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** True while the stub has not answered in time and not sent anything since ('stalled' / 'answering'). */
+  get isStalled(): boolean {
+    return this.stalledAt !== undefined;
+  }
+
+  private markStalled(what: string): void {
+    const first = this.stalledAt === undefined;
+    this.stalledAt = Date.now();
+    if (first) this.emit('stalled', what);
   }
 
   /** Send one packet and wait for its reply. Requests are serialized, as the protocol requires. */
@@ -191,7 +204,9 @@ export class RspClient extends EventEmitter {
   private canSend(packet: string, reject: (e: Error) => void): boolean {
     if (this.closed) reject(new RspConnectionError(packet, 'not connected'));
     else if (this.running) reject(new RspError(`cannot send '${packet}' while the target is running`, packet));
-    else return true;
+    else if (this.stalledAt !== undefined && Date.now() - this.stalledAt < this.timeoutMs) {
+      reject(new RspConnectionError(packet, `the gdbstub has stopped answering (nothing for ${this.timeoutMs} ms); is QEMU stopped or hung?`));
+    } else return true;
     return false;
   }
 
@@ -208,6 +223,7 @@ export class RspClient extends EventEmitter {
         if (p !== pending) p.reject(new RspConnectionError(p.packet, `abandoned: '${packet.slice(0, 40)}' had no reply`));
       }
       reject(withCallerStack(new RspConnectionError(packet, `no reply to '${packet.slice(0, 40)}' within ${timeout} ms`), caller));
+      this.markStalled(`no reply to '${packet.slice(0, 40)}' within ${timeout} ms`);
     }, timeout);
     this.inflight.push(pending);
     this.sendFrame(packet);
@@ -303,6 +319,15 @@ export class RspClient extends EventEmitter {
     if (this.closed) return;
     this.log?.('->', '^C');
     this.socket.write(Buffer.from([0x03]));
+    // QEMU stops the VM for an interrupt at once, whatever the guest does: no stop in time
+    // means QEMU does not run. The resume stays pending: a stop that comes late still counts.
+    if (this.running && !this.interruptTimer) {
+      this.interruptTimer = setTimeout(() => {
+        this.interruptTimer = undefined;
+        if (this.running && !this.closed) this.markStalled(`no stop within ${this.timeoutMs} ms of an interrupt`);
+      }, this.timeoutMs);
+      this.interruptTimer.unref();
+    }
   }
 
   close(): void {
@@ -328,6 +353,10 @@ export class RspClient extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.stalledAt !== undefined) {
+      this.stalledAt = undefined;
+      this.emit('answering');
+    }
     let acks = 0;
     this.afterAcks = [];
     for (const ev of this.parser.push(chunk)) {
@@ -385,6 +414,8 @@ export class RspClient extends EventEmitter {
       while (this.inflight[0]?.prelude) this.inflight.shift()?.resolve('');
       const r = this.running;
       this.running = undefined;
+      clearTimeout(this.interruptTimer);
+      this.interruptTimer = undefined;
       const stop = parseStopReply(payload);
       const next = this.prefetchOnStop?.(stop);
       if (next) {
@@ -398,6 +429,7 @@ export class RspClient extends EventEmitter {
               this.owed++;
             }
             reject(new RspConnectionError(next, `no reply to '${next}' within ${this.timeoutMs} ms`));
+            this.markStalled(`no reply to '${next}' within ${this.timeoutMs} ms`);
           }, this.timeoutMs);
           this.inflight.push(pending);
         });
@@ -434,6 +466,8 @@ export class RspClient extends EventEmitter {
   private onClose(reason: string): void {
     if (this.closed && !this.inflight.length && !this.running) return;
     this.closed = true;
+    clearTimeout(this.interruptTimer);
+    this.interruptTimer = undefined;
     for (const p of this.inflight.splice(0)) {
       clearTimeout(p.timer);
       p.reject(new RspConnectionError(p.packet, reason));

@@ -4,6 +4,7 @@
  */
 import { RspClient, type Prelude } from './client';
 import { errorFromReply, RspProtocolError, RspUnsupported } from './errors';
+import { MAX_FRAME } from './framing';
 import { parseThreadId, StopReply, parseStopReply, isStopReply } from './stop';
 
 export const hex = (n: bigint | number): string => n.toString(16);
@@ -29,29 +30,45 @@ export async function querySupported(c: RspClient, ours: string[] = ['multiproce
   }
   const size = features.get('PacketSize');
   // gdb's default when the stub is silent about it.
-  const packetSize = typeof size === 'string' ? parseInt(size, 16) : 400;
+  let packetSize = 400;
+  if (typeof size === 'string') {
+    if (!/^[0-9a-fA-F]{1,16}$/.test(size)) throw new RspProtocolError(packet, `PacketSize '${size.slice(0, 20)}' is not a hex number`);
+    // Memory reads are sized from it: 0 would split a read into endless empty requests, and
+    // a huge one asks for replies the frame parser refuses (MAX_FRAME).
+    packetSize = Math.min(MAX_PACKET_SIZE, Math.max(MIN_PACKET_SIZE, parseInt(size, 16)));
+  }
   return { packetSize, features };
 }
+
+/** The PacketSize range we use, whatever a stub claims: gdb's floor, and a ceiling well under MAX_FRAME. */
+export const MIN_PACKET_SIZE = 20;
+export const MAX_PACKET_SIZE = MAX_FRAME >> 2;
+/** A target description larger than this is a stub that never says `l`. */
+const MAX_FEATURE_DOCUMENT = 16 << 20;
+const MAX_FEATURE_REQUESTS = 4096;
 
 /** qXfer:features:read — fetch one target-description document, chunk by chunk. */
 export async function readFeatureDocument(c: RspClient, annex: string, chunk = 0xffb): Promise<string> {
   let out = '';
-  for (let offset = 0; ; ) {
+  for (let offset = 0, requests = 0; ; requests++) {
     const packet = `qXfer:features:read:${annex}:${hex(offset)},${hex(chunk)}`;
+    // A stub that answers a byte at a time forever would otherwise be asked forever.
+    if (requests >= MAX_FEATURE_REQUESTS) throw new RspProtocolError(packet, `${annex} not complete after ${MAX_FEATURE_REQUESTS} requests`);
     const reply = await c.command(packet);
     if (reply === '') throw new RspUnsupported(packet);
     if (reply[0] !== 'm' && reply[0] !== 'l') throw new RspProtocolError(packet, `expected m or l, got '${reply.slice(0, 10)}'`);
     out += reply.slice(1);
     offset += reply.length - 1;
     if (reply[0] === 'l' || reply.length === 1) return out;
+    if (out.length > MAX_FEATURE_DOCUMENT) throw new RspProtocolError(packet, `${annex} grows past ${MAX_FEATURE_DOCUMENT} bytes without an 'l' reply`);
   }
 }
 
 /** `?`: why the target is stopped now. */
 export async function queryHaltReason(c: RspClient): Promise<StopReply> {
   const reply = await c.command('?');
-  if (!isStopReply(reply)) throw new RspProtocolError('?', `not a stop reply: '${reply}'`);
-  return parseStopReply(reply);
+  if (!isStopReply(reply)) throw new RspProtocolError('?', `not a stop reply: '${reply.slice(0, 40)}'`);
+  return shaped('?', () => parseStopReply(reply));
 }
 
 /** `g`: every register the stub sends in one block, raw target-endian bytes. */
@@ -77,6 +94,8 @@ export async function writeRegister(c: RspClient, regnum: number, value: Buffer)
 /** `m` packets for [addr, addr+length), each at most `maxChunk` bytes. */
 function readPackets(addr: bigint, length: number, maxChunk: number): Array<{ packet: string; at: number; n: number }> {
   const out: Array<{ packet: string; at: number; n: number }> = [];
+  // A chunk below one byte (PacketSize 0 or 1 halved) would never advance.
+  maxChunk = Math.max(1, Math.floor(maxChunk) || 1);
   for (let at = 0; at < length; at += maxChunk) {
     const n = Math.min(maxChunk, length - at);
     out.push({ packet: `m${hex(addr + BigInt(at))},${hex(n)}`, at, n });
@@ -85,11 +104,13 @@ function readPackets(addr: bigint, length: number, maxChunk: number): Array<{ pa
 }
 
 /** One `m` reply's bytes, or the error it carries. */
-function memoryReply(packet: string, reply: string): Buffer | Error {
+function memoryReply(packet: string, reply: string, n: number): Buffer | Error {
   const err = errorFromReply(packet, reply);
   if (err) return err;
   if (reply === '') return new RspProtocolError(packet, 'empty memory reply');
-  return parseHexBytes(packet, reply);
+  const bytes = parseHexBytes(packet, reply);
+  if (bytes.length > n) return new RspProtocolError(packet, `${bytes.length} bytes in reply to a read of ${n}`);
+  return bytes;
 }
 
 /** `m`: read guest memory, split into requests the stub accepts and sent pipelined. */
@@ -98,7 +119,7 @@ export async function readMemory(c: RspClient, addr: bigint, length: number, max
   const replies = reads.length === 1 ? [await c.request(reads[0].packet)] : await c.requestMany(reads.map((r) => r.packet));
   const parts: Buffer[] = [];
   for (let i = 0; i < reads.length; i++) {
-    const bytes = memoryReply(reads[i].packet, replies[i]);
+    const bytes = memoryReply(reads[i].packet, replies[i], reads[i].n);
     if (bytes instanceof Error) throw bytes;
     parts.push(bytes);
     // A stub may answer with fewer bytes than asked; the rest of that chunk is asked again.
@@ -117,7 +138,7 @@ export async function readMemoryPrefix(c: RspClient, addr: bigint, length: numbe
   const replies = reads.length === 1 ? [await c.request(reads[0].packet)] : await c.requestMany(reads.map((r) => r.packet));
   const parts: Buffer[] = [];
   for (let i = 0; i < reads.length; i++) {
-    const bytes = memoryReply(reads[i].packet, replies[i]);
+    const bytes = memoryReply(reads[i].packet, replies[i], reads[i].n);
     if (!(bytes instanceof Error) && bytes.length === reads[i].n) {
       parts.push(bytes);
       continue;
@@ -188,7 +209,7 @@ export async function listThreads(c: RspClient): Promise<number[]> {
   for (let guard = 0; guard < 4096; guard++) {
     if (reply === 'l' || reply === '') return ids;
     if (reply[0] !== 'm') throw new RspProtocolError('qfThreadInfo', `expected m or l, got '${reply}'`);
-    for (const id of reply.slice(1).split(',')) if (id) ids.push(parseThreadId(id));
+    for (const id of reply.slice(1).split(',')) if (id) ids.push(shaped('qfThreadInfo', () => parseThreadId(id)));
     reply = await c.command('qsThreadInfo');
   }
   throw new RspProtocolError('qsThreadInfo', 'thread list did not end');
@@ -203,7 +224,7 @@ export async function selectThread(c: RspClient, op: 'g' | 'c', tid: number): Pr
 /** `qC`: the current thread. */
 export async function currentThread(c: RspClient): Promise<number | undefined> {
   const reply = await c.command('qC');
-  return reply.startsWith('QC') ? parseThreadId(reply.slice(2)) : undefined;
+  return reply.startsWith('QC') ? shaped('qC', () => parseThreadId(reply.slice(2))) : undefined;
 }
 
 /** `vCont?`: which vCont actions the stub supports. */
@@ -265,6 +286,16 @@ export function withPhysicalMemory<T>(c: RspClient, fn: () => Promise<T>): Promi
 /** `D`: detach, leaving the target running. */
 export async function detach(c: RspClient): Promise<void> {
   expectOk('D', await c.command('D'));
+}
+
+/** A reply parser's plain Error (a bad thread id) as the RspProtocolError callers handle. */
+function shaped<T>(packet: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof RspProtocolError || !(e instanceof Error)) throw e;
+    throw new RspProtocolError(packet, e.message);
+  }
 }
 
 function expectOk(packet: string, reply: string): void {

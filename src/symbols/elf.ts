@@ -44,7 +44,8 @@ export class ElfFile {
   readonly sections: ElfSection[];
   readonly entry: bigint;
 
-  private constructor(readonly path: string, private readonly fd: number, header: Buffer, readonly fileSize: number) {
+  /** `source` is an open file descriptor, or the file's bytes already in memory (fromBuffer). */
+  private constructor(readonly path: string, private readonly source: number | Buffer, header: Buffer, readonly fileSize: number) {
     this.machine = header.readUInt16LE(18);
     this.entry = header.readBigUInt64LE(24);
     const shoff = Number(header.readBigUInt64LE(40));
@@ -84,10 +85,7 @@ export class ElfFile {
       const size = fs.fstatSync(fd).size;
       const header = Buffer.alloc(64);
       const n = fs.readSync(fd, header, 0, 64, 0);
-      if (n < 4 || header.readUInt32BE(0) !== 0x7f454c46) throw new ElfError(path, 'not an ELF file (no \\x7fELF magic); give the uncompressed vmlinux, not bzImage or Image');
-      if (n < 64) throw new ElfError(path, 'file is too short for an ELF header');
-      if (header[4] !== 2) throw new ElfError(path, 'not a 64-bit ELF file');
-      if (header[5] !== 1) throw new ElfError(path, 'not a little-endian ELF file');
+      checkHeader(path, header, n);
       return new ElfFile(path, fd, header, size);
     } catch (e) {
       fs.closeSync(fd);
@@ -95,8 +93,16 @@ export class ElfFile {
     }
   }
 
+  /** An ELF image already in memory (a test's mutated copy, a file read whole); `path` only names it in errors. */
+  static fromBuffer(path: string, bytes: Buffer): ElfFile {
+    const header = Buffer.alloc(64);
+    const n = bytes.copy(header, 0, 0, 64);
+    checkHeader(path, header, n);
+    return new ElfFile(path, bytes, header, bytes.length);
+  }
+
   close(): void {
-    fs.closeSync(this.fd);
+    if (typeof this.source === 'number') fs.closeSync(this.source);
   }
 
   section(name: string): ElfSection | undefined {
@@ -104,24 +110,37 @@ export class ElfFile {
   }
 
   read(offset: number, length: number): Buffer {
+    // Checked before allocating: a corrupt header's size (up to 2^64) must not become a huge Buffer.alloc.
+    this.checkRange(offset, length);
     const buf = Buffer.alloc(length);
     this.readInto(offset, length, buf);
     return buf;
   }
 
+  private checkRange(offset: number, length: number): void {
+    if (!(offset >= 0 && length >= 0 && offset + length <= this.fileSize)) throw new ElfError(this.path, `read of ${length} bytes at ${offset} runs past the end of the file (truncated?)`);
+  }
+
   /** Like read, into the start of a caller's buffer. */
   readInto(offset: number, length: number, target: Buffer): void {
-    if (offset + length > this.fileSize) throw new ElfError(this.path, `read of ${length} bytes at ${offset} runs past the end of the file (truncated?)`);
+    this.checkRange(offset, length);
+    if (typeof this.source !== 'number') {
+      this.source.copy(target, 0, offset, offset + length);
+      return;
+    }
     let done = 0;
     while (done < length) {
-      const n = fs.readSync(this.fd, target, done, length - done, offset + done);
+      const n = fs.readSync(this.source, target, done, length - done, offset + done);
       if (n === 0) throw new ElfError(this.path, `unexpected end of file at ${offset + done}`);
       done += n;
     }
   }
 
   sectionData(s: ElfSection): Buffer {
-    return s.type === SHT_NOBITS ? Buffer.alloc(s.size) : this.read(s.offset, s.size);
+    if (s.type !== SHT_NOBITS) return this.read(s.offset, s.size);
+    // Its zeros are made, not read: only a corrupt header asks for more than any real .bss.
+    if (!(s.size <= MAX_NOBITS)) throw new ElfError(this.path, `section ${s.name} (SHT_NOBITS) claims 0x${s.size.toString(16)} bytes, too many to make as zeros`);
+    return Buffer.alloc(s.size);
   }
 
   /** The file's bytes at a virtual address, from the allocated section that holds them. */
@@ -155,6 +174,15 @@ export class ElfFile {
     }
     return out;
   }
+}
+
+const MAX_NOBITS = 1 << 26;
+
+function checkHeader(path: string, header: Buffer, n: number): void {
+  if (n < 4 || header.readUInt32BE(0) !== 0x7f454c46) throw new ElfError(path, 'not an ELF file (no \\x7fELF magic); give the uncompressed vmlinux, not bzImage or Image');
+  if (n < 64) throw new ElfError(path, 'file is too short for an ELF header');
+  if (header[4] !== 2) throw new ElfError(path, 'not a 64-bit ELF file');
+  if (header[5] !== 1) throw new ElfError(path, 'not a little-endian ELF file');
 }
 
 function cstr(buf: Buffer, offset: number): string {

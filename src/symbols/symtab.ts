@@ -81,7 +81,8 @@ export class SymbolTable {
   /** The number of symbol entries (0 for a stripped file). */
   get size(): number {
     const bytes = this.loaded ? this.loaded.syms.length : (this.file?.symtab.size ?? 0);
-    return Math.max(0, bytes / ENTRY - 1);
+    // Whole entries only: a size that is no multiple of 24 (corrupt) must not make typed-array lengths fractional.
+    return Math.max(0, Math.floor(bytes / ENTRY) - 1);
   }
 
   private entry(i: number): ElfSymbol {

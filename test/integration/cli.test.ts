@@ -1,11 +1,12 @@
 /** The qkd command line: headless debug through the same adapter, and boot with the console on stdio. */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { READY_LINE } from '../../src/guest/initramfs';
 import { artifact, CLI, requireBuilt, requireOrSkip, sampleGuest } from '../support/env';
-import { haveGdb } from '../support/gdb';
+import { gdbSession, haveGdb } from '../support/gdb';
 import { nmAddress } from '../support/oracle';
 
 const run = promisify(execFile);
@@ -29,6 +30,39 @@ describe('qkd CLI', function () {
     assert.equal(out.reason, 'breakpoint');
     assert.equal(BigInt(out.registers.rip), nmAddress(g.vmlinux, 'kernel_clone'));
     assert.match(stderr, /breakpoint kernel_clone: at 0x/);
+  });
+
+  it('debug with the default accel prints the stop as gdb does: the frame line, the source line, a backtrace gdb agrees with, the registers', async function () {
+    requireBuilt(this);
+    const g = sampleGuest(this);
+    requireOrSkip(this, haveGdb(), 'gdb is not installed (bash scripts/setup.sh)');
+    // No --accel: auto, as the README's main job runs it (on a host whose KVM can't boot Linux it falls back).
+    const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--console-log', artifact(this, 'console.log')], { timeout: 200_000 });
+    assert.match(stderr, /[Aa]ccelerator: /);
+    const lines = stdout.split('\n');
+    assert.match(lines[0], /^Breakpoint 1, kernel_clone \(args=0x[0-9a-f]+\) at \S+\/kernel\/fork\.c:\d+$/);
+    const line = Number(/:(\d+)$/.exec(lines[0])?.[1]);
+    const text = fs.readFileSync(`${g.source}/kernel/fork.c`, 'utf8').split('\n')[line - 1];
+    assert.equal(lines[1], `${line}\t${text.trimEnd()}`);
+    const ours = lines.filter((l) => /^#\d/.test(l));
+    const gdbOut = await gdbSession(g, ['break kernel_clone', 'continue', 'bt']);
+    // gdb's last frame past secondary_startup_64 is `0x0000000000000000 in ?? ()`, the zero
+    // return address the boot code leaves: not a frame, and ours stops before it.
+    const theirs = gdbOut.split('\n').filter((l) => /^#\d/.test(l) && !/ 0x0+ in \?\? \(\)$/.test(l));
+    assert.ok(theirs.length >= 5, gdbOut);
+    assert.equal(ours.length, theirs.length, `ours:\n${ours.join('\n')}\ngdb:\n${theirs.join('\n')}`);
+    // gdb names each frame's function, its PC (not for #0 or inlined frames) and file:line; ours must agree.
+    const shape = (l: string): string => {
+      const m = /^#(\d+)\s+(?:(0x[0-9a-f]+) in )?(\S+) \(.*\) at (\S+):(\d+)$/.exec(l);
+      assert.ok(m, l);
+      return `#${m[1]} ${m[2] ? BigInt(m[2]).toString(16) : '-'} ${m[3]} ${path.basename(m[4])}:${m[5]}`;
+    };
+    assert.deepEqual(ours.map(shape), theirs.map(shape));
+    // The argument gdb prints for kernel_clone is the same pointer.
+    assert.equal(/args=(0x[0-9a-f]+)/.exec(ours[0])?.[1], /args=(?:args@entry=)?(0x[0-9a-f]+)/.exec(theirs[0])?.[1]);
+    const rip = lines.find((l) => /^rip\s/.test(l));
+    assert.ok(rip, stdout);
+    assert.equal(BigInt((rip as string).split(/\s+/)[1]), nmAddress(g.vmlinux, 'kernel_clone'));
   });
 
   it('where --json puts function and line breakpoints where gdb\'s info line does', async function () {

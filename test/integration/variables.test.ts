@@ -22,6 +22,12 @@ export const EXPRESSIONS: Case[] = [
   'init_task.pid',
   'init_task.prio',
   'init_task.stack',
+  // Declared extern in DWARF with no location, placed by the linker script: gdb joins the
+  // declaration's type with the ELF symbol's address.
+  'init_task.stack == (void *)&init_stack',
+  '&init_stack',
+  'init_stack[0]',
+  'sizeof(init_stack)',
   '&init_task',
   'init_task.tasks',
   'init_task.tasks.next',

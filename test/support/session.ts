@@ -17,8 +17,9 @@ export class TestSession {
   console?: ConsoleInfo;
   readonly consoleEvent: Promise<ConsoleInfo>;
 
-  constructor(readonly ctx: Mocha.Context) {
-    this.dc = new DebugClient('node', ADAPTER, 'qemu-kernel', { stdio: ['pipe', 'pipe', 'pipe'] }, true);
+  /** `env` is added to the adapter process's environment. */
+  constructor(readonly ctx: Mocha.Context, env: Record<string, string> = {}) {
+    this.dc = new DebugClient('node', ADAPTER, 'qemu-kernel', { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } }, true);
     this.dc.defaultTimeout = 120_000;
     this.dc.on('output', (e: DebugProtocol.OutputEvent) => this.output.push(e.body.output));
     this.consoleEvent = new Promise((resolve) =>

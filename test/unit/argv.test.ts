@@ -19,6 +19,12 @@ function cfg(over: Partial<ResolvedLaunch> = {}): ResolvedLaunch {
     qemuArgs: [],
     consoleLog: '/logs/console.log',
     stopOnEntry: false,
+    request: 'launch',
+    sampleGuest: false,
+    disassemblySyntax: 'att',
+    sourceMap: {},
+    breakAt: [],
+    warnings: [],
     ...over,
   };
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { getArch, knownArches } from '../../src/arch';
-import { ELF_MACHINES, supportedMachine } from '../../src/arch/machines';
+import { ARCH_FACTS, archFacts, supportedMachine } from '../../src/arch/facts';
 import { EM_X86_64, ElfError, ElfFile } from '../../src/symbols/elf';
 import { SymbolTable } from '../../src/symbols/symtab';
 import { sampleGuest } from '../support/env';
@@ -74,8 +74,9 @@ describe('symbols/elf on the sample vmlinux', function () {
   });
 
   it('names each supported arch\'s ELF machine as the arch descriptions do', () => {
-    assert.deepEqual(Object.keys(ELF_MACHINES).sort(), knownArches().sort());
-    for (const name of knownArches()) assert.equal(ELF_MACHINES[name], getArch(name).elfMachine, name);
+    assert.deepEqual(ARCH_FACTS.map((a) => a.name).sort(), knownArches().sort());
+    for (const name of knownArches()) assert.equal(archFacts(name)?.elfMachine, getArch(name).elfMachine, name);
+    for (const f of ARCH_FACTS) for (const alias of f.aliases) assert.equal(getArch(alias).name, f.name, alias);
     assert.ok(supportedMachine(elf.machine));
     assert.ok(!supportedMachine(3), 'EM_386 is not supported');
   });

@@ -92,6 +92,7 @@ export class FrameContext {
 
   async valueOf(v: VariableDie): Promise<Value> {
     const type = this.typeOf(v);
+    if (v.address !== undefined) return this.sized(await this.toValue(type, { kind: 'memory', address: v.address }));
     const loc = locationAt(v.cu, v.die, this.lookupPc);
     const size = sizeOf(type) ?? 0;
     switch (loc.kind) {

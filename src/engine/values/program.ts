@@ -11,7 +11,7 @@ import { TypeReader, syntheticId, type CType } from '../../symbols/dwarf/types';
 import { attrFlag, type Die } from '../../symbols/dwarf/unit';
 import { TYPE_PREFIX } from '../../symbols/dwarf/scan';
 import { originOf, unitFunctions } from '../../symbols/dwarf/scopes';
-import { unitVariables, type VariableDie } from '../../symbols/dwarf/variables';
+import { unitDeclarations, unitVariables, type VariableDie } from '../../symbols/dwarf/variables';
 import type { SymbolIndex } from '../../symbols/index/client';
 import type { SymbolTable } from '../../symbols/symtab';
 
@@ -40,10 +40,22 @@ function builtins(charSigned: boolean): Map<string, CType> {
   return m;
 }
 
+/** A unit's variables by name (the first of a name wins), listed once per unit. */
+function byName(cache: WeakMap<CompileUnit, Map<string, VariableDie>>, cu: CompileUnit, list: () => VariableDie[]): Map<string, VariableDie> {
+  let m = cache.get(cu);
+  if (!m) {
+    m = new Map();
+    for (const v of list()) if (!m.has(v.name)) m.set(v.name, v);
+    cache.set(cu, m);
+  }
+  return m;
+}
+
 export class Program {
   readonly types: TypeReader;
   readonly builtin: Map<string, CType>;
   private readonly globalsByUnit = new WeakMap<CompileUnit, Map<string, VariableDie>>();
+  private readonly declsByUnit = new WeakMap<CompileUnit, Map<string, VariableDie>>();
   private readonly typesByUnit = new WeakMap<CompileUnit, Map<string, DebugInfoOffset>>();
   private readonly completed = new Map<string, CType | null>();
   private readonly enumeratorsByUnit = new WeakMap<CompileUnit, Map<string, { type: CType; value: bigint }>>();
@@ -60,13 +72,7 @@ export class Program {
   }
 
   unitGlobals(cu: CompileUnit): Map<string, VariableDie> {
-    let m = this.globalsByUnit.get(cu);
-    if (!m) {
-      m = new Map();
-      for (const v of unitVariables(this.dwarf, cu)) if (!m.has(v.name)) m.set(v.name, v);
-      this.globalsByUnit.set(cu, m);
-    }
-    return m;
+    return byName(this.globalsByUnit, cu, () => unitVariables(this.dwarf, cu));
   }
 
   private unitTypes(cu: CompileUnit): Map<string, DebugInfoOffset> {
@@ -119,7 +125,11 @@ export class Program {
     return e ? { type: t, value: e.value } : undefined;
   }
 
-  /** A global or file-static variable: this unit's first, then any unit's. */
+  /**
+   * A global or file-static variable: this unit's first, then any unit's. A name DWARF only
+   * declares (`extern unsigned long init_stack[]`, placed by the linker script) takes its
+   * address from the ELF symbol table and its type from the declaration, as gdb joins them.
+   */
   async findGlobal(name: string, cu?: CompileUnit): Promise<VariableDie | undefined> {
     const local = cu && this.unitGlobals(cu).get(name);
     if (local) return local;
@@ -129,7 +139,21 @@ export class Program {
       const v = ucu && this.unitGlobals(ucu).get(name);
       if (v) return v;
     }
-    return undefined;
+    const address = this.dataSymbol(name);
+    if (address === undefined) return undefined;
+    const decl = (cu && this.unitDeclarations(cu).get(name)) ?? dies.map((off) => this.dwarf.unitContaining(off)).map((u) => u && this.unitDeclarations(u).get(name)).find((d) => d);
+    return decl ? { ...decl, address } : undefined;
+  }
+
+  /** The address of a global data symbol (not a function), when exactly one is defined. */
+  private dataSymbol(name: string): bigint | undefined {
+    const syms = (this.symbols?.lookup(name) ?? []).filter((s) => s.type !== 'func' && s.value !== 0n);
+    const addrs = new Set(syms.map((s) => s.value));
+    return addrs.size === 1 ? syms[0].value : undefined;
+  }
+
+  private unitDeclarations(cu: CompileUnit): Map<string, VariableDie> {
+    return byName(this.declsByUnit, cu, () => unitDeclarations(this.dwarf, cu));
   }
 
   /** `struct task_struct`, `u64`, `unsigned long` as a type, or undefined when no unit defines it. */

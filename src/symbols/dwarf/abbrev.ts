@@ -47,8 +47,9 @@ export function parseAbbrevTable(sections: DwarfSections, offset: DebugAbbrevOff
  */
 export function findAbbrev(sections: DwarfSections, offset: DebugAbbrevOffset, code: number, whole?: Buffer): Abbrev | undefined {
   if (whole) {
-    if (offset >= whole.length) throw new ByteReader(whole, '.debug_abbrev').fail(`abbreviation table offset 0x${offset.toString(16)} is past the section's end`, offset);
-    return seek(new ByteReader(whole, '.debug_abbrev', 0, offset), code);
+    const r = new ByteReader(whole, '.debug_abbrev', 0, offset, whole.length, sections.elf.path);
+    if (offset >= whole.length) r.fail(`abbreviation table offset 0x${offset.toString(16)} is past the section's end`, offset);
+    return seek(r, code);
   }
   const sec = sections.require('.debug_abbrev');
   if (offset >= sec.size) {

@@ -71,11 +71,12 @@ export class CompileUnit {
   dieAt(offset: DebugInfoOffset): Die | undefined {
     if (!this.byOffset) {
       const map = new Map<number, Die>();
-      const walk = (d: Die): void => {
+      // An explicit stack: corrupt DWARF can nest DIEs deeper than the JS call stack goes.
+      const stack: Die[] = [this.dies()];
+      for (let d = stack.pop(); d; d = stack.pop()) {
         map.set(d.offset, d);
-        for (const c of d.children) walk(c);
-      };
-      walk(this.dies());
+        for (const c of d.children) stack.push(c);
+      }
       this.byOffset = map;
     }
     return this.byOffset.get(offset);
@@ -159,7 +160,7 @@ export class CompileUnit {
       const gnuBase = attrNumber(this.root, DW_AT.GNU_ranges_base) ?? 0;
       return readRangesV4(this.sections, Number(r.value) + (die === this.root ? 0 : gnuBase), ctx);
     }
-    throw new DwarfError('.debug_info', die.offset, `DW_AT_ranges has an unexpected form (${r.kind})`);
+    throw new DwarfError('.debug_info', die.offset, `DW_AT_ranges has an unexpected form (${r.kind})`, this.sections.elf.path);
   }
 
   /**

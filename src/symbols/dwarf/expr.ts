@@ -86,6 +86,7 @@ export const ENTRY_VALUE_UNAVAILABLE = 'the value at function entry (DW_OP_entry
 /** Expressions may loop with DW_OP_bra/skip; real ones run a few dozen ops. */
 export const MAX_EXPR_OPS = 100_000;
 const MAX_CALL_DEPTH = 16;
+const MAX_TYPE_BYTES = 255;
 
 type ValueType = BaseTypeInfo | undefined; // undefined: the generic type
 type Num = { v: bigint; t: ValueType };
@@ -166,9 +167,12 @@ class Machine {
     return BigInt.asUintN(this.addrBits, s.t?.signed ? this.signed(s) : s.v);
   }
 
-  private type(offset: bigint, size?: number): ValueType {
+  private type(o: DecodedOp, offset: bigint, size?: number): ValueType {
     if (offset === 0n && size === undefined) return undefined;
     const t = this.ctx.baseType?.(Number(offset));
+    // Values are bigints of the type's width: a corrupt DW_AT_byte_size of 2^31 would make
+    // every op allocate gigabits. An op's own sizes are at most 255 bytes; so is a real type.
+    if (t && t.byteSize > MAX_TYPE_BYTES) throw new DwarfError(EXPR_SECTION, o.offset, `${opName(o.op)}: base type of ${t.byteSize} bytes is too large for the typed stack`);
     if (t && t.byteSize > 0) return size === undefined ? t : { byteSize: size, signed: t.signed };
     return size !== undefined && size > 0 ? { byteSize: size, signed: false } : undefined;
   }
@@ -306,7 +310,7 @@ class Machine {
       case DW_OP.GNU_deref_type: {
         const size = op === DW_OP.deref ? this.ctx.addressSize : Number(o.a);
         if (size < 1 || (op === DW_OP.deref_size && size > this.ctx.addressSize)) throw new DwarfError(EXPR_SECTION, o.offset, `${opName(op)} of ${size} byte(s) is not valid`);
-        const t = op === DW_OP.deref_type || op === DW_OP.GNU_deref_type ? this.type(o.b, size) : undefined;
+        const t = op === DW_OP.deref_type || op === DW_OP.GNU_deref_type ? this.type(o, o.b, size) : undefined;
         const addr = this.pop(o);
         if ('missing' in addr) s.push(addr);
         else this.push(await this.read(this.generic(addr), size), t);
@@ -436,14 +440,14 @@ class Machine {
       case DW_OP.const_type:
       case DW_OP.GNU_const_type: {
         const bytes = o.block ?? Buffer.alloc(0);
-        this.push(le(bytes), this.type(o.a, bytes.length));
+        this.push(le(bytes), this.type(o, o.a, bytes.length));
         break;
       }
       case DW_OP.regval_type:
       case DW_OP.GNU_regval_type: {
         const r = this.regValue(Number(o.a));
         if ('missing' in r) s.push(r);
-        else this.push(r.v, this.type(o.b));
+        else this.push(r.v, this.type(o, o.b));
         break;
       }
       case DW_OP.convert:
@@ -455,7 +459,7 @@ class Machine {
         else {
           // A conversion keeps the number (sign-extending a signed source); reinterpret keeps the bits.
           const keepBits = op === DW_OP.reinterpret || op === DW_OP.GNU_reinterpret;
-          this.push(keepBits || !v.t?.signed ? v.v : this.signed(v), this.type(o.a));
+          this.push(keepBits || !v.t?.signed ? v.v : this.signed(v), this.type(o, o.a));
         }
         break;
       }
@@ -516,9 +520,13 @@ function abs(v: bigint): bigint {
 
 /** Little-endian bytes as an unsigned integer. */
 function le(b: Buffer): bigint {
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-  return v;
+  if (b.length <= 8) {
+    let v = 0n;
+    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+    return v;
+  }
+  // Wide typed values (up to 255 bytes): one hex parse, not a shift per byte on a growing bigint.
+  return BigInt('0x' + Buffer.from(b).reverse().toString('hex'));
 }
 
 async function execute(expr: Buffer, ctx: ExprContext, initialStack: bigint[] | undefined): Promise<ExprLocation> {

@@ -35,10 +35,10 @@ export class FileNameScanner {
     this.p = 18 + Math.max(0, b[17] - 1);
     try {
       const dirFormats = this.formats();
-      const dirs = this.uleb();
+      const dirs = this.count(dirFormats);
       for (let i = 0; i < dirs; i++) for (const f of dirFormats) this.skip(f.form);
       const fileFormats = this.formats();
-      const files = this.uleb();
+      const files = this.count(fileFormats);
       for (let i = 0; i < files; i++) {
         for (const f of fileFormats) {
           if (f.type === DW_LNCT.path && (f.form === DW_FORM.line_strp || f.form === DW_FORM.strp)) {
@@ -76,6 +76,17 @@ export class FileNameScanner {
       mul *= 128;
     }
     throw new NotFastShape();
+  }
+
+  /**
+   * An entry count. Every form here takes a byte or more, so a count past the bytes left is
+   * corrupt; and with no formats the entries take no bytes, where a count like 2^50 would
+   * spin with nothing to read. Both go to the general parser, which reports them.
+   */
+  private count(formats: ReadonlyArray<{ form: number }>): number {
+    const n = this.uleb();
+    if (n > 0 && (formats.length === 0 || n > this.end - this.p)) throw new NotFastShape();
+    return n;
   }
 
   private formats(): Array<{ type: number; form: number }> {

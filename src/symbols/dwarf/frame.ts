@@ -70,6 +70,8 @@ export interface FrameSectionData {
   readonly size: number;
   /** The section's load address, which pc-relative .eh_frame pointers are relative to. */
   readonly info: { readonly addr: bigint };
+  /** The ELF file's path, named in errors when known. */
+  readonly file?: string;
   all(): Buffer;
 }
 
@@ -233,7 +235,7 @@ export class CallFrameInfo {
   }
 
   private error(offset: number, detail: string): DwarfError {
-    return new DwarfError(this.name(), offset, detail);
+    return new DwarfError(this.name(), offset, detail, this.section?.file);
   }
 
   private bytes(): Buffer {
@@ -297,12 +299,12 @@ export class CallFrameInfo {
   private header(offset: number): EntryHeader {
     const buf = this.bytes();
     if (offset < 0 || offset >= buf.length) throw this.error(offset, `entry offset is outside the section (size 0x${buf.length.toString(16)})`);
-    const r = new ByteReader(buf, this.name(), 0, offset);
+    const r = new ByteReader(buf, this.name(), 0, offset, buf.length, this.section?.file);
     const { length, offsetSize } = r.initialLength();
     const bodyStart = r.pos;
     if (length === 0) return { offset, next: bodyStart, offsetSize, body: undefined, isCie: false, ciePointer: 0n, ciePointerAt: 0 };
     if (length > buf.length - bodyStart) throw this.error(offset, `entry length 0x${length.toString(16)} runs past the end of the section`);
-    const body = new ByteReader(buf, this.name(), 0, bodyStart, bodyStart + length);
+    const body = new ByteReader(buf, this.name(), 0, bodyStart, bodyStart + length, this.section?.file);
     const idAt = body.pos;
     const id = offsetSize === 4 ? BigInt(body.u32()) : body.u64();
     const cieId = this.isEh ? 0n : offsetSize === 4 ? 0xffffffffn : 0xffffffffffffffffn;
@@ -411,7 +413,7 @@ export class CallFrameInfo {
    * ops make no sense; with it, a row is emitted each time the location advances.
    */
   private execute(instructions: Buffer, base: number, cie: Cie, fde: Fde | undefined, s: State, out: { initial: ReadonlyMap<number, RegRule>; rows: UnwindRow[] } | undefined): void {
-    const r = new ByteReader(instructions, this.name(), base);
+    const r = new ByteReader(instructions, this.name(), base, 0, instructions.length, this.section?.file);
     const stack: State[] = [];
     let loc = fde?.start ?? 0n;
     let opAt = 0;

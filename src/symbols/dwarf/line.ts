@@ -9,7 +9,7 @@
  */
 import { posix } from 'node:path';
 import type { DebugLineOffset } from './offsets';
-import { ByteReader, DwarfError } from './reader';
+import { ByteReader, DwarfError, reportAt } from './reader';
 import { fixed, readEntryTable, StringResolver } from './lineentries';
 import type { DwarfSections, PagedSection } from './sections';
 
@@ -135,7 +135,7 @@ export function runLineProgram(sections: DwarfSections, offset: DebugLineOffset,
   const sec = sections.require(SECTION);
   const pre = readPrologue(sec, offset);
   const unit = sec.reader(offset, pre.unitEnd - offset);
-  const hr = new ByteReader(unit.buf, SECTION, offset, 0, pre.programStart - offset);
+  const hr = new ByteReader(unit.buf, SECTION, offset, 0, pre.programStart - offset, sec.file);
   const header = readHeaderBody(hr, pre, sections, compDir, addressSize ?? 8, strOffsetsBase);
   unit.pos = pre.programStart - offset;
   runProgram(unit, header, compDir, sink);
@@ -197,13 +197,13 @@ interface Prologue {
 /** The fixed fields that say how big the unit and its header are, from a small read. */
 function readPrologue(sec: PagedSection, offset: DebugLineOffset): Prologue {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset >= sec.size) {
-    throw new DwarfError(SECTION, offset, `unit offset is outside the section (size 0x${sec.size.toString(16)})`);
+    throw new DwarfError(SECTION, reportAt(offset), `unit offset 0x${offset.toString(16)} is outside the section (size 0x${sec.size.toString(16)})`, sec.file);
   }
   const r = sec.readerFrom(offset, 24);
   const { length, offsetSize } = r.initialLength();
   const unitEnd = r.offset + length;
   if (unitEnd > sec.size) r.fail(`unit length 0x${length.toString(16)} runs past the section's end (size 0x${sec.size.toString(16)})`, 0);
-  const bounded = new ByteReader(r.buf, SECTION, offset, r.pos, Math.min(r.end, unitEnd - offset));
+  const bounded = new ByteReader(r.buf, SECTION, offset, r.pos, Math.min(r.end, unitEnd - offset), sec.file);
   const version = bounded.u16();
   if (version < 2 || version > 5) bounded.fail(`unsupported line table version ${version}`, bounded.pos - 2);
   let addressSize = 0;

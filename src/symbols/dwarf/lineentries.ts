@@ -20,7 +20,7 @@ export class StringResolver {
       // .debug_line_str is small and each name in it is used by hundreds of units.
       return sectionName === '.debug_line_str' ? sec.cstrShared(offset) : sec.cstr(offset);
     } catch (e) {
-      if (e instanceof DwarfError) return r.fail(`name via ${sectionName}: ${e.message}`, at);
+      if (e instanceof DwarfError) return r.fail(`name via ${sectionName}: ${e.local}`, at);
       throw e;
     }
   }
@@ -32,7 +32,7 @@ export class StringResolver {
       const offs = this.sections.require('.debug_str_offsets');
       strOff = offs.reader(this.strOffsetsBase + index * this.offsetSize, this.offsetSize).offsetOf(this.offsetSize);
     } catch (e) {
-      if (e instanceof DwarfError) return r.fail(`string index ${index}: ${e.message}`, at);
+      if (e instanceof DwarfError) return r.fail(`string index ${index}: ${e.local}`, at);
       throw e;
     }
     return this.at(r, '.debug_str', strOff, at);

@@ -2,7 +2,7 @@
 import { DW_LLE } from './opcodes';
 import type { RangeContext } from './ranges';
 import type { ByteReader } from './reader';
-import { DwarfError } from './reader';
+import { DwarfError, reportAt } from './reader';
 import type { DwarfSections } from './sections';
 
 export interface LocListEntry {
@@ -29,7 +29,7 @@ const FIRST_WINDOW = 1024;
 function windowed(sections: DwarfSections, name: string, offset: number, parse: (r: ByteReader) => LocList): LocList {
   const sec = sections.require(name);
   const rest = sec.size - offset;
-  if (offset < 0 || rest <= 0) throw new DwarfError(name, offset, `location list offset is past the section's end (size 0x${sec.size.toString(16)})`);
+  if (offset < 0 || rest <= 0) throw new DwarfError(name, reportAt(offset), `location list offset 0x${offset.toString(16)} is past the section's end (size 0x${sec.size.toString(16)})`, sec.file);
   for (let window = FIRST_WINDOW; ; window *= 16) {
     const r = sec.readerFrom(offset, window);
     try {

@@ -164,6 +164,7 @@ export class ArangeIndex {
       let offsetSize = 4;
       off += 4;
       if (length === 0xffffffff) {
+        if (off + 8 > buf.length) return undefined;
         length = Number(view.getBigUint64(off, true));
         offsetSize = 8;
         off += 8;
@@ -174,7 +175,7 @@ export class ArangeIndex {
       const addressSize = view.getUint8(off + 2 + offsetSize);
       const segSize = view.getUint8(off + 3 + offsetSize);
       // Anything unusual goes through the full parser, which reports errors properly.
-      if (view.getUint16(off, true) !== 2 || addressSize !== 8 || segSize !== 0) return ArangeIndex.read(sections).unitFor(pc);
+      if (view.getUint16(off, true) !== 2 || addressSize !== 8 || segSize !== 0 || !Number.isSafeInteger(unit)) return ArangeIndex.read(sections).unitFor(pc);
       let t = setStart + Math.ceil((off + 4 + offsetSize - setStart) / 16) * 16;
       // Compared as 32-bit halves: a bigint per tuple is most of this loop's cost when it
       // runs cold (interpreted), which is when it runs.

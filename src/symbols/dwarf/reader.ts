@@ -6,14 +6,30 @@
  */
 
 export class DwarfError extends Error {
+  /** The message without the file: for wrapping into another DwarfError that names it once. */
+  readonly local: string;
+
   constructor(
     readonly section: string,
     readonly offset: number,
-    detail: string,
+    readonly detail: string,
+    /** The ELF file the section is in, when the reader knows it; named after the rest so messages still start with the section. */
+    readonly file?: string,
   ) {
-    super(`${section} at 0x${offset.toString(16)}: ${detail}`);
+    const local = `${section} at 0x${offset.toString(16)}: ${detail}`;
+    super(file ? `${local} (in ${file})` : local);
+    this.local = local;
     this.name = 'DwarfError';
   }
+}
+
+/**
+ * Where to report an error about a wild offset (one read from another section, possibly past
+ * 2^53 and so rounded): there is no byte of it to point at, so at the section's start; the
+ * detail still names the value.
+ */
+export function reportAt(offset: number): number {
+  return Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
 }
 
 export class ByteReader {
@@ -25,6 +41,7 @@ export class ByteReader {
     readonly base = 0,
     start = 0,
     readonly end = buf.length,
+    readonly file?: string,
   ) {
     this.pos = start;
   }
@@ -43,7 +60,7 @@ export class ByteReader {
   }
 
   fail(detail: string, at = this.pos): never {
-    throw new DwarfError(this.section, this.base + at, detail);
+    throw new DwarfError(this.section, this.base + at, detail, this.file);
   }
 
   need(n: number): void {
@@ -53,7 +70,7 @@ export class ByteReader {
   /** A reader over the next `n` bytes; this reader skips past them. */
   sub(n: number): ByteReader {
     this.need(n);
-    const r = new ByteReader(this.buf, this.section, this.base, this.pos, this.pos + n);
+    const r = new ByteReader(this.buf, this.section, this.base, this.pos, this.pos + n, this.file);
     this.pos += n;
     return r;
   }

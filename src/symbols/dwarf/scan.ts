@@ -27,7 +27,7 @@ interface Plan {
 
 const SUBPROGRAM_ATTRS = new Set<number>([DW_AT.name, DW_AT.abstract_origin, DW_AT.specification, DW_AT.low_pc, DW_AT.high_pc, DW_AT.ranges]);
 const INLINED_ATTRS = new Set<number>([DW_AT.abstract_origin, DW_AT.low_pc, DW_AT.high_pc, DW_AT.ranges]);
-const VARIABLE_ATTRS = new Set<number>([DW_AT.name, DW_AT.specification, DW_AT.location, DW_AT.const_value]);
+const VARIABLE_ATTRS = new Set<number>([DW_AT.name, DW_AT.specification, DW_AT.location, DW_AT.const_value, DW_AT.declaration]);
 const TYPE_ATTRS = new Set<number>([DW_AT.name, DW_AT.declaration]);
 
 /** Type DIEs a cast or sizeof can name, keyed the way C spells them. */
@@ -44,6 +44,11 @@ export interface UnitNames {
   copies: CodeCopy[];
   /** Variable name → the DIE that gives its location (a definition, not an extern declaration). */
   variables: Array<{ name: string; offset: number }>;
+  /**
+   * `extern` declarations with no location: a symbol the linker script defines (init_stack,
+   * __per_cpu_start) has its type only here and its address only in the ELF symbol table.
+   */
+  declarations: Array<{ name: string; offset: number }>;
   /**
    * `struct task_struct`, `u64`, `enum pid_type` → a complete definition; also
    * `enumerator SYSTEM_RUNNING` → the enum type that defines that constant.
@@ -80,6 +85,7 @@ export function unitCodeCopies(cu: CompileUnit): CodeCopy[] {
 export function unitNames(cu: CompileUnit): UnitNames {
   const h = cu.header;
   const variables: UnitNames['variables'] = [];
+  const declarations: UnitNames['declarations'] = [];
   const types: UnitNames['types'] = [];
   const varNames = new Map<number, AttrValue>();
   const varDefs: Array<{ at: number; name: AttrValue | undefined; spec: number | undefined }> = [];
@@ -121,6 +127,10 @@ export function unitNames(cu: CompileUnit): UnitNames {
       if (name) varNames.set(at, name);
       const spec = values.get(DW_AT.specification);
       if (values.has(DW_AT.location) || values.has(DW_AT.const_value)) varDefs.push({ at, name, spec: spec?.kind === 'ref' ? spec.value : undefined });
+      else if (name && values.has(DW_AT.declaration)) {
+        const n = cu.str(name);
+        if (n) declarations.push({ name: n, offset: at });
+      }
       continue;
     }
     if (tag === DW_TAG.enumerator) {
@@ -171,5 +181,5 @@ export function unitNames(cu: CompileUnit): UnitNames {
     const name = n && cu.str(n);
     if (name) variables.push({ name, offset: v.at });
   }
-  return { copies: out, variables, types };
+  return { copies: out, variables, declarations, types };
 }

@@ -23,17 +23,21 @@ export function unitFunctions(cu: CompileUnit): FunctionSpan[] {
   let spans = spansByUnit.get(cu);
   if (!spans) {
     spans = [];
-    const visit = (d: Die): void => {
-      for (const c of d.children) {
-        if (c.tag === DW_TAG.subprogram) {
-          const ranges = cu.ranges(c);
-          if (ranges.length) spans?.push({ die: c, ranges, low: ranges.reduce((m, r) => (r[0] < m ? r[0] : m), ranges[0][0]) });
-        } else if (c.hasChildren && c.tag !== DW_TAG.structure_type && c.tag !== DW_TAG.union_type) {
-          visit(c);
-        }
+    // Depth first in DIE order, with an explicit stack: corrupt DWARF can nest DIEs deeper
+    // than the JS call stack goes.
+    const stack: Array<{ die: Die; next: number }> = [{ die: cu.dies(), next: 0 }];
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const c = top.die.children[top.next++];
+      if (!c) {
+        stack.pop();
+      } else if (c.tag === DW_TAG.subprogram) {
+        const ranges = cu.ranges(c);
+        if (ranges.length) spans.push({ die: c, ranges, low: ranges.reduce((m, r) => (r[0] < m ? r[0] : m), ranges[0][0]) });
+      } else if (c.hasChildren && c.tag !== DW_TAG.structure_type && c.tag !== DW_TAG.union_type) {
+        stack.push({ die: c, next: 0 });
       }
-    };
-    visit(cu.dies());
+    }
     spans.sort((a, b) => (a.low < b.low ? -1 : a.low > b.low ? 1 : 0));
     spansByUnit.set(cu, spans);
   }

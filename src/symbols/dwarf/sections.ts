@@ -4,8 +4,8 @@
  * through a small page cache so scattered lookups don't become one syscall each and memory
  * stays bounded on a 500 MB distribution vmlinux.
  */
-import type { ElfFile, ElfSection } from '../elf';
-import { ByteReader, DwarfError } from './reader';
+import { SHT_NOBITS, type ElfFile, type ElfSection } from '../elf';
+import { ByteReader, DwarfError, reportAt } from './reader';
 
 const PAGE = 4096;
 const MAX_PAGES = 1024;
@@ -20,12 +20,29 @@ export class PagedSection {
     readonly info: ElfSection,
   ) {
     if ((info.flags & SHF_COMPRESSED) !== 0n) {
-      throw new DwarfError(info.name, 0, 'section is compressed (SHF_COMPRESSED); decompress the vmlinux first with `objcopy --decompress-debug-sections`');
+      throw new DwarfError(info.name, 0, 'section is compressed (SHF_COMPRESSED); decompress the vmlinux first with `objcopy --decompress-debug-sections`', elf.path);
     }
+    // A section header pointing past the file (a truncated copy) fails on its first read, naming
+    // the section, rather than at open, so the rest of the file's DWARF stays usable.
+    const end = info.offset + info.size;
+    if (!Number.isSafeInteger(end) || end > elf.fileSize) {
+      this.overrun = `section of 0x${info.size.toString(16)} bytes at file offset 0x${info.offset.toString(16)} runs past the end of the file (size 0x${elf.fileSize.toString(16)}; truncated?)`;
+    }
+  }
+
+  private readonly overrun: string | undefined;
+
+  private inFile(): void {
+    if (this.overrun !== undefined) throw new DwarfError(this.name, 0, this.overrun, this.file);
   }
 
   get name(): string {
     return this.info.name;
+  }
+
+  /** The ELF file's path, for errors. */
+  get file(): string {
+    return this.elf.path;
   }
 
   get size(): number {
@@ -43,6 +60,7 @@ export class PagedSection {
       }
       return p;
     }
+    this.inFile();
     this.lastPage = index;
     const start = index * PAGE;
     const len = Math.min(PAGE, this.info.size - start);
@@ -58,7 +76,7 @@ export class PagedSection {
   /** `length` bytes at `offset`, checked against the section's end. */
   bytes(offset: number, length: number): Buffer {
     if (offset < 0 || length < 0 || offset + length > this.info.size) {
-      throw new DwarfError(this.name, offset, `read of ${length} byte(s) runs past the section's end (size 0x${this.info.size.toString(16)})`);
+      throw new DwarfError(this.name, reportAt(offset), `read of ${length} byte(s) at 0x${offset.toString(16)} runs past the section's end (size 0x${this.info.size.toString(16)})`, this.file);
     }
     const first = Math.floor(offset / PAGE);
     const last = Math.floor((offset + Math.max(length, 1) - 1) / PAGE);
@@ -68,20 +86,22 @@ export class PagedSection {
       return p.subarray(o, o + length);
     }
     // Large reads (a whole unit) bypass the cache so they don't evict the string pages.
+    this.inFile();
     return this.elf.read(this.info.offset + offset, length);
   }
 
   /** Copy `length` bytes at `offset` into `target` (a reused buffer: no allocation). */
   readInto(offset: number, length: number, target: Buffer): void {
     if (offset < 0 || length < 0 || offset + length > this.info.size) {
-      throw new DwarfError(this.name, offset, `read of ${length} byte(s) runs past the section's end (size 0x${this.info.size.toString(16)})`);
+      throw new DwarfError(this.name, reportAt(offset), `read of ${length} byte(s) at 0x${offset.toString(16)} runs past the section's end (size 0x${this.info.size.toString(16)})`, this.file);
     }
+    this.inFile();
     this.elf.readInto(this.info.offset + offset, length, target);
   }
 
   /** A reader over [offset, offset+length) whose positions are section offsets. */
   reader(offset: number, length: number): ByteReader {
-    return new ByteReader(this.bytes(offset, length), this.name, offset);
+    return new ByteReader(this.bytes(offset, length), this.name, offset, 0, length, this.file);
   }
 
   /** A reader over whatever is left of the section from `offset`, up to `max` bytes. */
@@ -90,7 +110,7 @@ export class PagedSection {
   }
 
   cstr(offset: number): string {
-    if (offset < 0 || offset >= this.info.size) throw new DwarfError(this.name, offset, 'string offset is past the section\'s end');
+    if (offset < 0 || offset >= this.info.size) throw new DwarfError(this.name, reportAt(offset), `string offset 0x${offset.toString(16)} is past the section's end`, this.file);
     // Most strings end in the page they start in: read them off the cached page, with no
     // view of it made per string (a line table header names hundreds of files).
     const first = Math.floor(offset / PAGE);
@@ -104,7 +124,7 @@ export class PagedSection {
       const b = this.bytes(offset, avail);
       const nul = b.indexOf(0);
       if (nul >= 0) return b.toString('utf8', 0, nul);
-      if (avail < len) throw new DwarfError(this.name, offset, 'string runs past the end of the section (no NUL)');
+      if (avail < len) throw new DwarfError(this.name, offset, 'string runs past the end of the section (no NUL)', this.file);
       len *= 4;
     }
   }
@@ -121,6 +141,7 @@ export class PagedSection {
 
   /** The whole section, for small tables that are scanned end to end. */
   all(): Buffer {
+    this.inFile();
     return this.elf.read(this.info.offset, this.info.size);
   }
 }
@@ -134,7 +155,8 @@ export class DwarfSections {
     let s = this.cache.get(name);
     if (s === undefined) {
       const info = this.elf.section(name);
-      s = info && info.size > 0 ? new PagedSection(this.elf, info) : null;
+      // SHT_NOBITS (a debug-only file's .eh_frame) has no bytes to read: the same as absent.
+      s = info && info.size > 0 && info.type !== SHT_NOBITS ? new PagedSection(this.elf, info) : null;
       this.cache.set(name, s);
     }
     return s ?? undefined;
@@ -142,7 +164,7 @@ export class DwarfSections {
 
   require(name: string): PagedSection {
     const s = this.get(name);
-    if (!s) throw new DwarfError(name, 0, `${this.elf.path} has no ${name} section`);
+    if (!s) throw new DwarfError(name, 0, `${this.elf.path} has no ${name} section`, this.elf.path);
     return s;
   }
 

@@ -7,6 +7,7 @@ import { DW_AT, DW_ATE, DW_TAG } from './constants';
 import type { CompileUnit } from './cu';
 import type { Dwarf } from './dwarf';
 import type { DebugInfoOffset } from './offsets';
+import { DwarfError } from './reader';
 import { attrFlag, attrNumber, attrRef, type Die } from './unit';
 
 export type Qualifier = 'const' | 'volatile' | 'restrict' | '_Atomic';
@@ -63,8 +64,12 @@ export function strip(t: CType): CType {
   return cur;
 }
 
-export function sizeOf(t: CType): number | undefined {
+/** Nesting beyond this is a DW_AT_type cycle in corrupt DWARF (an array of a typedef of itself), not C. */
+const MAX_TYPE_DEPTH = 64;
+
+export function sizeOf(t: CType, depth = 0): number | undefined {
   const s = strip(t);
+  if (depth > MAX_TYPE_DEPTH) return undefined;
   switch (s.kind) {
     case 'void':
       return 1;
@@ -73,12 +78,13 @@ export function sizeOf(t: CType): number | undefined {
     case 'array': {
       // A flexible array member takes no space in its struct (gdb's sizeof says 0 too).
       if (s.count === undefined) return 0;
-      const e = sizeOf(s.element);
+      const e = sizeOf(s.element, depth + 1);
       return e === undefined ? undefined : e * s.count;
     }
     case 'typedef':
     case 'qualified':
-      return sizeOf(s.target);
+      // strip() gave up: the typedef/qualifier chain loops.
+      return undefined;
     default:
       return s.size;
   }
@@ -89,10 +95,12 @@ export function sizeOf(t: CType): number | undefined {
  * `char [16]`, `int (*)(void *)`, `const char *`.
  */
 export function typeName(t: CType): string {
-  return declarator(t, '').trim();
+  return declarator(t, '', 0).trim();
 }
 
-function declarator(t: CType, inner: string): string {
+function declarator(t: CType, inner: string, depth: number): string {
+  if (depth > MAX_TYPE_DEPTH) return join('<type cycle>', inner);
+  const d = depth + 1;
   switch (t.kind) {
     case 'void':
       return join('void', inner);
@@ -107,25 +115,25 @@ function declarator(t: CType, inner: string): string {
       return join(t.name, inner);
     case 'qualified': {
       // `const char *` puts the qualifier before a named type; `char * const` after a star.
-      if (t.target.kind === 'pointer') return pointerDeclarator(t.target, `* ${t.qualifier}${inner ? ' ' + inner : ''}`);
-      return `${t.qualifier} ${declarator(t.target, inner)}`;
+      if (t.target.kind === 'pointer') return pointerDeclarator(t.target, `* ${t.qualifier}${inner ? ' ' + inner : ''}`, d);
+      return `${t.qualifier} ${declarator(t.target, inner, d)}`;
     }
     case 'pointer':
-      return pointerDeclarator(t, `*${inner}`);
+      return pointerDeclarator(t, `*${inner}`, d);
     case 'array':
-      return declarator(t.element, `${inner}[${t.count ?? ''}]`);
+      return declarator(t.element, `${inner}[${t.count ?? ''}]`, d);
     case 'function': {
-      const params = t.params.map((p) => typeName(p));
+      const params = t.params.map((p) => declarator(p, '', d).trim());
       if (t.variadic) params.push('...');
       const list = params.length ? params.join(', ') : t.prototyped ? 'void' : '';
-      return declarator(t.returns, `${inner}(${list})`);
+      return declarator(t.returns, `${inner}(${list})`, d);
     }
   }
 }
 
-function pointerDeclarator(p: Extract<CType, { kind: 'pointer' }>, inner: string): string {
+function pointerDeclarator(p: Extract<CType, { kind: 'pointer' }>, inner: string, depth: number): string {
   const target = p.target;
-  return declarator(target, target.kind === 'array' || target.kind === 'function' ? `(${inner})` : inner);
+  return declarator(target, target.kind === 'array' || target.kind === 'function' ? `(${inner})` : inner, depth);
 }
 
 function join(base: string, inner: string): string {
@@ -135,6 +143,8 @@ function join(base: string, inner: string): string {
 /** Reads type DIEs of one vmlinux. `complete` finds the full definition of a declared-only struct. */
 export class TypeReader {
   private readonly cache = new Map<number, CType>();
+  /** DIEs being read now: meeting one again means its DW_AT_type chain loops back to it. */
+  private readonly reading = new Set<number>();
   /** Filled by the owner: name → a defining DIE in any unit (`struct task_struct`, `u64`). */
   completer: ((kind: 'struct' | 'union' | 'enum', name: string) => CType | undefined) | undefined;
 
@@ -151,13 +161,25 @@ export class TypeReader {
     if (hit) return hit;
     const ucu = cu.contains(offset) ? cu : this.dwarf.unitContaining(offset);
     const die = ucu?.dieAt(offset);
-    if (!ucu || !die) throw new Error(`type DIE at .debug_info 0x${offset.toString(16)} not found`);
+    if (!ucu || !die) throw new DwarfError('.debug_info', offset, 'type DIE not found (DW_AT_type points at no DIE)', cu.sections.elf.path);
     return this.read(ucu, die);
   }
 
   read(cu: CompileUnit, die: Die): CType {
     const hit = this.cache.get(die.offset);
     if (hit) return hit;
+    // Pointers, typedefs and members resolve lazily, so only an array or enum whose own
+    // element/underlying type leads back to it gets here: a cycle no C type has.
+    if (this.reading.has(die.offset)) throw new DwarfError('.debug_info', die.offset, 'DW_AT_type cycle: the type is defined in terms of itself', cu.sections.elf.path);
+    this.reading.add(die.offset);
+    try {
+      return this.readUncached(cu, die);
+    } finally {
+      this.reading.delete(die.offset);
+    }
+  }
+
+  private readUncached(cu: CompileUnit, die: Die): CType {
     const id = die.offset;
     const name = cu.string(die, DW_AT.name);
     const size = attrNumber(die, DW_AT.byte_size);

@@ -6,7 +6,7 @@
 import { findAbbrev, parseAbbrevTable, type Abbrev, type AbbrevTable } from './abbrev';
 import { DW_AT, DW_FORM, DW_UT } from './constants';
 import { abbrevOffset, infoOffset, type DebugAbbrevOffset, type DebugInfoOffset } from './offsets';
-import { ByteReader, DwarfError } from './reader';
+import { ByteReader, DwarfError, reportAt } from './reader';
 import type { DwarfSections } from './sections';
 
 export interface UnitHeader {
@@ -49,6 +49,8 @@ export interface Die {
 
 export function readUnitHeader(sections: DwarfSections, offset: DebugInfoOffset): UnitHeader {
   const sec = sections.require('.debug_info');
+  // Offsets come from other sections too (.debug_aranges, references), so one may point anywhere.
+  if (!(offset >= 0 && offset < sec.size)) throw new DwarfError('.debug_info', reportAt(offset), `unit offset 0x${offset.toString(16)} is outside the section (size 0x${sec.size.toString(16)})`, sec.file);
   const r = sec.readerFrom(offset, 32);
   const { length, offsetSize } = r.initialLength();
   const end = r.offset + length;
@@ -337,7 +339,7 @@ let scratch = Buffer.alloc(256);
 function rootStmtListIn(sections: DwarfSections, header: UnitHeader, length: number, abbrevSection: Buffer | undefined): number | undefined {
   if (scratch.length < length) scratch = Buffer.alloc(length);
   sections.require('.debug_info').readInto(header.firstDie, length, scratch);
-  const r = new ByteReader(scratch, '.debug_info', header.firstDie, 0, length);
+  const r = new ByteReader(scratch, '.debug_info', header.firstDie, 0, length, sections.elf.path);
   const code = r.uleb();
   if (code === 0) return undefined;
   const abbrev = findAbbrev(sections, header.abbrevOffset, code, abbrevSection);

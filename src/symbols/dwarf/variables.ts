@@ -20,6 +20,11 @@ export interface VariableDie {
   decl: Die;
   name: string;
   param: boolean;
+  /**
+   * For an `extern` declaration with no location: the address the ELF symbol table gives,
+   * joined to the DWARF type as gdb does (`init_stack`, defined by the linker script).
+   */
+  address?: bigint;
 }
 
 export type LocationAttr =
@@ -95,12 +100,28 @@ export function frameVariables(dwarf: Dwarf, cu: CompileUnit, scope: Die, pc: bi
       }
     }
     blocks.push(locals);
-    for (const c of block.children) {
-      if (c.tag === DW_TAG.lexical_block && rangesContain(cu.ranges(c), pc)) visit(c, false);
-    }
   };
-  visit(scope, true);
+  // Blocks containing pc, depth first in DIE order, with an explicit stack: corrupt DWARF can
+  // nest blocks deeper than the JS call stack goes.
+  const stack: Array<{ block: Die; top: boolean }> = [{ block: scope, top: true }];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    visit(next.block, next.top);
+    const inner = next.block.children.filter((c) => c.tag === DW_TAG.lexical_block && rangesContain(cu.ranges(c), pc));
+    for (let i = inner.length - 1; i >= 0; i--) stack.push({ block: inner[i], top: false });
+  }
   return { params, locals: blocks.reverse().flat() };
+}
+
+/** Names a unit declares `extern` at its top level with no location of its own. */
+export function unitDeclarations(dwarf: Dwarf, cu: CompileUnit): VariableDie[] {
+  const out: VariableDie[] = [];
+  for (const c of cu.dies().children) {
+    if (c.tag !== DW_TAG.variable || !c.attrs.has(DW_AT.declaration)) continue;
+    if (c.attrs.has(DW_AT.location) || c.attrs.has(DW_AT.const_value)) continue;
+    const v = describe(dwarf, cu, c, false);
+    if (v) out.push(v);
+  }
+  return out;
 }
 
 /** Variables defined at a unit's top level (its globals and file statics), in DIE order. */

@@ -32,6 +32,8 @@ export interface IndexStats {
 export class IndexBuilder {
   private copies: Map<string, number[]> | undefined;
   private variables: Map<string, number[]> | undefined;
+  /** One declaration per name that some unit declares extern; a type for symbols DWARF never defines. */
+  private declarations: Map<string, number> | undefined;
   private types: Map<string, number> | undefined;
   private building: Promise<IndexStats> | undefined;
   private readonly problems: string[] = [];
@@ -56,6 +58,7 @@ export class IndexBuilder {
       const t0 = Date.now();
       const index = new Map<string, number[]>();
       const variables = new Map<string, number[]>();
+      const declarations = new Map<string, number>();
       const types = new Map<string, number>();
       let units = 0;
       let calls = 0;
@@ -72,6 +75,7 @@ export class IndexBuilder {
             if (list) list.push(v.offset);
             else variables.set(v.name, [v.offset]);
           }
+          for (const d of found.declarations) if (!declarations.has(d.name)) declarations.set(d.name, d.offset);
           // The first definition wins: a struct is laid out the same in every unit that defines it.
           for (const t of found.types) if (!types.has(t.key)) types.set(t.key, t.offset);
           for (const c of found.copies) {
@@ -89,6 +93,7 @@ export class IndexBuilder {
       }
       this.copies = index;
       this.variables = variables;
+      this.declarations = declarations;
       this.types = types;
       return { units, codeCopies: calls, names: index.size, ms: Date.now() - t0 };
     })();
@@ -98,7 +103,11 @@ export class IndexBuilder {
   /** .debug_info offsets of the DIEs that define a global or file-static variable. */
   async variableDies(name: string): Promise<number[]> {
     if (!this.variables) await this.buildFunctions();
-    return this.variables?.get(name) ?? [];
+    const defs = this.variables?.get(name);
+    if (defs) return defs;
+    // No unit defines it: a declaration still gives the type the ELF symbol's address lacks.
+    const decl = this.declarations?.get(name);
+    return decl !== undefined ? [decl] : [];
   }
 
   /** A defining DIE for `struct NAME`, `union NAME`, `enum NAME`, or a typedef or base type name. */

@@ -16,7 +16,7 @@ export interface SymbolIndex {
   unitsNaming(baseName: string): Promise<DebugInfoOffset[]>;
   /** Entry addresses of every copy of a function DWARF knows, inlined ones included. Waits for the function index. */
   codeEntries(name: string): Promise<bigint[]>;
-  /** DIEs defining a global or file-static variable of this name. Waits for the index. */
+  /** DIEs defining a global or file-static variable of this name, else one declaring it extern. Waits for the index. */
   variableDies(name: string): Promise<DebugInfoOffset[]>;
   /** A DIE defining `struct X` / `union X` / `enum X` / a typedef or base type name. Waits for the index. */
   typeDie(key: string): Promise<DebugInfoOffset | undefined>;
@@ -34,6 +34,13 @@ export function workerFile(): string {
   return path.join(__dirname, 'indexworker.js');
 }
 
+/** Index worker threads started and not exited yet, in this process (tests check none outlive a session). */
+let liveWorkers = 0;
+
+export function liveIndexWorkers(): number {
+  return liveWorkers;
+}
+
 export class WorkerIndex implements SymbolIndex {
   private readonly worker: Worker;
   private nextId = 1;
@@ -48,6 +55,8 @@ export class WorkerIndex implements SymbolIndex {
     const { Worker: WorkerThread } = require('node:worker_threads') as typeof import('node:worker_threads');
     // A smaller young generation keeps the scan's short-lived garbage from inflating RSS.
     this.worker = new WorkerThread(workerFile(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    liveWorkers++;
+    this.worker.once('exit', () => liveWorkers--);
     // Never keep a CLI run alive just because the index is still being built.
     this.worker.unref();
     this.worker.on('message', (res: IndexResponse) => {
@@ -161,16 +170,23 @@ export class LocalIndex implements SymbolIndex {
  */
 export function openIndex(vmlinux: string, dwarf: Dwarf): SymbolIndex {
   let index: SymbolIndex | undefined;
-  const get = (): SymbolIndex => (index ??= fs.existsSync(workerFile()) ? new WorkerIndex(vmlinux) : new LocalIndex(dwarf));
+  let closed = false;
+  // Once closed, a late lookup (a request that raced the session's end) must not start a
+  // worker nobody would stop.
+  const use = <T>(f: (i: SymbolIndex) => Promise<T>): Promise<T> =>
+    closed ? Promise.reject(new Error('the symbol index is closed: the debug session has ended')) : f((index ??= fs.existsSync(workerFile()) ? new WorkerIndex(vmlinux) : new LocalIndex(dwarf)));
   return {
-    unitsNaming: (base) => get().unitsNaming(base),
-    codeEntries: (name) => get().codeEntries(name),
-    variableDies: (name) => get().variableDies(name),
-    typeDie: (key) => get().typeDie(key),
-    buildFunctions: () => get().buildFunctions(),
+    unitsNaming: (base) => use((i) => i.unitsNaming(base)),
+    codeEntries: (name) => use((i) => i.codeEntries(name)),
+    variableDies: (name) => use((i) => i.variableDies(name)),
+    typeDie: (key) => use((i) => i.typeDie(key)),
+    buildFunctions: () => use((i) => i.buildFunctions()),
     get functionsReady() {
       return index?.functionsReady ?? false;
     },
-    close: async () => index?.close(),
+    close: async () => {
+      closed = true;
+      await index?.close();
+    },
   };
 }
