@@ -3,7 +3,7 @@
 // the adapter under test: the same QEMU command line as gdb's side (the adapter's machine
 // arguments, a file serial, a unix-socket gdbstub, -S) in a private 0700 directory; once the
 // socket answers, one `Z0` at kernel_clone's address from the vmlinux's symbol table, then
-// `c`; the clock stops when the stop reply arrives. The PC is read afterwards (`p10`, rip)
+// `c`; the clock stops when the stop reply arrives. The PC is read afterwards (`g`, rip)
 // to check the stop is the breakpoint, outside the timed span.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -120,9 +120,12 @@ export async function qemuLimit({ machineArgs, vmlinux, symbol = 'kernel_clone',
       const stop = await Promise.race([wire.reply(), exited]);
       const t1 = performance.now();
       if (!/^[TS][0-9a-f]{2}/i.test(stop)) throw new Error(`continue answered ${JSON.stringify(stop)}, not a stop reply`);
-      wire.send('p10');
-      const rip = await Promise.race([wire.reply(), exited]);
-      const pc = Buffer.from(rip, 'hex').readBigUInt64LE(0);
+      // QEMU answers `p` only to a client that took its target XML; `g` is always there: in
+      // long mode rax … r15 (8 bytes each), then rip.
+      wire.send('g');
+      const regs = await Promise.race([wire.reply(), exited]);
+      if (regs.length < 17 * 16) throw new Error(`g answered ${JSON.stringify(regs.slice(0, 80))}`);
+      const pc = Buffer.from(regs.slice(16 * 16, 17 * 16), 'hex').readBigUInt64LE(0);
       if (pc !== address) throw new Error(`stopped at 0x${pc.toString(16)}, not at ${symbol} (0x${address.toString(16)})`);
       return { s: (t1 - t0) / 1000, connect_s: (tConnect - t0) / 1000, stop, pc, address };
     } finally {

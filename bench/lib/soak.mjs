@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import { openSession, initialize, nextEvent, inspectTop, endSession } from './dap.mjs';
 import { ensureNoQemu, peakRssMb, say } from './proc.mjs';
 import { median } from './stats.mjs';
@@ -25,6 +26,18 @@ function memory() {
   globalThis.gc?.();
   const m = process.memoryUsage();
   return { heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers, gc: typeof globalThis.gc === 'function' };
+}
+
+/**
+ * With QKD_BENCH_SOAK_SNAPSHOTS=DIR, a V8 heap snapshot of the host at the baseline and at the
+ * end (DIR/soak-warm.heapsnapshot, DIR/soak-end.heapsnapshot), for finding what grew: load
+ * both in Chrome DevTools' Memory tab and compare. Off by default (each is tens of MB).
+ */
+function snapshot(tag) {
+  const dir = process.env.QKD_BENCH_SOAK_SNAPSHOTS;
+  if (!dir) return;
+  fs.mkdirSync(dir, { recursive: true });
+  say(`soak: heap snapshot ${v8.writeHeapSnapshot(path.join(dir, `soak-${tag}.heapsnapshot`))}`);
 }
 
 /**
@@ -154,6 +167,7 @@ export async function soakSession({ repo, guest, dir, events = 10000, stepsPerHi
     for (let i = 0; i < warmupCycles; i++) expectLines = (await cycle()).lines;
     await new Promise((res) => setTimeout(res, settleMs));
     r.warm = memory();
+    snapshot('warm');
     r.trend = [{ events: 0, heap_mb: mb(r.warm.heapUsed), rss_mb: mb(r.warm.rss) }];
     r.expectLines = expectLines;
 
@@ -178,6 +192,7 @@ export async function soakSession({ repo, guest, dir, events = 10000, stepsPerHi
     }
     r.countedS = (performance.now() - tCount) / 1000;
     r.end = memory();
+    snapshot('end');
     r.heapGrowth = (r.end.heapUsed - r.warm.heapUsed) / r.warm.heapUsed;
     r.rssGrowth = (r.end.rss - r.warm.rss) / r.warm.rss;
     r.stepFirst100 = median(stepTimes.slice(0, 100));

@@ -36,6 +36,7 @@ import { readMemory, writeMemory } from './memory';
 import { registersView, setRegisterValue, type RegistersArguments, type SetRegisterArguments } from './registers';
 import { Teardown, type QemuEnd } from './teardown';
 import { ANSWERED_AFTER_END, PendingRequests } from './pending';
+import { watchStub } from './stubwatch';
 import type { FrameSelector } from '../engine/inspect';
 import type { WatchAccess } from '../engine/watchpoints';
 
@@ -318,11 +319,7 @@ export class QemuKernelSession extends DebugSession {
         return this.end(why);
       });
     });
-    const rsp = dbg.target.rsp;
-    rsp.on('stalled', (what: string) =>
-      this.log(`QEMU's gdbstub is not answering (${what}): QEMU may be stopped (SIGSTOP, another debugger) or hung. Requests fail until it answers again.`, 'console', 'warn'),
-    );
-    rsp.on('answering', () => this.log("QEMU's gdbstub answers again.", 'console', 'info'));
+    watchStub(dbg, (m, level) => this.log(m, 'console', level), () => this.sendEvent(new Event('invalidated', { areas: ['stacks', 'variables'] })));
   }
 
   /**

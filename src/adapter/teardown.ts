@@ -29,11 +29,6 @@ export class Teardown {
   private how?: QemuEnd;
   private done?: Promise<void>;
 
-  /** Whether the end has begun: parts adopted from now on are released at once. */
-  get started(): boolean {
-    return this.done !== undefined;
-  }
-
   /** QEMU the moment it is up, before the launch completes. */
   adoptInstance(instance: QemuInstance): void {
     this.instance = instance;

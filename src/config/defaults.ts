@@ -5,7 +5,6 @@ import * as path from 'node:path';
 import type { ArchInfo } from '../arch/types';
 
 export const DEFAULT_MEMORY = '512M';
-export const DEFAULT_ARCH = 'x86_64';
 
 /** Add `console=` for the arch and `nokaslr` (symbols match addresses) unless the user chose otherwise. */
 export function effectiveAppend(append: string | undefined, arch: ArchInfo): string {

@@ -9,9 +9,9 @@
  * withGuest hands it the guest's files when parseLaunch said they are needed.
  */
 import * as fs from 'node:fs';
-import { archForElfMachine, getArch, type ArchInfo } from '../arch';
+import { archForElfMachine, DEFAULT_ARCH, getArch, type ArchInfo } from '../arch';
 import { ErrorCode, errors, UserError } from '../util/errors';
-import { DEFAULT_ARCH, DEFAULT_MEMORY, defaultConsoleLog, effectiveAppend, guessVmlinux } from './defaults';
+import { DEFAULT_MEMORY, defaultConsoleLog, effectiveAppend, guessVmlinux } from './defaults';
 import { elfMachine, findExecutable, readElfHeader, requireFile, requireSourceTree, requireWritableFile } from './files';
 import { checkRules, requestOf } from './rules';
 import { checkAgainstSchema, isError, problemError, SCHEMAS } from './schema';

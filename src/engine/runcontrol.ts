@@ -22,6 +22,8 @@ type RunKind = 'continue' | 'step';
 const SIGINT = 2;
 /** How long a step runs before the client is told the guest is running. */
 const STEP_ANNOUNCE_MS = 100;
+/** How long an interrupt for engine work may wait for the stop before that work fails. */
+const INTERRUPT_MS = 4000;
 
 /** What run control needs of the rest of the engine. */
 export interface RunHost {
@@ -93,8 +95,25 @@ export class RunControl {
     }
   }
 
+  /**
+   * Stop the running guest for engine work. A stub that never answers (QEMU stopped by a
+   * signal) fails the work after a bound instead of holding every later request behind it;
+   * a stop that comes later is then reported as a pause.
+   */
   private interrupt(): Promise<StopReply> {
-    const stopped = new Promise<StopReply>((resolve) => (this.interruptedForUpdate = resolve));
+    const stopped = new Promise<StopReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.interruptedForUpdate !== done) return;
+        this.interruptedForUpdate = undefined;
+        this.pauseRequested = true;
+        reject(errors.targetNotStopped(`the gdbstub did not stop the guest within ${INTERRUPT_MS / 1000} s of an interrupt`));
+      }, INTERRUPT_MS);
+      const done = (s: StopReply): void => {
+        clearTimeout(timer);
+        resolve(s);
+      };
+      this.interruptedForUpdate = done;
+    });
     this.host.target.rsp.interrupt();
     return stopped;
   }

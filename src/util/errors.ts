@@ -70,6 +70,7 @@ export const errors = {
   gdbstubConnect: (target: string, detail: string): UserError =>
     new UserError(ErrorCode.GdbstubConnect, `Cannot connect to the gdbstub at '${target}': ${detail}. Start QEMU with -gdb tcp:127.0.0.1:PORT (or a unix socket) and check 'target'.`, 'target'),
   targetRunning: (what: string): UserError => new UserError(ErrorCode.TargetRunning, `Cannot ${what} while the guest is running; pause it first.`),
+  targetNotStopped: (detail: string): UserError => new UserError(ErrorCode.TargetNotStopped, `The guest could not be stopped: ${detail}. QEMU may be stopped or overloaded; the session goes on when it answers again.`),
   unknownThread: (id: number): UserError => new UserError(ErrorCode.UnknownThread, `There is no vCPU with thread id ${id}.`),
   unsupported: (what: string): UserError => new UserError(ErrorCode.Unsupported, what),
   badBreakpointOption: (field: string, detail: string): UserError => new UserError(ErrorCode.BreakpointOption, `Breakpoint ${field}: ${detail}.`, field),

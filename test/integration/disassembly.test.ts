@@ -277,7 +277,7 @@ describe('disassembly, instruction breakpoints and instruction stepping (gdb as 
     const s = new TestSession(this);
     try {
       await s.start();
-      await assert.rejects(s.dc.launchRequest(s.launchArgs({ sampleGuest: true, disassemblySyntax: 'masm' })), /'disassemblySyntax' has unknown value "masm".*"att".*"intel"/);
+      await assert.rejects(s.dc.launchRequest(s.launchArgs({ sampleGuest: true, disassemblySyntax: 'masm' })), /'disassemblySyntax' has unknown value "masm"\. Use one of: att, intel/);
     } finally {
       await s.stop();
     }

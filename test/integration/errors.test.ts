@@ -49,18 +49,13 @@ describe('launch errors name the field', function () {
 
   it('no QEMU binary on PATH', async () => {
     await s.stop();
-    s = new TestSession(this as unknown as Mocha.Context);
-    // The adapter runs with a PATH that has node (and setpriv) but no QEMU.
+    // The adapter runs with a PATH that has node (and setpriv) but no QEMU. TestSession takes
+    // the adapter's environment when it is made, so the PATH goes in there.
     const bin = path.join(dir, 'bin');
     fs.mkdirSync(bin, { recursive: true });
     if (!fs.existsSync(path.join(bin, 'node'))) fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-    const saved = process.env.PATH;
-    process.env.PATH = bin;
-    try {
-      await s.start();
-    } finally {
-      process.env.PATH = saved;
-    }
+    s = new TestSession(this as unknown as Mocha.Context, { PATH: bin });
+    await s.start();
     await launchFails({ kernel: g.kernel, vmlinux: g.vmlinux }, /QEMU binary 'qemu-system-x86_64' was not found on PATH.*apt-get install qemu-system-x86.*'qemuPath'/);
   });
 

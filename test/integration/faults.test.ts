@@ -9,11 +9,13 @@
  * The adapter runs in this process, as in VS Code's extension host (see support/inproc.ts).
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { GuestPaths } from '../../src/guest/build';
 import { RESTART_GUEST_REQUEST } from '../../src/adapter/events';
-import { requireBuilt, sampleGuest } from '../support/env';
+import { RESULTS, requireBuilt, sampleGuest } from '../support/env';
 import { adapterModules, baseline, launchInline, leftovers, monitorCommand, reap, type Answer, type Baseline, type Launched } from '../support/inproc';
 
 /** The bound on an answer after a fault. */
@@ -29,12 +31,16 @@ const POWER_OFF = Buffer.from([0x66, 0xb8, 0x00, 0x20, 0x66, 0xba, 0x04, 0x06, 0
 
 type Mods = ReturnType<typeof adapterModules>;
 
+/** Each pending request's outcome, for test-results/faults.json. */
+const outcomes: Array<{ fault: string; command: string; success: boolean; msAfterFault: number; message?: string }> = [];
+
 /** Wait for every answer; each must come within ANSWER_MS of the fault. */
 async function answeredInTime(pending: Promise<Answer>[], faultAt: number, what: string): Promise<Answer[]> {
   const timeout = new Promise<'late'>((r) => setTimeout(() => r('late'), ANSWER_MS + 1000).unref());
   const got = await Promise.race([Promise.all(pending), timeout]);
   assert.notEqual(got, 'late', `${what}: a pending request had no answer within ${ANSWER_MS + 1000} ms`);
   for (const a of got as Answer[]) {
+    outcomes.push({ fault: what, command: a.res.command, success: a.res.success, msAfterFault: a.at - faultAt, message: a.res.message });
     assert.ok(a.at - faultAt <= ANSWER_MS, `${what}: '${a.res.command}' was answered ${a.at - faultAt} ms after the fault`);
   }
   return got as Answer[];
@@ -43,6 +49,7 @@ async function answeredInTime(pending: Promise<Answer>[], faultAt: number, what:
 async function endsCleanly(l: Launched, mods: Mods, vmlinux: string, before: Baseline, says: RegExp): Promise<void> {
   await l.dc.event('terminated', ANSWER_MS, true);
   assert.match(l.dc.output, says);
+  outcomes.push({ fault: 'ended, saying', command: 'output', success: true, msAfterFault: 0, message: l.dc.output.split('\n').find((line) => says.test(line)) });
   assert.deepEqual(await leftovers(l, mods, vmlinux, before), []);
   // A request after the end is answered at once, with why.
   const late = await l.dc.send('stackTrace', { threadId: 1 });
@@ -83,6 +90,10 @@ describe('faults against a real QEMU', function () {
     l?.dc.adapter.dispose();
     reap(l?.pid);
     l = undefined;
+  });
+  after(() => {
+    fs.mkdirSync(RESULTS, { recursive: true });
+    fs.writeFileSync(path.join(RESULTS, 'faults.json'), JSON.stringify(outcomes, null, 2));
   });
 
   const killed = /QEMU exited \(killed by SIGKILL\)/;
@@ -148,6 +159,8 @@ describe('faults against a real QEMU', function () {
     process.kill(pid, 'SIGCONT');
     await new Promise((r) => setTimeout(r, 300));
     assert.match(dc.output, /gdbstub answers again/);
+    // What was read during the silence (a stack cut short) is dropped, and the client told to read again.
+    assert.ok(dc.events.some((e) => e.event === 'invalidated'), 'no invalidated event once the stub answered again');
     const again = await dc.request<DebugProtocol.ReadMemoryResponse['body']>('readMemory', { memoryReference: 'phys:0x2000000', count: 4096 });
     assert.equal(Buffer.from(again?.data ?? '', 'base64').length, 4096);
     assert.ok((await dc.request<DebugProtocol.StackTraceResponse['body']>('stackTrace', { threadId: tid })).stackFrames.length > 1);

@@ -7,8 +7,11 @@
  * of that trial may be left; the socket directories the dead adapters could not remove are
  * swept by the next start.
  *
- * QKD_ORPHAN_TRIALS (default 20), QKD_ORPHAN_SEED and QKD_ORPHAN_WINDOW_MS (the kill comes
- * uniformly within this long of the adapter's spawn) change the run; each trial's outcome
+ * Each trial draws when to kill (seeded): early in the launch (0-400 ms after the adapter's
+ * spawn: Node starting, the vmlinux being read), as QEMU is spawned (0-50 ms after the
+ * 'initialized' event, which goes out as QEMU.start begins: setpriv, the guard, QEMU's exec,
+ * QMP, the gdbstub), or while the guest boots (0-1000 ms after configurationDone's answer).
+ * QKD_ORPHAN_TRIALS (default 20) and QKD_ORPHAN_SEED change the run; each trial's outcome
  * goes to test-results/orphans.json.
  */
 import * as assert from 'node:assert/strict';
@@ -16,12 +19,15 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readOwner, sweepStaleRunDirs } from '../../src/qemu/ownership';
+import { readOwner, sweepStaleRunDirs, UNFINISHED_STALE_MS } from '../../src/qemu/ownership';
 import { ADAPTER, RESULTS, requireBuilt, sampleGuest } from '../support/env';
+import { processesWith } from '../support/inproc';
 
 const TRIALS = Number(process.env.QKD_ORPHAN_TRIALS ?? 20);
 const SEED = Number(process.env.QKD_ORPHAN_SEED ?? 0x5eed);
-const WINDOW_MS = Number(process.env.QKD_ORPHAN_WINDOW_MS ?? 3000);
+type Moment = 'launch' | 'spawn' | 'run';
+/** The kill comes up to this long after the moment's start. */
+const MOMENT_SPREAD_MS: Record<Moment, number> = { launch: 400, spawn: 50, run: 1000 };
 /** pdeathsig is delivered as the adapter dies; this only allows for a loaded machine. */
 const GONE_WITHIN_MS = 3000;
 
@@ -35,22 +41,6 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** Live processes (not zombies) whose command line holds `marker`: setpriv, the guard shell, QEMU. */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      if (!fs.readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker)) continue;
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') found.push(Number(name));
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return found;
 }
 
 /** DAP over a child's stdio, just enough to drive a launch. */
@@ -96,9 +86,13 @@ class StdioDap {
 
 interface Trial {
   trial: number;
+  moment: Moment;
+  /** From the adapter's spawn to the kill. */
   killAtMs: number;
   /** How far the launch had got when the adapter was killed. */
   phase: 'starting' | 'launching' | 'qemu started' | 'running';
+  /** Processes of this trial (setpriv, the guard, QEMU) alive just before the kill. */
+  before: number;
   /** Processes of this trial alive GONE_WITHIN_MS after the kill. */
   left: number;
 }
@@ -117,13 +111,17 @@ describe('no orphaned QEMU when the adapter process is SIGKILLed', function () {
     try {
       for (let i = 0; i < TRIALS; i++) {
         const marker = `qkd-orphan-${SEED.toString(16)}-${process.pid}-${i}`;
-        const killAtMs = Math.floor(rand() * WINDOW_MS);
+        const moment = (['launch', 'spawn', 'run'] as const)[Math.floor(rand() * 3)];
+        const delay = rand() * MOMENT_SPREAD_MS[moment];
+        const t0 = Date.now();
         // XDG_RUNTIME_DIR: this run's socket dirs, apart from any other session's.
         const proc = spawn(process.execPath, [ADAPTER], { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdio: ['pipe', 'pipe', 'ignore'] });
         const exited = new Promise((r) => proc.once('exit', r));
         const dap = new StdioDap(proc);
         let phase: Trial['phase'] = 'starting';
         void dap.event('qemuKernel.console').then(() => phase === 'launching' && (phase = 'qemu started'));
+        let running: () => void = () => undefined;
+        const started = { launch: Promise.resolve(), spawn: dap.event('initialized'), run: new Promise<void>((r) => (running = r)) }[moment];
         void (async () => {
           await dap.request('initialize', { adapterID: 'qemu-kernel', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
           phase = 'launching';
@@ -138,26 +136,35 @@ describe('no orphaned QEMU when the adapter process is SIGKILLed', function () {
           await dap.event('initialized');
           await dap.request('setFunctionBreakpoints', { breakpoints: [] });
           await launched;
-          if (await dap.request('configurationDone')) phase = 'running';
+          if (!(await dap.request('configurationDone'))) return;
+          phase = 'running';
+          running();
         })();
-        await new Promise((r) => setTimeout(r, killAtMs));
+        // A launch that never gets there is killed all the same.
+        await Promise.race([started, new Promise((r) => setTimeout(r, 20_000))]);
+        await new Promise((r) => setTimeout(r, delay));
+        const killAtMs = Date.now() - t0;
+        const before = processesWith(marker).length;
         proc.kill('SIGKILL');
         await exited;
         let left = processesWith(marker);
         for (const deadline = Date.now() + GONE_WITHIN_MS; left.length && Date.now() < deadline; left = processesWith(marker)) await new Promise((r) => setTimeout(r, 50));
-        trials.push({ trial: i, killAtMs, phase, left: left.length });
+        trials.push({ trial: i, moment, killAtMs, phase, before, left: left.length });
         // A survivor fails the test below; it must not run on into the next trial.
         for (const pid of left) process.kill(pid, 'SIGKILL');
       }
       // Every adapter died with its socket dir in place; each start swept its predecessors',
-      // and one more sweep (what the next start does) takes the rest.
-      for (const name of fs.readdirSync(runtime)) if (!readOwner(path.join(runtime, name))) unowned++;
-      sweepStaleRunDirs(runtime);
+      // and one more sweep (what the next start does) takes the rest. A dir named for good
+      // always has its record; one killed while being made (qkd-new-*) goes a minute later,
+      // so the sweep is asked as if it ran then.
+      for (const name of fs.readdirSync(runtime)) if (/^qkd-[A-Za-z0-9]{6}$/.test(name) && !readOwner(path.join(runtime, name))) unowned++;
+      sweepStaleRunDirs(runtime, Date.now() + UNFINISHED_STALE_MS + 1000);
       const remaining = fs.readdirSync(runtime);
       const phases: Record<string, number> = {};
       for (const t of trials) phases[t.phase] = (phases[t.phase] ?? 0) + 1;
+      const withQemu = trials.filter((t) => t.before > 0).length;
       const left = trials.reduce((n, t) => n + t.left, 0);
-      const summary = { trials: trials.length, seed: SEED, windowMs: WINDOW_MS, phases, qemuLeft: left, socketDirsWithoutOwner: unowned, socketDirsAfterSweep: remaining.length };
+      const summary = { trials: trials.length, seed: SEED, phases, killedWithQemuAlive: withQemu, qemuLeft: left, socketDirsWithoutOwner: unowned, socketDirsAfterSweep: remaining.length };
       fs.mkdirSync(RESULTS, { recursive: true });
       fs.writeFileSync(path.join(RESULTS, 'orphans.json'), JSON.stringify({ summary, trials }, null, 2));
       // eslint-disable-next-line no-console

@@ -6,11 +6,12 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { OWNER_FILE } from '../../src/qemu/ownership';
 import type { GuestPaths } from '../../src/guest/build';
-import { requireBuilt, sampleGuest, waitForExit } from '../support/env';
-import { adapterModules, baseline, launchInline, leftovers, monitorCommand, reap, until, type Launched } from '../support/inproc';
+import { artifact, requireBuilt, sampleGuest, waitForExit } from '../support/env';
+import { adapterModules, baseline, fdsOn, InlineClient, launchInline, leftovers, monitorCommand, processesWith, reap, until, type Launched } from '../support/inproc';
 
 type Ending = { name: string; end: (l: Launched) => Promise<void>; says?: RegExp };
 
@@ -92,4 +93,35 @@ describe('one teardown for every way a session ends', function () {
       }
     });
   }
+
+  it('dispose while QEMU is being spawned: the QEMU that comes up after is killed, and the rest released', async function () {
+    const m = mods();
+    const before = baseline(m, g.vmlinux);
+    const marker = `qkd-teardown-${process.pid}-${Date.now()}`;
+    // A private runtime dir: what is left in it is this test's.
+    const saved = process.env.XDG_RUNTIME_DIR;
+    const runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'teardown-rt-'));
+    process.env.XDG_RUNTIME_DIR = runtime;
+    const dc = new InlineClient(m.createSession());
+    try {
+      await dc.request('initialize', { adapterID: 'qemu-kernel', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
+      const initialized = dc.event('initialized');
+      const launch = dc.send('launch', { kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, accel: 'tcg', consoleLog: artifact(this, 'console.log'), qemuArgs: ['-name', marker] });
+      // 'initialized' goes out as QEMU's start begins: the spawn is under way.
+      await initialized;
+      dc.adapter.dispose();
+      const answered = await launch;
+      assert.equal(answered.res.success, false, 'the launch succeeded after the adapter was disposed');
+      // The socket dir goes when the QEMU that was starting has come up, been killed and exited.
+      await until(() => fs.readdirSync(runtime).length === 0, 5000, 'the socket dir to be removed');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(processesWith(marker), [], 'a QEMU outlived the disposed adapter');
+      await until(() => m.liveIndexWorkers() <= before.workers && fdsOn(g.vmlinux) <= before.fds, 5000, 'the index worker and the vmlinux to be released');
+    } finally {
+      if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
+      else process.env.XDG_RUNTIME_DIR = saved;
+      for (const pid of processesWith(marker)) reap(pid);
+      fs.rmSync(runtime, { recursive: true, force: true });
+    }
+  });
 });

@@ -28,6 +28,10 @@ export const EXPRESSIONS: Case[] = [
   '&init_stack',
   'init_stack[0]',
   'sizeof(init_stack)',
+  // The same join for an array of unknown length (`extern char _text[]`): gdb prints where it
+  // is and the bytes there as a string.
+  '_text',
+  '&_text',
   '&init_task',
   'init_task.tasks',
   'init_task.tasks.next',

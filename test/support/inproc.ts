@@ -214,3 +214,19 @@ export function monitorCommand(socketPath: string, command: string): Promise<voi
     });
   });
 }
+
+/** Live processes (not zombies) whose command line holds `marker` (e.g. a QEMU given -name marker). */
+export function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (!fs.readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker)) continue;
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z') found.push(Number(name));
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return found;
+}

@@ -121,6 +121,16 @@ async function formatInner(v: Value, env: FormatEnv, budget: number, depth: numb
       return `{${typeName(v.type)}} 0x${addr.toString(16)}${sym ? ` <${sym}>` : ''}`;
     }
     case 'array': {
+      // An array of unknown length (`extern char _text[]`) reads as gdb prints it: where it
+      // is, and for chars the string that starts there.
+      if (t.count === undefined && v.place.kind === 'memory') {
+        const at = v.place.address;
+        const sym = env.symbolize(at);
+        const head = `0x${at.toString(16)}${sym ? ` <${sym}>` : ''}`;
+        if (!isCharType(t.element)) return head;
+        const str = await readCString(env, at).catch(() => undefined);
+        return str ? `${head} ${quoteString(str.bytes, str.truncated)}` : head;
+      }
       if (isCharType(t.element)) {
         const count = t.count ?? 0;
         const b = await contents({ ...v, type: v.type }, env).catch((e: unknown) => {

@@ -119,7 +119,8 @@ export class FrameContext {
     if (s.kind !== 'array' || s.count !== undefined || v.place.kind !== 'memory') return v;
     const sym = this.deps.program.symbols?.locateData(v.place.address);
     const elem = sizeOf(s.element);
-    if (!sym || sym.offset !== 0n || !elem) return v;
+    // A linker-script symbol has size 0: the array stays of unknown length, as in gdb.
+    if (!sym || sym.offset !== 0n || !elem || !sym.symbol.size) return v;
     return { ...v, type: arrayOf(s.element, Math.floor(sym.symbol.size / elem)) };
   }
 

@@ -145,9 +145,10 @@ export class Program {
     return decl ? { ...decl, address } : undefined;
   }
 
-  /** The address of a global data symbol (not a function), when exactly one is defined. */
+  /** The address of a global symbol that is not a function, when exactly one is defined. */
   private dataSymbol(name: string): bigint | undefined {
-    const syms = (this.symbols?.lookup(name) ?? []).filter((s) => s.type !== 'func' && s.value !== 0n);
+    // Per-CPU symbols sit at 0 and up (`__per_cpu_start`, D 0): address 0 is a real answer.
+    const syms = (this.symbols?.lookup(name) ?? []).filter((s) => s.type !== 'func');
     const addrs = new Set(syms.map((s) => s.value));
     return addrs.size === 1 ? syms[0].value : undefined;
   }
