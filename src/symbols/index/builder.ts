@@ -38,7 +38,14 @@ export class IndexBuilder {
   private building: Promise<IndexStats> | undefined;
   private readonly problems: string[] = [];
 
+  private stopped = false;
+
   constructor(private readonly dwarf: Dwarf) {}
+
+  /** Give up a scan in progress at its next yield (the session is ending). */
+  stop(): void {
+    this.stopped = true;
+  }
 
   unitsNaming(baseName: string): number[] {
     return this.dwarf.unitsNaming(baseName);
@@ -65,6 +72,7 @@ export class IndexBuilder {
       const headers = this.dwarf.unitHeaders();
       for (let i = 0; i < headers.length; i++) {
         if (i % 16 === 15) await new Promise<void>((r) => setImmediate(r));
+        if (this.stopped) throw new Error('the symbol index was closed before it was built');
         try {
           const cu = this.dwarf.unit(headers[i].offset);
           if (!cu.isCompileUnit) continue;

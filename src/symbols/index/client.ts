@@ -41,12 +41,16 @@ export function liveIndexWorkers(): number {
   return liveWorkers;
 }
 
+/** How long a closing worker may take to finish its current batch of units and end. */
+const CLOSE_GRACE_MS = 2000;
+
 export class WorkerIndex implements SymbolIndex {
   private readonly worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private failure: string | undefined;
   private ready = false;
+  private exited = false;
 
   constructor(vmlinux: string) {
     const data: IndexWorkerData = { vmlinux };
@@ -56,7 +60,10 @@ export class WorkerIndex implements SymbolIndex {
     // A smaller young generation keeps the scan's short-lived garbage from inflating RSS.
     this.worker = new WorkerThread(workerFile(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     liveWorkers++;
-    this.worker.once('exit', () => liveWorkers--);
+    this.worker.once('exit', () => {
+      liveWorkers--;
+      this.exited = true;
+    });
     // Never keep a CLI run alive just because the index is still being built.
     this.worker.unref();
     this.worker.on('message', (res: IndexResponse) => {
@@ -117,8 +124,17 @@ export class WorkerIndex implements SymbolIndex {
     return this.ready;
   }
 
+  /**
+   * Ask the worker to stop and end by itself; terminate it only if it hasn't within a bound.
+   * Node 20 can abort the process (NodePlatform::ForIsolate) when a worker is terminated
+   * while V8 compiles its code on a background thread, which a long scan makes likely.
+   */
   async close(): Promise<void> {
-    await this.worker.terminate();
+    if (this.exited) return;
+    const gone = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ id: 0, op: 'close' } satisfies IndexRequest);
+    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), CLOSE_GRACE_MS).unref());
+    if ((await Promise.race([gone, timer])) === 'late') await this.worker.terminate();
   }
 }
 

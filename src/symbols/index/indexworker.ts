@@ -36,6 +36,8 @@ async function answer(req: IndexRequest): Promise<IndexResponse> {
         return { id: req.id, ok: true, value: (await builder.typeDie(req.key)) ?? null };
       case 'buildFunctions':
         return { id: req.id, ok: true, value: { ...(await builder.buildFunctions()), errors: [...builder.errors] } };
+      case 'close':
+        return { id: req.id, ok: true, value: null };
     }
   } catch (e) {
     return { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
@@ -43,5 +45,13 @@ async function answer(req: IndexRequest): Promise<IndexResponse> {
 }
 
 port.on('message', (req: IndexRequest) => {
+  if (req.op === 'close') {
+    // Ending on our own, with nothing left to run, rather than being terminated: Node 20 can
+    // abort the whole process when a worker is terminated while V8 compiles its code on a
+    // background thread.
+    builder?.stop();
+    port.close();
+    return;
+  }
   void answer(req).then((res) => port.postMessage(res));
 });

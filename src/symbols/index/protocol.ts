@@ -4,7 +4,9 @@ export type IndexRequest =
   | { id: number; op: 'copies'; name: string }
   | { id: number; op: 'buildFunctions' }
   | { id: number; op: 'variables'; name: string }
-  | { id: number; op: 'type'; key: string };
+  | { id: number; op: 'type'; key: string }
+  /** Stop scanning and let the thread end by itself (see WorkerIndex.close). */
+  | { id: number; op: 'close' };
 
 export type IndexResponse = { id: number; ok: true; value: number[] | number | null | IndexStatsMessage } | { id: number; ok: false; error: string };
 
