@@ -5,7 +5,12 @@
  * editor's schema checks read it without loading the arch descriptions. A new arch is a row
  * here plus its description file (./<name>.ts) and its gdbstub fixture.
  */
-import { EM_AARCH64, EM_RISCV, EM_X86_64 } from '../symbols/elf';
+
+// e_machine values from the ELF ABI (symbols/elf.ts has the same), written here so the
+// editor's bundle, which reads this table, does not pull in the ELF reader.
+const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
+const EM_RISCV = 243;
 
 export interface ArchFacts {
   name: string;

@@ -57,7 +57,8 @@ export async function whereCommand(argv: string[]): Promise<number> {
       addresses: found.map((f) => ({ address: `0x${f.address.toString(16)}`, function: f.function, file: f.location?.path, line: f.location?.line })),
     });
   }
-  await info.index?.close();
+  // No index close: the process ends once this is printed, and its worker (unref'd) with it,
+  // which is quicker than waiting for the worker to finish a batch and end by itself.
   elf.close();
   if (values.json) writeStdout(JSON.stringify(results, null, 2) + '\n');
   else {

@@ -133,7 +133,8 @@ export class WorkerIndex implements SymbolIndex {
     if (this.exited) return;
     const gone = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.postMessage({ id: 0, op: 'close' } satisfies IndexRequest);
-    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), CLOSE_GRACE_MS).unref());
+    // Not unref'd: a process whose last work is this close must live until the worker ends.
+    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), CLOSE_GRACE_MS));
     if ((await Promise.race([gone, timer])) === 'late') await this.worker.terminate();
   }
 }
