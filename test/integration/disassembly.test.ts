@@ -42,7 +42,10 @@ function parseX(text: string): GdbInsn[] {
  * sequence gdb walks.
  */
 function stepiScript(n: number): string {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-stepi-')), 'stepi.gdb');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-stepi-'));
+  // gdb reads the script while the test runs; it goes when mocha's process does.
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'stepi.gdb');
   fs.writeFileSync(
     file,
     [
