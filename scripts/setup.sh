@@ -13,6 +13,8 @@ APT_PACKAGES=(qemu-system-x86 linux-source-6.1 busybox-static build-essential fl
 APT_PACKAGES+=(qemu-system-arm qemu-system-misc qemu-system-data gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gdb-multiarch dpkg-dev debian-archive-keyring)
 # The benchmarks time whole processes with GNU time (peak RSS).
 APT_PACKAGES+=(time)
+# Module tests: modinfo (kmod) and zstd check the module reader against the real tools.
+APT_PACKAGES+=(kmod zstd gzip)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -15,8 +15,11 @@ import type { AttachConfig, DisassemblySyntax, ResolvedLaunch, SourceOptions } f
 import { QemuInstance } from '../qemu/instance';
 import { WireLog } from '../rsp/client';
 import { ElfFile } from '../symbols/elf';
-import { SymbolTable } from '../symbols/symtab';
-import { SourceInfo } from '../engine/sourceinfo';
+import { SymbolTable, type SymbolLookup } from '../symbols/symtab';
+import type { SourceSet } from '../engine/sources';
+import type { ModuleFileOptions } from '../engine/modulefiles';
+import { cachedGuest } from '../guest/build';
+import { ARCH_FACTS } from '../arch/facts';
 import { sourceInfo as vmlinuxSourceInfo } from '../engine/vmlinux';
 
 export type { AttachConfig, SourceOptions };
@@ -26,8 +29,9 @@ import { IndexGate } from './indexgate';
 
 export interface Backend {
   debugger: Debugger;
-  source?: SourceInfo;
-  symbols?: SymbolTable;
+  source?: SourceSet;
+  /** vmlinux's symbols and every loaded module's. */
+  symbols?: SymbolLookup;
   elf?: ElfFile;
   instance?: QemuInstance;
   launch?: ResolvedLaunch;
@@ -70,12 +74,12 @@ export function loadSymbols(vmlinux: string, configured?: ArchInfo): { elf: ElfF
  * Source-level symbols for a session (engine/vmlinux.ts), the function index held back by
  * `gate` when one is given (see IndexGate).
  */
-export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, o: SourceOptions, extraRoots: string[] = [], gate?: IndexGate): SourceInfo {
+export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, o: SourceOptions, extraRoots: string[] = [], gate?: IndexGate): SourceSet {
   return vmlinuxSourceInfo(elf, symbols, vmlinux, o, extraRoots, gate && ((i) => gate.wrap(i)));
 }
 
 /** Build the function index as soon as the gate opens, so that inlined copies and globals are ready early. */
-function prepareIndex(source: SourceInfo | undefined, gate: IndexGate, log: Log, onIndexing?: (done: Promise<unknown>) => void): void {
+function prepareIndex(source: SourceSet | undefined, gate: IndexGate, log: Log, onIndexing?: (done: Promise<unknown>) => void): void {
   const index = source?.index;
   if (!index) return;
   gate.onOpen(() => {
@@ -105,7 +109,7 @@ export async function launchBackend(
   log: Log,
   onInstance: (i: QemuInstance, cfg: ResolvedLaunch) => void,
   onIndexing?: (done: Promise<unknown>) => void,
-  onQemuStarting?: (source: SourceInfo) => void,
+  onQemuStarting?: (source: SourceSet) => void,
 ): Promise<Backend> {
   // Every field is checked before the sample guest is built: a bad one should not wait minutes.
   let spec = parseLaunch(raw);
@@ -136,10 +140,11 @@ export async function launchBackend(
     const target = await KernelTarget.connect({ kind: 'unix', path: instance.paths.gdbSocket }, cfg.arch, { log: wireLogTo(cfg.rspLog) });
     target.breakpointsInMemory = accel.accel !== 'tcg';
     target.warn = (m) => log(m, 'warn');
-    const dbg = new Debugger(target, symbols, source);
+    const dbg = new Debugger(target, source.images, source);
     gate.follow(dbg);
     await dbg.init();
-    return { debugger: dbg, source, symbols, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
+    await dbg.enableModules(moduleOptions(cfg));
+    return { debugger: dbg, source, symbols: source.images, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
   } catch (e) {
     await instance?.stop();
     await source.index?.close();
@@ -164,8 +169,24 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
   const source = loaded && cfg.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, cfg.vmlinux, cfg, [], gate) : undefined;
   prepareIndex(source, gate, log);
   target.warn = (m) => log(m, 'warn');
-  const dbg = new Debugger(target, loaded?.symbols, source);
+  const dbg = new Debugger(target, source?.images ?? loaded?.symbols, source);
   gate.follow(dbg);
   await dbg.init();
-  return { debugger: dbg, source, symbols: loaded?.symbols, elf: loaded?.elf, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
+  await dbg.enableModules(moduleOptions(cfg));
+  return { debugger: dbg, source, symbols: source?.images ?? loaded?.symbols, elf: loaded?.elf, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
+}
+
+/**
+ * Where loaded modules' files are looked for: the user's folders, then (through the search
+ * itself) the build tree and /lib/modules; and the sample modules' build folder when the
+ * vmlinux is a sample guest's.
+ */
+function moduleOptions(cfg: { modulePaths: string[]; vmlinux?: string }): ModuleFileOptions {
+  const extraDirs: string[] = [];
+  const vmlinux = cfg.vmlinux && path.resolve(cfg.vmlinux);
+  for (const { name: arch } of ARCH_FACTS) {
+    const g = vmlinux ? cachedGuest(arch) : undefined;
+    if (g?.modules && path.resolve(g.vmlinux) === vmlinux) extraDirs.push(g.modules.dir);
+  }
+  return { modulePaths: cfg.modulePaths, vmlinux, extraDirs };
 }

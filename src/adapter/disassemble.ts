@@ -10,7 +10,7 @@ import { Disassembler, type Instruction, type ReadCode, type Syntax } from '../e
 import type { InstructionBreakpointRequest } from '../engine/instbreakpoints';
 import { MemoryError } from '../engine/memcache';
 import type { SourceInfo } from '../engine/sourceinfo';
-import type { SymbolTable } from '../symbols/symtab';
+import type { SymbolLookup } from '../symbols/symtab';
 import { errors } from '../util/errors';
 
 /** More than any view shows at once; a larger request is a client bug, not a wish. */
@@ -36,7 +36,7 @@ export class DisassemblyView {
 
   constructor(
     private readonly dbg: Debugger,
-    private readonly symbols: SymbolTable | undefined,
+    private readonly symbols: SymbolLookup | undefined,
     private readonly source: SourceInfo | undefined,
     private readonly syntax: Syntax,
   ) {}

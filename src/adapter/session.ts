@@ -37,6 +37,7 @@ import { registersView, setRegisterValue, type RegistersArguments, type SetRegis
 import { Teardown, type QemuEnd } from './teardown';
 import { ANSWERED_AFTER_END, PendingRequests } from './pending';
 import { watchStub } from './stubwatch';
+import { modulesBody, wireModuleEvents } from './modules';
 import type { FrameSelector } from '../engine/inspect';
 import type { WatchAccess } from '../engine/watchpoints';
 
@@ -101,6 +102,7 @@ export class QemuKernelSession extends DebugSession {
       setBreakpoints: (a: DebugProtocol.SetBreakpointsArguments) => this.setBreakpoints(a),
       setExceptionBreakpoints: async () => ({}),
       threads: () => this.threads(),
+      modules: async (a: DebugProtocol.ModulesArguments) => modulesBody(this.need().debugger, a),
       stackTrace: (a: DebugProtocol.StackTraceArguments) => this.stackTrace(a),
       scopes: (a: DebugProtocol.ScopesArguments) => this.scopes(a),
       variables: (a: DebugProtocol.VariablesArguments) => this.variables(a),
@@ -204,6 +206,7 @@ export class QemuKernelSession extends DebugSession {
       supportsWriteMemoryRequest: true,
       supportsSetVariable: true,
       supportsRestartRequest: false,
+      supportsModulesRequest: true,
     };
   }
 
@@ -302,6 +305,8 @@ export class QemuKernelSession extends DebugSession {
     });
     dbg.on('breakpoint-changed', (r: BreakpointResult) => this.sendEvent(new BreakpointEvent('changed', functionBreakpoint(r) as DebugProtocol.Breakpoint)));
     dbg.on('warning', (m: string) => this.log(m, 'console', 'warn'));
+    dbg.on('log', (m: string) => this.log(m));
+    wireModuleEvents(dbg, (e) => this.sendEvent(e));
     // Logpoint messages: the Debug Console, as the user's own output.
     dbg.on('output', (m: string) => this.sendEvent(new OutputEvent(m.endsWith('\n') ? m : m + '\n', 'console')));
     dbg.on('running', () => {

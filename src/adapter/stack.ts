@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import type { Debugger } from '../engine/debugger';
 import type { SourceInfo } from '../engine/sourceinfo';
-import type { SymbolTable } from '../symbols/symtab';
+import type { SymbolLookup } from '../symbols/symtab';
 import type { StopHandles } from './handles';
 import { listingRange, rawCodeListing } from './rawcode';
 
@@ -26,7 +26,7 @@ export interface RawSources {
 
 export async function stackFrames(
   dbg: Debugger,
-  symbols: SymbolTable | undefined,
+  symbols: SymbolLookup | undefined,
   source: SourceInfo | undefined,
   args: DebugProtocol.StackTraceArguments,
   handles: StopHandles<FrameRef>,

@@ -119,6 +119,10 @@ export function elfMachine(file: string): number | undefined {
 }
 
 /** `source`: the kernel tree the vmlinux was built from, a directory. */
+export function requireModuleDir(field: string, dir: string): string {
+  return requireDirectory(field, dir, 'Point it at a folder where your modules are built (their .ko files are searched for recursively), or remove the entry.');
+}
+
 export function requireSourceTree(source: string): string {
   return requireDirectory('source', source, 'Point it at the kernel source tree the vmlinux was built from, or remove it.');
 }

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { archForElfMachine, DEFAULT_ARCH, getArch, type ArchInfo } from '../arch';
 import { ErrorCode, errors, UserError } from '../util/errors';
 import { DEFAULT_MEMORY, defaultConsoleLog, effectiveAppend, guessVmlinux } from './defaults';
-import { elfMachine, findExecutable, readElfHeader, requireFile, requireSourceTree, requireWritableFile } from './files';
+import { elfMachine, findExecutable, readElfHeader, requireFile, requireModuleDir, requireSourceTree, requireWritableFile } from './files';
 import { checkRules, requestOf } from './rules';
 import { checkAgainstSchema, isError, problemError, SCHEMAS } from './schema';
 import { parseTarget } from './target';
@@ -118,6 +118,7 @@ function common(raw: Raw, arch: ArchInfo, vmlinux: string | undefined, warnings:
     source: source && requireSourceTree(source),
     cwd: str(raw, 'cwd'),
     breakAt: (raw.breakAt as string[] | undefined) ?? [],
+    modulePaths: ((raw.modulePaths as string[] | undefined) ?? []).map((d, i) => requireModuleDir(`modulePaths[${i}]`, d)),
     warnings: warnings.filter((p) => !isError(p)),
   };
 }

@@ -34,6 +34,7 @@ const SOURCE_PROPS: Record<string, SchemaProp> = {
   source: pathProp('Point it at the kernel source tree the vmlinux was built from, or remove it.'),
   disassemblySyntax: { type: 'string', enum: ['att', 'intel'], default: 'att', hint: 'Use "att" (AT&T, as gdb and objdump print by default) or "intel".' },
   breakAt: strings('"breakAt": ["kernel_clone"]'),
+  modulePaths: strings('"modulePaths": ["${workspaceFolder}/drivers/mydriver"]'),
 };
 
 export const LAUNCH_SCHEMA: RequestSchema = {

@@ -38,6 +38,8 @@ export interface LaunchConfig extends SourceOptions {
   stopOnEntry?: boolean;
   rspLog?: string;
   disassemblySyntax?: DisassemblySyntax;
+  /** Folders searched (recursively, first) for loaded modules' .ko files. */
+  modulePaths?: string[];
   /** Use the sample guest (built or taken from the cache) for kernel, vmlinux and initrd. */
   sampleGuest?: boolean;
   breakAt?: string[];
@@ -52,6 +54,7 @@ export interface AttachConfig extends SourceOptions {
   stopOnAttach?: boolean;
   disassemblySyntax?: DisassemblySyntax;
   breakAt?: string[];
+  modulePaths?: string[];
 }
 
 /**
@@ -80,6 +83,8 @@ export interface ResolvedCommon {
   cwd?: string;
   /** Function breakpoints to set before the guest runs (the editor adds them to its Breakpoints view). */
   breakAt: string[];
+  /** Absolute folders, each existing: searched first for modules' .ko files. */
+  modulePaths: string[];
   /** Fields that were ignored (a typo of a known one, for instance), for the Debug Console. */
   warnings: Problem[];
 }

@@ -43,6 +43,57 @@ export interface BreakpointHost {
   warn(message: string): void;
   /** A breakpoint's locations changed after the client was answered. */
   changed(result: BreakpointResult): void;
+  /**
+   * Why a function or source file has no code yet, when a module that is not loaded has it
+   * (`pending: module qkd_sample is not loaded`).
+   */
+  pendingReason?(what: { function: string } | { file: string }): string | undefined;
+}
+
+/** What a breakpoint says while nothing it names is loaded. */
+export function pendingMessage(reason: string | undefined, fallback: string): string {
+  return reason ? `${reason}; the breakpoint is placed when it loads` : fallback;
+}
+
+/**
+ * Lift the addresses of placed breakpoints that fall in `gone` (a module unloaded, or its init
+ * memory freed). A breakpoint left with none goes back to pending with `why`; each one that
+ * changed is reported.
+ */
+export async function liftRanges(host: BreakpointHost, placed: Iterable<PlacedBreakpoint>, gone: (addr: bigint) => boolean, why: string): Promise<void> {
+  for (const p of placed) {
+    const lift = p.addresses.filter(gone);
+    if (!lift.length) continue;
+    for (const a of lift) await host.bps.remove(a, p.id).catch(() => undefined);
+    p.addresses = p.addresses.filter((a) => !gone(a));
+    p.result = p.addresses.length ? { ...p.result, address: p.addresses[0], message: locationsNote(p.addresses.length) } : { id: p.id, verified: false, message: why };
+    host.changed(p.result);
+  }
+}
+
+/**
+ * Add a newly loaded image's locations to a placed breakpoint; one that was pending becomes
+ * verified there. Reports the change; returns whether anything was added.
+ */
+export async function extendPlaced(host: BreakpointHost, p: PlacedBreakpoint, found: Array<{ address: bigint; location?: SourceLocation }>, at?: SourceLocation): Promise<boolean> {
+  const fresh = found.filter((l) => !p.addresses.includes(l.address));
+  if (!fresh.length) return false;
+  const ins = await insertAll(host, fresh.map((l) => l.address), p.id);
+  if (!ins.addresses.length) {
+    if (!p.addresses.length) {
+      p.result = { id: p.id, verified: false, message: `Could not insert the breakpoint: ${ins.failure}` };
+      host.changed(p.result);
+    }
+    return false;
+  }
+  const wasPending = p.addresses.length === 0;
+  p.addresses.push(...ins.addresses);
+  const first = fresh.find((l) => l.address === p.addresses[0]);
+  p.result = wasPending
+    ? { id: p.id, verified: true, address: p.addresses[0], location: at ?? first?.location, message: locationsNote(p.addresses.length) }
+    : { ...p.result, message: locationsNote(p.addresses.length) };
+  host.changed(p.result);
+  return true;
 }
 
 /** Insert at each address; the ones that went in, and the last failure's reason. */

@@ -7,16 +7,20 @@
 import { EventEmitter } from 'node:events';
 import * as P from '../rsp/packets';
 import type { StopReply } from '../rsp/stop';
-import type { SymbolTable } from '../symbols/symtab';
+import type { SymbolLookup } from '../symbols/symtab';
 import { BreakpointTable } from './breakpoints';
 import { BreakpointBehaviour, decide, expressionHost, type BreakpointOptions } from './bpconditions';
 import type { BreakpointHost, BreakpointResult, FunctionBreakpointRequest, SourceBreakpointRequest } from './bptypes';
 import { FunctionBreakpoints } from './functionbps';
 import { Inspector } from './inspect';
+import type { ModuleFileOptions } from './modulefiles';
+import { moduleHost } from './modulehost';
+import { ModuleTracker } from './moduletracker';
 import { InstructionBreakpoints, type InstructionBreakpointRequest } from './instbreakpoints';
 import { RunControl } from './runcontrol';
 import type { SourceInfo } from './sourceinfo';
 import { SourceBreakpoints } from './sourcebps';
+import { SourceSet } from './sources';
 import { Stepper, type StepKind } from './stepping';
 import type { StopReason } from './stopreason';
 import type { KernelTarget } from './target';
@@ -37,19 +41,20 @@ export class Debugger extends EventEmitter {
   private readonly instructionBps: InstructionBreakpoints;
   private readonly run: RunControl;
   private inspectorInstance: Inspector | undefined;
+  private tracker: ModuleTracker | undefined;
   private readonly stackCache = new Map<number, UnwoundFrame[]>();
   readonly unwinder: Unwinder;
 
   constructor(
     readonly target: KernelTarget,
-    readonly symbols: SymbolTable | undefined,
+    readonly symbols: SymbolLookup | undefined,
     readonly source?: SourceInfo,
   ) {
     super();
     this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind, () => target.breakpointsInMemory);
     this.watches = new WatchTable(target.rsp);
     const isCode = (pc: bigint): boolean => this.symbols?.locate(pc) !== undefined || source?.lineAt(pc) !== undefined;
-    this.unwinder = new Unwinder(target.arch, source?.dwarf?.frames(), isCode, (addr, size) => target.readMemory(addr, size).catch(() => undefined));
+    this.unwinder = new Unwinder(target.arch, (pc) => cfiAt(source, pc), isCode, (addr, size) => target.readMemory(addr, size).catch(() => undefined));
     const stepper = source
       ? new Stepper({
           target,
@@ -88,6 +93,7 @@ export class Debugger extends EventEmitter {
       },
       warn: (m) => this.emit('warning', m),
       changed: (r) => this.emit('breakpoint-changed', r),
+      pendingReason: (what) => this.tracker?.files.pendingReason(what),
     };
     this.functions = new FunctionBreakpoints(host, symbols, source);
     this.lines = new SourceBreakpoints(host, source);
@@ -117,6 +123,25 @@ export class Debugger extends EventEmitter {
     const s = await this.target.haltReason();
     if (s.kind === 'signal' && s.thread !== undefined && s.thread > 0) this.run.thread = s.thread;
     else this.run.thread = (await this.target.threads())[0] ?? 1;
+  }
+
+  /** Loaded modules, once enableModules has run. */
+  get modules(): ModuleTracker | undefined {
+    return this.tracker;
+  }
+
+  /**
+   * Follow module loads and unloads from now on, and load the symbols of the modules the
+   * guest already has. Emits 'module' (reason, ModuleView).
+   */
+  async enableModules(opts: ModuleFileOptions): Promise<void> {
+    const source = this.source;
+    if (!(source instanceof SourceSet) || this.tracker) return;
+    const deps = { target: this.target, source, bps: this.bps, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++ };
+    const tracker = new ModuleTracker(moduleHost(deps), this.target.arch, opts);
+    this.tracker = tracker;
+    // Module symbols are a help, not a condition: the session goes on without them.
+    await this.stoppedTurn(() => tracker.start()).catch((e: unknown) => this.emit('warning', `Module symbols will not load by themselves: ${(e as Error).message}`));
   }
 
   /** Breakpoint changes happen in turn with other engine work, with the guest stopped. */
@@ -169,7 +194,16 @@ export class Debugger extends EventEmitter {
   }
 
   /** Run the conditions, hit counts and log messages of the breakpoints hit; false to go on. */
-  private async shouldStop(ids: number[], data: boolean, tid: number): Promise<boolean> {
+  private async shouldStop(hit: number[], data: boolean, tid: number): Promise<boolean> {
+    let ids = hit;
+    const tracker = this.tracker;
+    if (!data && tracker && ids.some((id) => tracker.owns(id))) {
+      // Before handling: a hook may remove itself (the return breakpoint does).
+      const user = ids.filter((id) => !tracker.owns(id));
+      await tracker.handle(ids, tid);
+      ids = user;
+      if (!ids.length) return false;
+    }
     const found = ids.map((id) => (data ? this.watches.all.find((w) => w.id === id)?.behaviour : this.behaviours.get(id)));
     if (found.some((b) => !b || b.plain)) return true;
     const d = await decide(found as BreakpointBehaviour[], expressionHost(this.inspector, tid));
@@ -239,10 +273,17 @@ export class Debugger extends EventEmitter {
       await this.lines.removeAll(true);
       await this.watches.removeAll();
       await this.instructionBps.removeAll();
+      await this.tracker?.removeAll();
       await this.bps.flushStale().catch(() => undefined);
       await P.detach(this.target.rsp).catch(() => undefined);
     });
     this.run.markExited('detached');
     this.target.close();
   }
+}
+
+/** The CFI of the image holding pc: a module's own .debug_frame, else vmlinux's. */
+function cfiAt(source: SourceInfo | undefined, pc: bigint): ReturnType<NonNullable<SourceInfo['dwarf']>['frames']> {
+  const dwarf = source instanceof SourceSet ? source.imageAt(pc).dwarf : source?.dwarf;
+  return dwarf?.frames();
 }

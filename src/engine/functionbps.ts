@@ -2,8 +2,8 @@
  * Function breakpoints, gdb's `break NAME`: every copy of the function (each `static`
  * duplicate, compiler clones, and inlined calls from the background index).
  */
-import type { SymbolTable } from '../symbols/symtab';
-import { insertAll, locationsNote, removePlaced, type BreakpointHost, type BreakpointResult, type FunctionBreakpointRequest, type PlacedBreakpoint } from './bptypes';
+import type { SymbolLookup } from '../symbols/symtab';
+import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, removePlaced, type BreakpointHost, type BreakpointResult, type FunctionBreakpointRequest, type PlacedBreakpoint } from './bptypes';
 import type { CodeLocation, SourceInfo } from './sourceinfo';
 
 export class FunctionBreakpoints {
@@ -11,7 +11,7 @@ export class FunctionBreakpoints {
 
   constructor(
     private readonly host: BreakpointHost,
-    private readonly symbols: SymbolTable | undefined,
+    private readonly symbols: SymbolLookup | undefined,
     private readonly source: SourceInfo | undefined,
   ) {}
 
@@ -42,6 +42,16 @@ export class FunctionBreakpoints {
     return out;
   }
 
+  /** A module loaded: its copies of every function asked for join the breakpoints. */
+  async imageAdded(module: SourceInfo): Promise<void> {
+    for (const [name, bp] of this.placed) await extendPlaced(this.host, bp, module.functionEntries(name));
+  }
+
+  /** Addresses that are gone (a module unloaded, its init freed) leave; `why` for those left with none. */
+  lift(gone: (addr: bigint) => boolean, why: string): Promise<void> {
+    return liftRanges(this.host, this.placed.values(), gone, why);
+  }
+
   removeAll(quiet = false): Promise<void> {
     return removePlaced(this.host, this.placed.values(), quiet);
   }
@@ -65,7 +75,11 @@ export class FunctionBreakpoints {
         .map((s) => ({ address: s.value, location: undefined, function: name }));
     }
     if (locations.length === 0) {
-      return { id, verified: false, message: `No function '${name}' in vmlinux${name === 'do_fork' ? " (since Linux 5.10 it is called 'kernel_clone')" : ''}.` };
+      // Kept, with no address: a module that defines it may load later.
+      const message = pendingMessage(this.host.pendingReason?.({ function: name }), `No function '${name}' in vmlinux${name === 'do_fork' ? " (since Linux 5.10 it is called 'kernel_clone')" : ''} or any loaded module; it stays pending in case a module that has it loads.`);
+      const result: BreakpointResult = { id, verified: false, message };
+      this.placed.set(name, { id, addresses: [], result });
+      return result;
     }
     const { addresses, failure } = await insertAll(this.host, locations.map((l) => l.address), id);
     const result: BreakpointResult =

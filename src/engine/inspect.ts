@@ -14,7 +14,9 @@ import type { FormatEnv } from './values/format';
 import { Program } from './values/program';
 import { bigLe, byteSpan, contents, leBig, ValueError, type Value } from './values/value';
 import { pointerTo, syntheticId, type CType } from '../symbols/dwarf/types';
-import type { SymbolTable } from '../symbols/symtab';
+import type { Image } from '../symbols/imageset';
+import type { SymbolLookup } from '../symbols/symtab';
+import { SourceSet } from './sources';
 import { errors } from '../util/errors';
 
 export interface FrameSelector {
@@ -45,14 +47,48 @@ export class Inspector {
   readonly program: Program | undefined;
   private frames = new Map<string, Promise<FrameContext>>();
   private envs = new Map<number, FormatEnv>();
+  /** Each loaded module's program, made when one of its frames or names is first needed. */
+  private readonly modulePrograms = new Map<Image, Program>();
 
   constructor(
     private readonly dbg: InspectHost,
     private readonly source: SourceInfo | undefined,
-    symbols: SymbolTable | undefined,
+    private readonly symbols: SymbolLookup | undefined,
   ) {
     const dwarf = source?.dwarf;
     this.program = dwarf ? new Program(dwarf, symbols, source?.index, dbg.target.arch.charSigned) : undefined;
+    if (this.program) this.program.peers = () => this.loadedPrograms().filter((p) => p !== this.program);
+  }
+
+  /** The programs of vmlinux and every loaded module; unloaded modules' are dropped here. */
+  private loadedPrograms(): Program[] {
+    const out = this.program ? [this.program] : [];
+    if (!(this.source instanceof SourceSet)) return out;
+    const loaded = new Set(this.source.images.loadedModules());
+    for (const img of [...this.modulePrograms.keys()]) if (!loaded.has(img)) this.modulePrograms.delete(img);
+    for (const img of loaded) {
+      const p = this.moduleProgram(img);
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  private moduleProgram(img: Image): Program | undefined {
+    let p = this.modulePrograms.get(img);
+    if (!p && img.dwarf) {
+      p = new Program(img.dwarf, this.symbols, undefined, this.dbg.target.arch.charSigned, true);
+      const self = p;
+      p.peers = () => this.loadedPrograms().filter((q) => q !== self);
+      this.modulePrograms.set(img, p);
+    }
+    return p;
+  }
+
+  /** The program whose DWARF describes the code at pc. */
+  programAt(pc: bigint): Program | undefined {
+    if (!(this.source instanceof SourceSet)) return this.program;
+    const img = this.source.images.moduleAt(pc);
+    return (img && this.moduleProgram(img)) ?? this.program;
   }
 
   /** Forget this stop's frames and memory views (the guest is about to run). */
@@ -91,6 +127,8 @@ export class Inspector {
   private async makeFrame(sel: FrameSelector): Promise<FrameContext> {
     if (!this.program) throw errors.unsupported('This vmlinux has no DWARF debug info, so variables cannot be shown. Build the kernel with CONFIG_DEBUG_INFO_DWARF5.');
     const frames = await this.dbg.stack(sel.tid);
+    const here = frames[sel.physical];
+    const program = (here && this.programAt(sel.physical > 0 ? here.pc - 1n : here.pc)) ?? this.program;
     const scopeOf = (physical: number, depth = 0): FrameScope | undefined => {
       const f = frames[physical];
       if (!f || !this.source) return undefined;
@@ -98,7 +136,7 @@ export class Inspector {
     };
     return new FrameContext(
       {
-        program: this.program,
+        program,
         env: this.env(sel.tid),
         arch: this.dbg.target.arch,
         frames,
@@ -113,7 +151,7 @@ export class Inspector {
   /** Parse a C expression, asking the program which identifiers are typedef names. */
   async parse(text: string, frame?: FrameContext): Promise<Expr> {
     const names = new Set<string>();
-    const program = this.program;
+    const program = frame?.program ?? this.program;
     if (program) {
       // Identifiers in parentheses could be casts: look them up before the (synchronous) parse.
       for (const m of text.matchAll(/\(\s*(?:const\s+|volatile\s+)*([A-Za-z_]\w*)\s*\**\s*\)/g)) {
@@ -152,7 +190,7 @@ export class Inspector {
   }
 
   private host(sel: FrameSelector, frame: FrameContext, opts: EvaluateOptions): EvalHost {
-    const program = this.program as Program;
+    const program = frame.program;
     return {
       program,
       frame,

@@ -3,7 +3,7 @@
  * (inlined copies included); a line without code moves to the next line that has some, and
  * the result says which line was used.
  */
-import { insertAll, locationsNote, removePlaced, type BreakpointHost, type BreakpointResult, type PlacedBreakpoint, type SourceBreakpointRequest } from './bptypes';
+import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, removePlaced, type BreakpointHost, type BreakpointResult, type PlacedBreakpoint, type SourceBreakpointRequest } from './bptypes';
 import type { SourceInfo } from './sourceinfo';
 
 export class SourceBreakpoints {
@@ -37,6 +37,22 @@ export class SourceBreakpoints {
     return results;
   }
 
+  /** A module loaded: lines of its sources that waited for it get their addresses. */
+  async imageAdded(module: SourceInfo): Promise<void> {
+    for (const [clientPath, lines] of this.byFile) {
+      for (const [line, bp] of lines) {
+        const r = await module.lineLocations(clientPath, line);
+        if (!r?.locations.length) continue;
+        const column = r.locations[0].location?.line === r.line ? r.locations[0].location.column : 0;
+        await extendPlaced(this.host, bp, r.locations, { path: clientPath, line: r.line, column });
+      }
+    }
+  }
+
+  lift(gone: (addr: bigint) => boolean, why: string): Promise<void> {
+    return liftRanges(this.host, [...this.byFile.values()].flatMap((f) => [...f.values()]), gone, why);
+  }
+
   async removeAll(quiet = false): Promise<void> {
     for (const file of this.byFile.values()) await removePlaced(this.host, file.values(), quiet);
   }
@@ -48,7 +64,10 @@ export class SourceBreakpoints {
       return { id, addresses: [], result: { id, verified: false, message: 'This vmlinux has no DWARF line tables, so source lines cannot be mapped. Build the kernel with CONFIG_DEBUG_INFO_DWARF5 (or DWARF4).' } };
     }
     if (resolved.locations.length === 0) {
-      const message = `No code for line ${line} or any later line of ${clientPath} in vmlinux. Is the file compiled into this kernel (check its CONFIG_ option), or does 'sourceMap' need an entry?`;
+      const message = pendingMessage(
+        this.host.pendingReason?.({ file: clientPath }),
+        `No code for line ${line} or any later line of ${clientPath} in vmlinux or a loaded module. Is the file compiled into this kernel (check its CONFIG_ option), or does 'sourceMap' need an entry? It stays pending in case a module built from it loads.`,
+      );
       return { id, addresses: [], result: { id, verified: false, message } };
     }
     const ins = await insertAll(this.host, resolved.locations.map((l) => l.address), id);

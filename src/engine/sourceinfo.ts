@@ -157,6 +157,8 @@ export class SourceInfo {
    * a return address, so pc-1 is looked up: the call may be the function's last instruction.
    */
   describe(pc: bigint, isCaller: boolean, reveal?: ReadonlySet<string>): FrameDescription[] {
+    const entry = isCaller ? undefined : this.patchableEntry(pc);
+    if (entry !== undefined) return this.describe(entry, false, reveal);
     const look = isCaller ? pc - 1n : pc;
     const sym = this.symbols.locate(look)?.symbol.name;
     const elfName = sym ?? this.symbols.describe(pc);
@@ -191,6 +193,8 @@ export class SourceInfo {
    * it shows (a subprogram or an inlined call), and the concrete function (for frame base).
    */
   frameScope(pc: bigint, isCaller: boolean, inlineDepth: number, reveal?: ReadonlySet<string>): FrameScope | undefined {
+    const entry = isCaller ? undefined : this.patchableEntry(pc);
+    if (entry !== undefined) return this.frameScope(entry, false, inlineDepth, reveal);
     const look = isCaller ? pc - 1n : pc;
     const cu = this.unitAt(look);
     if (!cu || !this.dwarf) return undefined;
@@ -410,6 +414,20 @@ export class SourceInfo {
         // A unit that can't be read fails again, with its message, when it is really needed.
       }
     }
+  }
+
+  /**
+   * Where the function really starts when pc is on the NOPs `-fpatchable-function-entry`
+   * puts before it (arm64 and riscv64 ftrace): the ELF symbol covers them, DWARF starts
+   * after them. A stop there is shown as the function at its first line, as gdb shows a
+   * breakpoint it placed past them. Undefined when pc is not on such NOPs.
+   */
+  private patchableEntry(pc: bigint): bigint | undefined {
+    const sym = this.symbols.locate(pc);
+    if (!sym || sym.offset > 16n || this.inDwarfFunction(pc)) return undefined;
+    const end = sym.symbol.value + BigInt(Math.max(1, sym.symbol.size));
+    for (let at = pc + 2n; at <= pc + 16n && at < end; at += 2n) if (this.isFunctionEntry(at) && this.inDwarfFunction(at)) return at;
+    return undefined;
   }
 
   /**

@@ -27,7 +27,8 @@ const MASK64 = (1n << 64n) - 1n;
 export class Unwinder {
   constructor(
     private readonly arch: ArchInfo,
-    private readonly cfi: CallFrameInfo | undefined,
+    /** The call frame information covering pc (vmlinux's, or a loaded module's). */
+    private readonly cfiAt: (pc: bigint) => CallFrameInfo | undefined,
     private readonly isCode: (pc: bigint) => boolean,
     private readonly memory: UnwindMemory,
   ) {}
@@ -60,7 +61,7 @@ export class Unwinder {
    */
   private rowAt(pc: bigint): UnwindRow | undefined {
     try {
-      return this.cfi?.rowAt(pc);
+      return this.cfiAt(pc)?.rowAt(pc);
     } catch {
       return undefined;
     }

@@ -10,7 +10,8 @@ import { ElfFile } from '../symbols/elf';
 import { openIndex, type SymbolIndex } from '../symbols/index/client';
 import { SymbolTable } from '../symbols/symtab';
 import { errors } from '../util/errors';
-import { SourceInfo } from './sourceinfo';
+import type { Image } from '../symbols/imageset';
+import { SourceSet } from './sources';
 import { SourceMapper } from './sourcemap';
 
 export type { SourceOptions };
@@ -32,9 +33,12 @@ export function symbolTable(elf: ElfFile, vmlinux: string): SymbolTable {
  * Source-level symbols: DWARF when the vmlinux has it, with the local tree found for paths.
  * `wrapIndex` lets the adapter hold the function index back (see adapter/indexgate.ts).
  */
-export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, o: SourceOptions, extraRoots: string[] = [], wrapIndex?: (i: SymbolIndex) => SymbolIndex): SourceInfo {
+export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, o: SourceOptions, extraRoots: string[] = [], wrapIndex?: (i: SymbolIndex) => SymbolIndex): SourceSet {
   const dwarf = Dwarf.open(elf);
   const roots = [o.source, o.cwd, path.dirname(path.resolve(vmlinux)), ...extraRoots].filter((r): r is string => !!r);
   const index = dwarf ? openIndex(path.resolve(vmlinux), dwarf) : undefined;
-  return new SourceInfo(symbols, dwarf, new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots }), index && wrapIndex ? wrapIndex(index) : index);
+  const kernel: Image = { name: 'vmlinux', kind: 'kernel', file: vmlinux, elf, symbols, dwarf, ranges: [] };
+  // A module's paths are its own build folder's; sourceMap entries apply to them as well.
+  const moduleMapper = (): SourceMapper => new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots });
+  return new SourceSet(kernel, new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots }), index && wrapIndex ? wrapIndex(index) : index, moduleMapper);
 }

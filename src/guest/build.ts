@@ -3,6 +3,10 @@
  * initramfs), built once into a cache outside the clone keyed by everything that goes into it.
  * The kernel is built in place in its cache folder because DWARF records that path: `source`
  * in the result is the tree the vmlinux refers to.
+ *
+ * Two stages, each cached on its own: the kernel (guest.json, keyed by guestKey), then the
+ * userspace stage in a folder inside it (modules.ts: the sample modules and the initramfs
+ * that boots, keyed by their sources and the init script).
  */
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -11,7 +15,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { errors } from '../util/errors';
 import { targetBusybox } from './busybox';
-import { buildInitramfs, INIT_SCRIPT } from './initramfs';
+import { buildInitramfs, INIT_SETUP, INIT_SHELL } from './initramfs';
+import { buildUserspace, GuestModules, moduleSources, readUserspace, UserspaceStage, userspaceDir } from './modules';
 import { ensurePackages, packageVersion } from './packages';
 import { disabledOptions, GuestRecipe, RECIPES, requiredOptions } from './recipes';
 import { runStreaming } from './run';
@@ -24,6 +29,10 @@ export interface GuestPaths {
   source: string;
   /** Where the initramfs's busybox came from (a Debian package or source version). */
   busybox?: string;
+  /** The sample modules, built against `source` and packed into `initrd` (not loaded at boot). */
+  modules?: GuestModules;
+  /** `source`/vmlinux-gdb.py, gdb's lx- commands for this kernel. */
+  gdbScripts?: string;
 }
 
 /** Bump when the build steps change in a way the other inputs do not capture. */
@@ -44,15 +53,35 @@ export function recipeFor(arch: string): GuestRecipe {
   return r;
 }
 
-/** The cache key: every input that changes the result. */
-export function guestKey(recipe: GuestRecipe): string {
-  // The compiler that builds the kernel: the host gcc, or the cross gcc for other arches.
-  const gcc = spawnSync(`${recipe.crossCompile ?? ''}gcc`, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? 'unknown';
+/**
+ * The init script as it was when the kernel key first hashed it. The kernel no longer
+ * depends on it (the userspace stage's key holds the init script now), but this text stays
+ * in the kernel key so that guests already built, 10-20 minutes each, keep their folders.
+ */
+const KERNEL_KEY_INIT_SCRIPT = INIT_SETUP + INIT_SHELL;
+
+/** What the kernel stage's key hashes besides the recipe: the versions of the tools that build it. */
+export interface KernelKeyInputs {
+  linux: string;
+  busybox: string;
+  /** The first line of `gcc --version` of the compiler that builds the kernel. */
+  gcc: string;
+}
+
+/** The kernel stage's cache key from explicit inputs (guestKey reads them from the host). */
+export function kernelStageKey(recipe: GuestRecipe, inputs: KernelKeyInputs): string {
   const h = crypto.createHash('sha256');
   // A cross guest's busybox is the same Debian busybox release as the host's busybox-static
   // (busybox.ts pins it), so that version is the input for every arch; recipe.busybox says how.
-  h.update(JSON.stringify({ BUILDER_VERSION, recipe, linux: packageVersion('linux-source-6.1'), busybox: packageVersion('busybox-static'), gcc, init: INIT_SCRIPT }));
+  h.update(JSON.stringify({ BUILDER_VERSION, recipe, linux: inputs.linux, busybox: inputs.busybox, gcc: inputs.gcc, init: KERNEL_KEY_INIT_SCRIPT }));
   return h.digest('hex').slice(0, 16);
+}
+
+/** The kernel stage's cache key: every input that changes the kernel. */
+export function guestKey(recipe: GuestRecipe): string {
+  // The compiler that builds the kernel: the host gcc, or the cross gcc for other arches.
+  const gcc = spawnSync(`${recipe.crossCompile ?? ''}gcc`, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? 'unknown';
+  return kernelStageKey(recipe, { linux: packageVersion('linux-source-6.1'), busybox: packageVersion('busybox-static'), gcc });
 }
 
 function resultFile(dir: string): string {
@@ -73,16 +102,27 @@ function readCached(dir: string): GuestPaths | undefined {
   return undefined;
 }
 
-/** Return the cached guest if it is complete, without building anything. */
+/** The guest as both stages left it: the userspace stage's initramfs replaces the kernel stage's. */
+function withUserspace(kernel: GuestPaths, stage: UserspaceStage): GuestPaths {
+  return { ...kernel, initrd: stage.initrd, modules: stage.modules, gdbScripts: stage.gdbScripts };
+}
+
+function readComplete(dir: string): GuestPaths | undefined {
+  const kernel = readCached(dir);
+  const stage = kernel && readUserspace(userspaceDir(dir, moduleSources()));
+  return kernel && stage ? withUserspace(kernel, stage) : undefined;
+}
+
+/** Return the cached guest if both stages are complete, without building anything. */
 export function cachedGuest(arch: string): GuestPaths | undefined {
-  return readCached(guestDir(recipeFor(arch)));
+  return readComplete(guestDir(recipeFor(arch)));
 }
 
 export async function buildGuest(arch: string, say: (m: string) => void): Promise<GuestPaths> {
   const recipe = recipeFor(arch);
   await ensurePackages(recipe.packages, say);
   const dir = guestDir(recipe);
-  const cached = readCached(dir);
+  const cached = readComplete(dir);
   if (cached) {
     say(`Sample ${arch} guest is cached in ${dir}`);
     return cached;
@@ -90,10 +130,21 @@ export async function buildGuest(arch: string, say: (m: string) => void): Promis
   fs.mkdirSync(dir, { recursive: true });
   const release = acquireLock(dir);
   try {
-    return readCached(dir) ?? (await build(recipe, dir, say));
+    const kernel = readCached(dir);
+    if (kernel) say(`Sample ${arch} kernel is cached in ${dir}; building the userspace stage`);
+    return await userspace(recipe, dir, kernel ?? (await build(recipe, dir, say)), say);
   } finally {
     release();
   }
+}
+
+async function userspace(recipe: GuestRecipe, dir: string, kernel: GuestPaths, say: (m: string) => void): Promise<GuestPaths> {
+  // Cached after the kernel stage (cross arches) or the host's own binary: no download here.
+  const busybox = await targetBusybox(recipe, dir, say, path.join(dir, 'build.log'));
+  const stage = await buildUserspace({ recipe, guestDir: dir, tree: kernel.source, busybox: busybox.data, say });
+  const g = withUserspace(kernel, stage);
+  say(`Sample ${recipe.arch} guest ready: kernel ${g.kernel}, initramfs ${g.initrd}`);
+  return g;
 }
 
 async function build(recipe: GuestRecipe, dir: string, say: (m: string) => void): Promise<GuestPaths> {
@@ -140,14 +191,15 @@ async function build(recipe: GuestRecipe, dir: string, say: (m: string) => void)
     return `      ${elapsed()}: ${objects} steps done, now ${m[1]} ${m[2]}`;
   });
 
-  say('[5/6] Building the busybox initramfs');
+  // Kept so guest.json boots by itself; the userspace stage builds the initramfs the guest uses.
+  say('[5/6] Building the busybox initramfs (without modules)');
   const initrd = path.join(dir, 'initramfs.cpio');
   fs.writeFileSync(initrd, buildInitramfs(busybox.data));
 
   const result: GuestPaths = { arch: recipe.arch, kernel: path.join(tree, recipe.image), vmlinux: path.join(tree, 'vmlinux'), initrd, source: tree, busybox: busybox.origin };
   for (const f of [result.kernel, result.vmlinux]) if (!fs.existsSync(f)) throw errors.guestBuild(`make finished but ${f} is missing; see ${logFile}`);
   fs.writeFileSync(resultFile(dir), JSON.stringify(result, null, 2));
-  say(`[6/6] Sample ${recipe.arch} guest ready after ${elapsed()}: ${dir}`);
+  say(`[6/6] Sample ${recipe.arch} kernel ready after ${elapsed()}: ${dir}`);
   return result;
 }
 

@@ -26,7 +26,23 @@ interface Tables {
   strs: Buffer;
 }
 
-export class SymbolTable {
+/**
+ * Symbol lookups as the engine uses them: one table (vmlinux) or the union of every loaded
+ * image's (src/symbols/imageset.ts).
+ */
+export interface SymbolLookup {
+  readonly size: number;
+  /** Every symbol with this name, functions first. */
+  lookup(name: string): ElfSymbol[];
+  /** The function covering addr. */
+  locate(addr: bigint): Location | undefined;
+  /** The data object whose bytes hold addr. */
+  locateData(addr: bigint): Location | undefined;
+  /** `name+0xoff` (with ` [module]` for a module's symbol), or the bare address. */
+  describe(addr: bigint): string;
+}
+
+export class SymbolTable implements SymbolLookup {
   /**
    * Entry indexes of code symbols sorted by address. Data objects are left out: per-CPU
    * variables live at small offsets from 0 and would otherwise "name" real-mode addresses.

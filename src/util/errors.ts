@@ -132,6 +132,10 @@ export function toUserError(err: unknown): UserError {
       return new UserError(ErrorCode.NotElf, `Cannot read the ELF file ${msg}. Point 'vmlinux' at the uncompressed ELF vmlinux at the top of the kernel build tree.`, 'vmlinux');
     case 'DwarfError':
       return new UserError(ErrorCode.DebugInfo, `The vmlinux's debug info could not be read: ${msg}. Rebuild the kernel with CONFIG_DEBUG_INFO_DWARF4 or _DWARF5, or report the section and offset.`);
+    case 'ModuleFileError':
+      return new UserError(ErrorCode.DebugInfo, `A module file could not be used: ${msg}. Rebuild the module, or point 'modulePaths' at the folder it was built in.`, 'modulePaths');
+    case 'LayoutError':
+      return new UserError(ErrorCode.DebugInfo, `The kernel's structures could not be read from its DWARF: ${msg}.`);
     case 'MemoryError':
       return new UserError(ErrorCode.MemoryAccess, msg);
     case 'UnavailableError':

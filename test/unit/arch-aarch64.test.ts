@@ -196,7 +196,7 @@ describe('arch/aarch64: unwinding through x30 and frame records', () => {
     };
     const cfi = { rowAt: (pc: bigint) => [entry, caller].find((r) => pc >= r.start && pc < r.end) } as unknown as CallFrameInfo;
     const fp = sp; // the caller's frame record, at its sp
-    const unwinder = new Unwinder(aarch64, cfi, (pc) => pc >= C && pc < C + 0x100n, memoryOf([[fp, 0n], [fp + 8n, 0n]]));
+    const unwinder = new Unwinder(aarch64, () => cfi, (pc) => pc >= C && pc < C + 0x100n, memoryOf([[fp, 0n], [fp + 8n, 0n]]));
     const frames = await unwinder.unwind(new Map([[32, F], [31, sp], [29, fp], [30, C + 0x44n]]));
     assert.deepEqual(frames.map((f) => [f.pc, f.method]), [[F, 'cfi'], [C + 0x44n, 'cfi']]);
     // A call through x30 pushes nothing: the caller's sp is the callee's at entry.
@@ -214,7 +214,7 @@ describe('arch/aarch64: unwinding through x30 and frame records', () => {
       [fp2, 0n],
       [fp2 + 8n, C + 0x80n],
     ]);
-    const frames = await new Unwinder(aarch64, undefined, () => true, mem).unwind(new Map([[32, F], [31, sp], [29, fp1], [30, 0n]]));
+    const frames = await new Unwinder(aarch64, () => undefined, () => true, mem).unwind(new Map([[32, F], [31, sp], [29, fp1], [30, 0n]]));
     assert.deepEqual(frames.map((f) => f.pc), [F, C + 0x10n, C + 0x80n]);
     assert.deepEqual(frames.map((f) => f.method), ['frame-pointer', 'frame-pointer', 'none']);
     // The record sits at the bottom of the frame: where the caller's sp was is not known.
@@ -228,7 +228,7 @@ describe('arch/aarch64: unwinding through x30 and frame records', () => {
       [fp1, sp + 0x20n],
       [fp1 + 8n, C + 0x10n],
     ]);
-    const frames = await new Unwinder(aarch64, undefined, () => true, mem).unwind(new Map([[32, F], [31, sp], [29, fp1]]));
+    const frames = await new Unwinder(aarch64, () => undefined, () => true, mem).unwind(new Map([[32, F], [31, sp], [29, fp1]]));
     assert.deepEqual(frames.map((f) => f.pc), [F]);
   });
 });

@@ -181,7 +181,7 @@ describe('arch/riscv64: unwinding through ra and s0', () => {
       [fp2 - 16n, 0n],
       [fp2 - 8n, C + 0x84n],
     ]);
-    const frames = await new Unwinder(riscv64, undefined, () => true, mem).unwind(new Map([[64, F], [2, sp], [8, fp1], [1, C + 0x20n]]));
+    const frames = await new Unwinder(riscv64, () => undefined, () => true, mem).unwind(new Map([[64, F], [2, sp], [8, fp1], [1, C + 0x20n]]));
     assert.deepEqual(frames.map((f) => f.pc), [F, C + 0x20n, C + 0x84n]);
     assert.deepEqual(frames.map((f) => f.cfa), [fp1, fp2, undefined]);
     assert.equal(frames[1].regs.get(2), fp1);
@@ -192,7 +192,7 @@ describe('arch/riscv64: unwinding through ra and s0', () => {
     const leaf: UnwindRow = { start: F, end: F + 0x10n, cfa: { kind: 'regOffset', reg: 2, offset: 0 }, regs: new Map() };
     const caller: UnwindRow = { start: C, end: C + 0x100n, cfa: { kind: 'regOffset', reg: 2, offset: 32 }, regs: new Map([[1, { kind: 'offset', offset: -8 }]]) };
     const cfi = { rowAt: (pc: bigint) => [leaf, caller].find((r) => pc >= r.start && pc < r.end) } as unknown as CallFrameInfo;
-    const unwinder = new Unwinder(riscv64, cfi, (pc) => pc >= C && pc < C + 0x100n, memoryOf([[sp + 24n, 0n]]));
+    const unwinder = new Unwinder(riscv64, () => cfi, (pc) => pc >= C && pc < C + 0x100n, memoryOf([[sp + 24n, 0n]]));
     const frames = await unwinder.unwind(new Map([[64, F + 4n], [2, sp], [1, C + 0x40n]]));
     assert.deepEqual(frames.map((f) => [f.pc, f.cfa]), [[F + 4n, sp], [C + 0x40n, sp + 32n]]);
   });

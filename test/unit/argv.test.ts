@@ -24,6 +24,7 @@ function cfg(over: Partial<ResolvedLaunch> = {}): ResolvedLaunch {
     disassemblySyntax: 'att',
     sourceMap: {},
     breakAt: [],
+    modulePaths: [],
     warnings: [],
     ...over,
   };

@@ -10,7 +10,7 @@
  * window whose decoding lands exactly on X.
  */
 import type { ArchInfo } from '../../arch';
-import type { SymbolTable } from '../../symbols/symtab';
+import type { SymbolLookup } from '../../symbols/symtab';
 import { Decoder, GROUP, type RawInstruction, type Syntax } from './capstone';
 import { completeX86, formatX86 } from './x86format';
 
@@ -88,7 +88,7 @@ export class Disassembler {
   private constructor(
     private readonly arch: Disasm,
     private readonly syntax: Syntax,
-    private readonly symbols: SymbolTable | undefined,
+    private readonly symbols: SymbolLookup | undefined,
     /** Decodes with operand details (Intel syntax on x86: the formatter reorders for AT&T). */
     private readonly main: Decoder,
     /** x86 AT&T only: Capstone's AT&T mnemonics (movzbl, cltq…), which Intel spells otherwise. */
@@ -96,7 +96,7 @@ export class Disassembler {
   ) {}
 
   /** Loads the wasm decoder on first use. */
-  static async create(arch: Disasm, syntax: Syntax, symbols?: SymbolTable): Promise<Disassembler> {
+  static async create(arch: Disasm, syntax: Syntax, symbols?: SymbolLookup): Promise<Disassembler> {
     const x86 = arch.decoder === 'x86_64';
     const main = await decoder(arch.decoder, x86 ? 'intel' : syntax, true);
     const att = x86 && syntax === 'att' ? await decoder(arch.decoder, 'att', false) : undefined;

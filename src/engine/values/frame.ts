@@ -45,6 +45,11 @@ export class FrameContext {
     private readonly depth = 0,
   ) {}
 
+  /** The image's program this frame's code belongs to. */
+  get program(): Program {
+    return this.deps.program;
+  }
+
   get frame(): UnwoundFrame | undefined {
     return this.deps.frames[this.physical];
   }
@@ -81,17 +86,18 @@ export class FrameContext {
     const v = locals.find((x) => x.name === name) ?? params.find((x) => x.name === name);
     if (v) return this.valueOf(v);
     const g = await this.deps.program.findGlobal(name, this.unit);
-    return g ? this.valueOf(g) : undefined;
+    return g ? this.valueOf(g, g.program) : undefined;
   }
 
   /** A definition's own type wins: `char banner[148]` completes the header's `char banner[]`. */
-  typeOf(v: VariableDie): CType {
-    if (v.die.attrs.has(DW_AT.type)) return this.deps.program.types.typeOf(v.cu, v.die);
-    return this.deps.program.types.typeOf(v.declCu, v.decl);
+  typeOf(v: VariableDie, program: Program = this.deps.program): CType {
+    if (v.die.attrs.has(DW_AT.type)) return program.types.typeOf(v.cu, v.die);
+    return program.types.typeOf(v.declCu, v.decl);
   }
 
-  async valueOf(v: VariableDie): Promise<Value> {
-    const type = this.typeOf(v);
+  /** `program`: the image whose DWARF holds v (another image's global is read with its own types). */
+  async valueOf(v: VariableDie, program?: Program): Promise<Value> {
+    const type = this.typeOf(v, program);
     if (v.address !== undefined) return this.sized(await this.toValue(type, { kind: 'memory', address: v.address }));
     const loc = locationAt(v.cu, v.die, this.lookupPc);
     const size = sizeOf(type) ?? 0;

@@ -13,7 +13,7 @@ import { TYPE_PREFIX } from '../../symbols/dwarf/scan';
 import { originOf, unitFunctions } from '../../symbols/dwarf/scopes';
 import { unitDeclarations, unitVariables, type VariableDie } from '../../symbols/dwarf/variables';
 import type { SymbolIndex } from '../../symbols/index/client';
-import type { SymbolTable } from '../../symbols/symtab';
+import type { SymbolLookup } from '../../symbols/symtab';
 
 
 /** C's builtin types on the LP64 kernels we debug; `char` signedness is the arch's. */
@@ -62,13 +62,29 @@ export class Program {
 
   constructor(
     readonly dwarf: Dwarf,
-    readonly symbols: SymbolTable | undefined,
+    readonly symbols: SymbolLookup | undefined,
     readonly index: SymbolIndex | undefined,
     charSigned = true,
+    /**
+     * Look names up by reading every unit, for an image too small to need an index (a
+     * module has a few units; vmlinux has thousands and an index).
+     */
+    private readonly scanUnits = false,
   ) {
     this.types = new TypeReader(dwarf);
     this.builtin = builtins(charSigned);
     this.types.completer = (kind, name) => this.completed.get(`${kind} ${name}`) ?? undefined;
+  }
+
+  /**
+   * The other loaded images' programs, asked when this one has no such name: a module's
+   * frame sees vmlinux's globals and types, and vmlinux's frames see the modules'.
+   */
+  peers: () => readonly Program[] = () => [];
+
+  private units(): CompileUnit[] {
+    if (!this.scanUnits) return [];
+    return this.dwarf.unitHeaders().map((h) => this.dwarf.unit(h.offset));
   }
 
   unitGlobals(cu: CompileUnit): Map<string, VariableDie> {
@@ -115,8 +131,22 @@ export class Program {
 
   /** An enumeration constant from this unit, else from any unit the index knows. */
   async findEnumerator(name: string, cu: CompileUnit | undefined): Promise<{ type: CType; value: bigint } | undefined> {
+    const here = await this.findEnumeratorHere(name, cu);
+    if (here) return here;
+    for (const p of this.peers()) {
+      const e = await p.findEnumeratorHere(name, undefined);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  private async findEnumeratorHere(name: string, cu: CompileUnit | undefined): Promise<{ type: CType; value: bigint } | undefined> {
     const local = this.enumerator(name, cu);
     if (local) return local;
+    for (const u of this.units()) {
+      const e = this.enumerator(name, u);
+      if (e) return e;
+    }
     const off = await this.index?.typeDie(`enumerator ${name}`).catch(() => undefined);
     const ucu = off !== undefined ? this.dwarf.unitContaining(off) : undefined;
     if (off === undefined || !ucu) return undefined;
@@ -130,9 +160,21 @@ export class Program {
    * declares (`extern unsigned long init_stack[]`, placed by the linker script) takes its
    * address from the ELF symbol table and its type from the declaration, as gdb joins them.
    */
-  async findGlobal(name: string, cu?: CompileUnit): Promise<VariableDie | undefined> {
+  async findGlobal(name: string, cu?: CompileUnit): Promise<VariableDie & { program: Program } | undefined> {
+    for (const p of [this, ...this.peers()]) {
+      const v = await p.findGlobalHere(name, p === this ? cu : undefined);
+      if (v) return { ...v, program: p };
+    }
+    return undefined;
+  }
+
+  private async findGlobalHere(name: string, cu?: CompileUnit): Promise<VariableDie | undefined> {
     const local = cu && this.unitGlobals(cu).get(name);
     if (local) return local;
+    for (const u of this.units()) {
+      const v = this.unitGlobals(u).get(name);
+      if (v) return v;
+    }
     const dies = (await this.index?.variableDies(name).catch(() => [])) ?? [];
     for (const off of dies) {
       const ucu = this.dwarf.unitContaining(off);
@@ -161,16 +203,49 @@ export class Program {
   async findType(key: string, cu?: CompileUnit): Promise<CType | undefined> {
     const b = this.builtin.get(key);
     if (b) return b;
+    for (const p of [this, ...this.peers()]) {
+      const t = await p.findTypeHere(key, p === this ? cu : undefined);
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  private async findTypeHere(key: string, cu?: CompileUnit): Promise<CType | undefined> {
     const local = cu && this.unitTypes(cu).get(key);
     if (local !== undefined && cu) return this.types.at(cu, local);
+    for (const u of this.units()) {
+      const off = this.unitTypes(u).get(key);
+      if (off !== undefined) return this.types.at(u, off);
+    }
     const off = await this.index?.typeDie(key).catch(() => undefined);
     if (off === undefined) return undefined;
     const ucu = this.dwarf.unitContaining(off);
     return ucu ? this.types.at(ucu, off) : undefined;
   }
 
+  /**
+   * A type as the unit holding the code at `address` defines it, without the index: the
+   * kernel layer reads `struct module` in a module-load hook, which must not wait for the
+   * index (it may be held back while the guest boots).
+   */
+  typeNear(key: string, address: bigint): CType | undefined {
+    try {
+      const cu = this.dwarf.unitForAddress(address);
+      const off = cu && this.unitTypes(cu).get(key);
+      return cu && off !== undefined ? this.types.at(cu, off) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async isTypedef(name: string, cu?: CompileUnit): Promise<boolean> {
+    for (const p of [this, ...this.peers()]) if (await p.isTypedefHere(name, p === this ? cu : undefined)) return true;
+    return false;
+  }
+
+  private async isTypedefHere(name: string, cu?: CompileUnit): Promise<boolean> {
     if (cu && this.unitTypes(cu).has(name)) return true;
+    if (this.units().some((u) => this.unitTypes(u).has(name))) return true;
     return (await this.index?.typeDie(name).catch(() => undefined)) !== undefined;
   }
 
@@ -188,6 +263,14 @@ export class Program {
 
   /** The C type of the function whose code starts at addr (`int (void *)` for kernel_init). */
   functionTypeAt(addr: bigint): CType | undefined {
+    for (const p of [this, ...this.peers()]) {
+      const t = p.functionTypeHere(addr);
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  private functionTypeHere(addr: bigint): CType | undefined {
     try {
       const cu = this.dwarf.unitForAddress(addr);
       const fn = cu && unitFunctions(cu).find((f) => f.low === addr);

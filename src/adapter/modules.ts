@@ -1,0 +1,47 @@
+/**
+ * Loaded modules over DAP: the `modules` request and `module` events, one Module per kernel
+ * module with its address range and its symbol file or why it has none. The same lines
+ * serve `qkd debug --lsmod`.
+ */
+import { Event } from '@vscode/debugadapter';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import type { Debugger } from '../engine/debugger';
+import type { ModuleView } from '../engine/modulefiles';
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+export function dapModule(v: ModuleView): DebugProtocol.Module {
+  const first = v.ranges[0];
+  return {
+    id: v.name,
+    name: v.name,
+    path: v.symbolFile,
+    isOptimized: true,
+    symbolStatus: v.symbolStatus,
+    symbolFilePath: v.symbolFile,
+    addressRange: first ? `${hex(first.start)}-${hex(v.ranges.reduce((e, r) => (r.end > e ? r.end : e), first.end))}` : undefined,
+  };
+}
+
+export function modulesBody(dbg: Debugger, args: DebugProtocol.ModulesArguments): DebugProtocol.ModulesResponse['body'] {
+  const all = (dbg.modules?.modules() ?? []).map(dapModule);
+  const start = args.startModule ?? 0;
+  const count = args.moduleCount ? args.moduleCount : all.length;
+  return { modules: all.slice(start, start + count), totalModules: all.length };
+}
+
+/** Forward the engine's module changes to the client as `module` events. */
+export function wireModuleEvents(dbg: Debugger, send: (e: DebugProtocol.Event) => void): void {
+  dbg.on('module', (reason: 'new' | 'changed' | 'removed', view: ModuleView) => {
+    send(new Event('module', { reason, module: dapModule(view) }) as DebugProtocol.ModuleEvent);
+  });
+}
+
+/** `lsmod` as the kernel prints it, with where each module's symbols came from. */
+export function lsmodLines(views: readonly ModuleView[]): string[] {
+  const rows = views.map((v) => [v.name, String(v.size), v.ranges[0] ? hex(v.ranges[0].start) : '-', v.state, v.symbolFile ?? v.symbolStatus]);
+  const head = ['Module', 'Size', 'Address', 'State', 'Symbols'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  return [fmt(head), ...rows.map(fmt)];
+}

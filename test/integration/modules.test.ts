@@ -1,0 +1,205 @@
+/**
+ * Module symbols that load by themselves, on each arch's sample guest: breakpoints set
+ * before the module exists wait as pending, become verified and hit when `insmod` is typed
+ * in the console (its init included), read the module's globals and struct members, walk
+ * back to the syscall entry from the ioctl handler, go back to pending on `rmmod`, and hit
+ * again on the next `insmod`. One boot per arch carries every check.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DebugProtocol } from '@vscode/debugprotocol';
+import { GuestPaths } from '../../src/guest/build';
+import { GuestConsole, waitForConsole } from '../../src/qemu/console';
+import { READY_LINE } from '../../src/guest/initramfs';
+import { requireBuilt, requireOrSkip, sampleGuest } from '../support/env';
+import { TestSession } from '../support/session';
+
+/** Where each arch's system calls enter C: the outermost frames a walk from a handler must reach. */
+const SYSCALL_ENTRY: Record<string, RegExp> = {
+  x86_64: /^(do_syscall_64|entry_SYSCALL_64)/,
+  aarch64: /^(el0_svc|el0t_64_sync_handler|invoke_syscall)/,
+  riscv64: /^(do_trap_ecall_u|ret_from_exception|handle_exception)/,
+};
+
+export function markerLine(file: string, marker: string): number {
+  const i = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(`qkd-test: ${marker}`));
+  if (i < 0) throw new Error(`marker '${marker}' not in ${file}`);
+  return i + 1;
+}
+
+for (const arch of ['x86_64', 'aarch64', 'riscv64']) {
+  describe(`module symbols on ${arch}: pending breakpoints, insmod, rmmod`, function () {
+    this.timeout(600_000);
+    let guest: GuestPaths;
+    let s: TestSession;
+    let con: GuestConsole | undefined;
+    const events: DebugProtocol.Event[] = [];
+
+    before(async function () {
+      requireBuilt(this);
+      guest = sampleGuest(this, arch);
+      requireOrSkip(this, guest.modules !== undefined, `the ${arch} guest has no sample module (run: node dist/cli.js guest build --arch ${arch})`);
+      s = new TestSession(this);
+      s.dc.on('module', (e: DebugProtocol.Event) => events.push(e));
+      s.dc.on('breakpoint', (e: DebugProtocol.Event) => events.push(e));
+      await s.start();
+    });
+
+    after(async () => {
+      await con?.close();
+      await s?.stop();
+    });
+
+    const source = (): string => path.join(guest.modules?.dir ?? '', 'qkd_sample.c');
+    const ko = (): string => `${guest.modules?.guestDir}/qkd_sample.ko`;
+    let bpInit: DebugProtocol.Breakpoint;
+    let bpCmd: DebugProtocol.Breakpoint;
+    let bpIoctl: DebugProtocol.Breakpoint;
+
+    async function waitStop(): Promise<DebugProtocol.StoppedEvent> {
+      // Each step builds on the one before: without a booted guest there is nothing to wait for.
+      assert.ok(con, 'the guest did not boot to its shell (see the first failure)');
+      return (await s.dc.waitForEvent('stopped', 120_000)) as DebugProtocol.StoppedEvent;
+    }
+
+    async function frames(tid: number): Promise<DebugProtocol.StackFrame[]> {
+      return (await s.dc.stackTraceRequest({ threadId: tid })).body.stackFrames;
+    }
+
+    function tidOf(stop: DebugProtocol.StoppedEvent): number {
+      return stop.body.threadId ?? 1;
+    }
+
+    async function evaluate(frameId: number, expression: string): Promise<string> {
+      return (await s.dc.evaluateRequest({ expression, frameId, context: 'watch' })).body.result;
+    }
+
+    async function modules(): Promise<DebugProtocol.Module[]> {
+      return (await s.dc.customRequest('modules', {})).body.modules as DebugProtocol.Module[];
+    }
+
+    it('breakpoints in a module that is not loaded are pending, with the reason', async function () {
+      const initialized = s.dc.waitForEvent('initialized');
+      await s.dc.launchRequest(s.launchArgs({ arch, kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd }));
+      await initialized;
+      [bpInit] = (await s.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'qkd_sample_init' }] })).body.breakpoints;
+      const lines = (
+        await s.dc.setBreakpointsRequest({
+          source: { path: source() },
+          breakpoints: [{ line: markerLine(source(), 'cmd-entry') }, { line: markerLine(source(), 'ioctl-entry') }],
+        })
+      ).body.breakpoints;
+      [bpCmd, bpIoctl] = lines;
+      for (const bp of [bpInit, bpCmd, bpIoctl]) {
+        assert.equal(bp.verified, false);
+        assert.match(bp.message ?? '', /pending: module qkd_sample is not loaded/);
+      }
+      await s.dc.configurationDoneRequest();
+      const info = await s.consoleEvent;
+      await waitForConsole(info.log, READY_LINE, 300_000, info.logStart);
+      con = new GuestConsole(info.log, info.socket);
+      con.start();
+      assert.equal(await con.ready(), true);
+    });
+
+    it('insmod typed in the console verifies them and stops in the module init', async () => {
+      const stopped = waitStop();
+      con?.write(`insmod ${ko()}\n`);
+      const stop = await stopped;
+      assert.equal(stop.body.reason, 'breakpoint');
+      const fs0 = await frames(tidOf(stop));
+      assert.equal(fs0[0].name, 'qkd_sample_init');
+      assert.equal(path.basename(fs0[0].source?.path ?? ''), 'qkd_sample.c');
+      // Below init: the loader that called it, in vmlinux.
+      assert.ok(fs0.some((f) => /^(do_one_initcall|do_init_module)$/.test(f.name)), fs0.map((f) => f.name).join(' < '));
+      const changed = events.filter((e) => e.event === 'breakpoint').map((e) => (e.body as { breakpoint: DebugProtocol.Breakpoint }).breakpoint);
+      for (const bp of [bpInit, bpCmd, bpIoctl]) assert.ok(changed.some((c) => c.id === bp.id && c.verified), `breakpoint ${bp.id} was not verified by an event`);
+      const mods = await modules();
+      const m = mods.find((x) => x.name === 'qkd_sample');
+      assert.ok(m, 'qkd_sample is not in the modules list');
+      assert.equal(m.path, guest.modules?.sample);
+      assert.match(String(m.addressRange), /^0x[0-9a-f]+-0x[0-9a-f]+$/);
+      assert.ok(events.some((e) => e.event === 'module' && (e.body as { reason: string }).reason === 'new'));
+      // A module parameter and a global, read in the module's own frame.
+      assert.equal(await evaluate(fs0[0].id, 'start_value'), '42');
+      await s.dc.continueRequest({ threadId: tidOf(stop) });
+    });
+
+    it('a write stops in the command dispatcher; the module global and struct member read right', async () => {
+      await waitForConsole((await s.consoleEvent).log, /qkd_sample: loaded/, 60_000);
+      const stopped = waitStop();
+      con?.write('echo add 5 > /dev/qkd_sample\n');
+      const stop = await stopped;
+      const fs0 = await frames(tidOf(stop));
+      assert.equal(fs0[0].name, 'qkd_sample_do_cmd');
+      assert.equal(fs0[0].line, markerLine(source(), 'cmd-entry'));
+      const names = fs0.map((f) => f.name);
+      assert.ok(names.includes('qkd_sample_write'), names.join(' < '));
+      assert.ok(names.includes('vfs_write') || names.includes('ksys_write'), names.join(' < '));
+      assert.ok(names.some((n) => SYSCALL_ENTRY[arch].test(n)), `no syscall entry in ${names.join(' < ')}`);
+      // At the marked line nothing has run yet: the count is what init left (0 commands).
+      assert.equal(await evaluate(fs0[0].id, 'qkd_sample_count'), '0');
+      assert.equal(await evaluate(fs0[0].id, 'qkd_sample_state.nr_items'), '1');
+      assert.equal(await evaluate(fs0[0].id, 'qkd_sample_state.last_value'), '42');
+      // Arguments: _IOW('q', 0x40, int) and the value written.
+      assert.equal(await evaluate(fs0[0].id, 'cmd'), String((1 << 30) | (4 << 16) | (0x71 << 8) | 0x40));
+      assert.equal(await evaluate(fs0[0].id, 'arg'), '5');
+      assert.match(await evaluate(fs0[0].id, 'origin'), /"write"/);
+      // From a vmlinux frame the module's globals are still found.
+      const vfs = fs0.find((f) => f.name === 'vfs_write' || f.name === 'ksys_write');
+      assert.equal(await evaluate(vfs?.id ?? fs0[0].id, 'qkd_sample_state.nr_items'), '1');
+      await s.dc.continueRequest({ threadId: tidOf(stop) });
+    });
+
+    it('the ioctl handler stops too, and its backtrace reaches the syscall entry', async () => {
+      const stopped = waitStop();
+      con?.write(`${guest.modules?.ctl ?? 'qkd_sample_ctl'} count\n`);
+      let stop = await stopped;
+      let fs0 = await frames(tidOf(stop));
+      // The ioctl line comes first, then the dispatcher it calls.
+      assert.equal(fs0[0].name, 'qkd_sample_ioctl');
+      assert.equal(fs0[0].line, markerLine(source(), 'ioctl-entry'));
+      const names = fs0.map((f) => f.name);
+      assert.ok(names.some((n) => SYSCALL_ENTRY[arch].test(n)), `no syscall entry in ${names.join(' < ')}`);
+      assert.ok(names.includes('__arm64_sys_ioctl') || names.includes('__x64_sys_ioctl') || names.includes('__riscv_sys_ioctl') || names.includes('__se_sys_ioctl') || names.includes('__do_sys_ioctl'), names.join(' < '));
+      const next = waitStop();
+      await s.dc.continueRequest({ threadId: tidOf(stop) });
+      stop = await next;
+      fs0 = await frames(tidOf(stop));
+      assert.equal(fs0[0].name, 'qkd_sample_do_cmd');
+      assert.equal(await evaluate(fs0[0].id, 'qkd_sample_count'), '1');
+      await s.dc.continueRequest({ threadId: tidOf(stop) });
+    });
+
+    it('rmmod takes the module out of the list and its breakpoints back to pending', async () => {
+      const before = events.length;
+      con?.write('rmmod qkd_sample\n');
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && !events.slice(before).some((e) => e.event === 'module' && (e.body as { reason: string }).reason === 'removed')) await new Promise((r) => setTimeout(r, 200));
+      assert.ok(
+        events.slice(before).some((e) => e.event === 'module' && (e.body as { reason: string }).reason === 'removed'),
+        'no module removed event',
+      );
+      const pending = events
+        .slice(before)
+        .filter((e) => e.event === 'breakpoint')
+        .map((e) => (e.body as { breakpoint: DebugProtocol.Breakpoint }).breakpoint);
+      for (const bp of [bpCmd, bpIoctl]) {
+        const last = pending.filter((p) => p.id === bp.id).pop();
+        assert.ok(last && !last.verified && /pending: module qkd_sample is not loaded/.test(last.message ?? ''), `breakpoint ${bp.id} did not go back to pending`);
+      }
+      assert.equal((await modules()).some((m) => m.name === 'qkd_sample'), false);
+    });
+
+    it('a second insmod hits the init breakpoint again', async () => {
+      const stopped = waitStop();
+      con?.write(`insmod ${ko()}\n`);
+      const stop = await stopped;
+      assert.equal((await frames(tidOf(stop)))[0].name, 'qkd_sample_init');
+      await s.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+      await s.dc.setBreakpointsRequest({ source: { path: source() }, breakpoints: [] });
+      await s.dc.continueRequest({ threadId: tidOf(stop) });
+    });
+  });
+}
