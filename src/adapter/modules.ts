@@ -1,7 +1,6 @@
 /**
  * Loaded modules over DAP: the `modules` request and `module` events, one Module per kernel
- * module with its address range and its symbol file or why it has none. The same lines
- * serve `qkd debug --lsmod`.
+ * module with its address range and its symbol file or why it has none.
  */
 import { Event } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -35,13 +34,4 @@ export function wireModuleEvents(dbg: Debugger, send: (e: DebugProtocol.Event) =
   dbg.on('module', (reason: 'new' | 'changed' | 'removed', view: ModuleView) => {
     send(new Event('module', { reason, module: dapModule(view) }) as DebugProtocol.ModuleEvent);
   });
-}
-
-/** `lsmod` as the kernel prints it, with where each module's symbols came from. */
-export function lsmodLines(views: readonly ModuleView[]): string[] {
-  const rows = views.map((v) => [v.name, String(v.size), v.ranges[0] ? hex(v.ranges[0].start) : '-', v.state, v.symbolFile ?? v.symbolStatus]);
-  const head = ['Module', 'Size', 'Address', 'State', 'Symbols'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
-  return [fmt(head), ...rows.map(fmt)];
 }

@@ -10,8 +10,16 @@ import { launchConfigFrom, say } from './launchargs';
 import { LAUNCH_OPTIONS } from './options';
 import { collectStop, formatStop } from './stopreport';
 
+/** The Modules list as lsmod prints it, with where each module's symbols came from. */
+function lsmodText(modules: DebugProtocol.Module[]): string[] {
+  const rows = modules.map((m) => [m.name, m.addressRange ?? '-', m.path ?? m.symbolStatus ?? '']);
+  const head = ['Module', 'Address range', 'Symbols'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [head, ...rows].map((r) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c)).join('  '));
+}
+
 export async function debugCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...LAUNCH_OPTIONS, break: { type: 'string', multiple: true }, timeout: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { ...LAUNCH_OPTIONS, break: { type: 'string', multiple: true }, timeout: { type: 'string' }, lsmod: { type: 'boolean' } } });
   const breaks = values.break?.length ? values.break : ['kernel_clone'];
   const timeoutMs = Number(values.timeout ?? 300) * 1000;
   const cfg = await launchConfigFrom(values);
@@ -27,8 +35,9 @@ export async function debugCommand(args: string[]): Promise<number> {
     await dap.request('launch', cfg);
     await initialized;
     const bps = await dap.request<DebugProtocol.SetFunctionBreakpointsResponse['body']>('setFunctionBreakpoints', { breakpoints: breaks.map((name) => ({ name })) });
-    bps.breakpoints.forEach((b, i) => say(`breakpoint ${breaks[i]}: ${b.verified ? `at ${b.instructionReference}` : `not set: ${b.message}`}`));
-    if (!bps.breakpoints.some((b) => b.verified)) throw new Error('no breakpoint could be set, so the guest would never stop');
+    bps.breakpoints.forEach((b, i) => say(`breakpoint ${breaks[i]}: ${b.verified ? `at ${b.instructionReference}` : b.message?.startsWith('pending:') ? b.message : `not set: ${b.message}`}`));
+    // A pending breakpoint (in a module not loaded yet) can still be hit once the module loads.
+    if (!bps.breakpoints.some((b) => b.verified || b.message?.startsWith('pending:'))) throw new Error('no breakpoint could be set, so the guest would never stop');
     const stopped = Promise.race([
       dap.waitEvent<DebugProtocol.StoppedEvent['body']>('stopped', timeoutMs),
       dap.waitEvent('terminated', timeoutMs).then(() => {
@@ -38,7 +47,9 @@ export async function debugCommand(args: string[]): Promise<number> {
     await dap.request('configurationDone');
     const stop = await stopped;
     const report = await collectStop(dap, stop, bps.breakpoints.map((b) => b.id), (Date.now() - t0) / 1000);
-    process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatStop(report) + '\n');
+    const modules = values.lsmod ? (await dap.request<DebugProtocol.ModulesResponse['body']>('modules', {})).modules : undefined;
+    if (values.json) process.stdout.write(JSON.stringify(modules ? { ...report, modules } : report) + '\n');
+    else process.stdout.write(formatStop(report) + '\n' + (modules ? `\n${lsmodText(modules).join('\n')}\n` : ''));
     return 0;
   } finally {
     if (!terminated) await dap.request('disconnect', { terminateDebuggee: true }).catch(() => undefined);

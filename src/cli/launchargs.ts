@@ -16,6 +16,7 @@ export interface LaunchFlags {
   qemu?: string;
   'console-log'?: string;
   'rsp-log'?: string;
+  'module-path'?: string[];
 }
 
 export const say = (m: string): void => void process.stderr.write(`qkd: ${m}\n`);
@@ -32,6 +33,7 @@ export async function launchConfigFrom(flags: LaunchFlags): Promise<LaunchConfig
     qemuPath: flags.qemu,
     consoleLog: flags['console-log'],
     rspLog: flags['rsp-log'],
+    modulePaths: flags['module-path'],
   };
   if (flags.smp !== undefined) {
     const n = Number(flags.smp);

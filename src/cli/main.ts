@@ -15,9 +15,11 @@ commands:
   guest build [--arch ARCH] [--json]     build (or reuse from the cache) the sample guest;
                                           ARCH is x86_64 (default), aarch64 or riscv64
   boot [launch options]                   boot a kernel, console on this terminal (Ctrl-A x quits)
-  debug [--break FUNC]... [launch options] [--json]
-                                          boot under the debugger, stop at FUNC (default kernel_clone),
-                                          print where it stopped and the registers, then end the guest
+  debug [--break FUNC]... [--lsmod] [launch options] [--json]
+                                          boot under the debugger, stop at FUNC (default kernel_clone;
+                                          a module's function waits until the module loads), print
+                                          where it stopped and the registers (--lsmod: and the loaded
+                                          modules with their symbol files), then end the guest
   where --vmlinux FILE [--source DIR] [--inlined] [--json] LOCATION...
                                           resolve breakpoint locations (FUNC or FILE:LINE) offline, like
                                           gdb's 'info line', with no guest; --inlined adds inlined
@@ -26,6 +28,8 @@ commands:
 launch options (default: the sample guest):
   --kernel FILE  --vmlinux FILE  --initrd FILE  --append TEXT  --arch x86_64
   --memory 512M  --smp N  --accel auto|kvm|tcg  --qemu PATH  --console-log FILE  --rsp-log FILE
+  --module-path DIR (repeatable: where modules' .ko files are searched first; the guest loads
+  the sample guest's modules at boot with --append 'qkd.load=qkd_sample')
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -11,6 +11,7 @@ export const LAUNCH_OPTIONS = {
   qemu: { type: 'string' },
   'console-log': { type: 'string' },
   'rsp-log': { type: 'string' },
+  'module-path': { type: 'string', multiple: true },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;

@@ -11,7 +11,7 @@ import { Dwarf } from '../symbols/dwarf/dwarf';
 import { ElfFile } from '../symbols/elf';
 import type { AddressRange, Image } from '../symbols/imageset';
 import { linkModule } from '../symbols/kolink';
-import { defaultModuleDirs, ModuleFileIndex, moduleIdentity, readModuleFile, type ModuleCandidate } from '../symbols/modfiles';
+import { defaultModuleDirs, findModuleFile, ModuleFileIndex, moduleIdentity, type ModuleCandidate } from '../symbols/modfiles';
 import { SymbolTable } from '../symbols/symtab';
 import { messageOf } from '../util/errors';
 
@@ -108,38 +108,16 @@ export class ModuleSymbols {
       buildId: m.buildId,
       sections: m.sections,
     };
-    const index = this.files();
-    const candidates = await index.find(m.name);
-    if (!candidates.length) {
-      view.symbolStatus = `no symbols: no ${m.name}.ko in ${index.searched().join(', ') || '(no directories: set "modulePaths")'}`;
+    const found = await findModuleFile(this.files(), { name: m.name, buildId: m.buildId, srcversion: m.srcversion });
+    const refusals = found.rejected.map((r) => `${r.path}: ${r.reason}`);
+    if (!found.file) {
+      view.symbolStatus = refusals.length ? `no symbols: refused ${refusals.join('; ')}` : `no symbols: no ${m.name}.ko in ${found.searched.join(', ') || '(no folders: set "modulePaths")'}`;
+      this.warn(`Module ${m.name}: ${view.symbolStatus}`);
       return { view };
     }
-    const refusals: string[] = [];
-    let fallback: { c: ModuleCandidate; bytes: Buffer } | undefined;
-    for (const c of candidates) {
-      let bytes: Buffer;
-      try {
-        bytes = await readModuleFile(c);
-        const id = moduleIdentity(bytes, c.path);
-        const mismatch = identityMismatch(m, id, c.path);
-        if (mismatch) {
-          refusals.push(mismatch);
-          continue;
-        }
-        if (!id.hasDebugInfo) {
-          fallback ??= { c, bytes };
-          continue;
-        }
-      } catch (e) {
-        refusals.push(messageOf(e));
-        continue;
-      }
-      return this.link(m, c, bytes, view);
-    }
-    if (fallback) return this.link(m, fallback.c, fallback.bytes, view);
-    view.symbolStatus = `no symbols: ${refusals.join('; ')}`;
-    this.warn(`Module ${m.name}: ${view.symbolStatus}`);
-    return { view };
+    // A stale copy in the user's folders is worth knowing about even when another file fits.
+    for (const r of refusals) this.warn(`Module ${m.name}: skipped ${r}; using ${found.file.candidate.path}`);
+    return this.link(m, found.file.candidate, found.file.bytes, view);
   }
 
   private link(m: LoadedModule, c: ModuleCandidate, bytes: Buffer, view: ModuleView): { image?: Image; view: ModuleView } {
@@ -160,13 +138,6 @@ export class ModuleSymbols {
       return { view };
     }
   }
-}
-
-/** Why a file is not the module the guest loaded, or undefined when it is (or nothing says otherwise). */
-function identityMismatch(m: LoadedModule, id: { buildId?: string; srcversion?: string }, file: string): string | undefined {
-  if (m.buildId && id.buildId) return m.buildId === id.buildId ? undefined : `${file} is another build: its build ID is ${id.buildId}, the loaded module's is ${m.buildId}`;
-  if (m.srcversion && id.srcversion) return m.srcversion === id.srcversion ? undefined : `${file} is another version: its srcversion is ${id.srcversion}, the loaded module's is ${m.srcversion}`;
-  return undefined;
 }
 
 interface CatalogEntry {

@@ -10,7 +10,7 @@ import type { ArchInfo } from '../arch';
 import { ModuleReader, type LoadedModule } from '../kernel/modules';
 import type { KernelAccess } from '../kernel/layout';
 import { kernelRelease } from '../kernel/release';
-import { inRanges, type AddressRange, type Image } from '../symbols/imageset';
+import type { AddressRange, Image } from '../symbols/imageset';
 import type { SymbolLookup } from '../symbols/symtab';
 import { messageOf } from '../util/errors';
 import { ModuleSymbols, type ModuleFileOptions, type ModuleView } from './modulefiles';
@@ -160,6 +160,9 @@ export class ModuleTracker {
       await this.armReturn(tid);
     }
     this.lastLoadMs = performance.now() - t0;
+    const v = this.views.get(m.name);
+    const at = m.sections.get('.text') ?? m.core[0]?.start;
+    this.host.log(`Module ${m.name} loaded${at !== undefined ? ` at 0x${at.toString(16)}` : ''}: ${v?.symbolFile ? `symbols from ${v.symbolFile}` : v?.symbolStatus} (${this.lastLoadMs.toFixed(1)} ms)`);
   }
 
   /** A breakpoint where do_init_module returns to: init memory is freed after that. */
@@ -235,12 +238,6 @@ export class ModuleTracker {
 
   modules(): ModuleView[] {
     return [...this.views.values()];
-  }
-
-  /** Whether pc is in a module the guest has loaded (for describing addresses without symbols). */
-  moduleAt(pc: bigint): ModuleView | undefined {
-    for (const v of this.views.values()) if (inRanges(v.ranges, pc)) return v;
-    return undefined;
   }
 
   /** Take the hooks out (detach). */

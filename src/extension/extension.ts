@@ -14,6 +14,7 @@ import { RspTraceProvider } from './trace';
 import { ConsoleInfo, ConsoleTerminals } from './console';
 import { AdapterFactory } from './adapterfactory';
 import { QemuKernelConfigProvider } from './config';
+import { ModulesView } from '../ui/modules';
 import { RegistersView } from '../ui/registers';
 import { registerMemoryCommands } from '../ui/memory';
 
@@ -34,6 +35,7 @@ export function activate(context: vscode.ExtensionContext): void {
     sessions,
     status,
     new RegistersView(context.workspaceState),
+    new ModulesView(),
     registerMemoryCommands(),
     vscode.debug.registerDebugAdapterDescriptorFactory('qemu-kernel', new AdapterFactory(context.asAbsolutePath('dist'), (m) => void vscode.window.showWarningMessage(m))),
     vscode.debug.registerDebugConfigurationProvider('qemu-kernel', new QemuKernelConfigProvider()),

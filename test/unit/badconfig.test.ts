@@ -35,7 +35,7 @@ function elfHeader(machine: number): Buffer {
   return h;
 }
 
-describe('config: 31 bad configurations, each naming its field and the fix', () => {
+describe('config: 34 bad configurations, each naming its field and the fix', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-badcfg-'));
   const at = (rel: string): string => path.join(dir, rel);
   const table: string[] = [];
@@ -77,6 +77,9 @@ describe('config: 31 bad configurations, each naming its field and the fix', () 
     { name: 'qemuArgs: not an array', run: launch({ qemuArgs: '-s' }), field: 'qemuArgs', fix: /must be an array of strings, not "-s"\. Write it as a list of strings/ },
     { name: 'qemuArgs: a non-string', run: launch({ qemuArgs: ['-smp', 2] }), field: 'qemuArgs', fix: /'qemuArgs\[1\]' must be a string, not 2\. Write it as a list of strings/ },
     { name: 'append: not a string', run: launch({ append: ['quiet'] }), field: 'append', fix: /must be a string.*as one string, e\.g\. "append": "quiet/ },
+    { name: 'modulePaths: a string', run: launch({ modulePaths: '/lib/modules' }), field: 'modulePaths', fix: /must be an array of strings.*"modulePaths": \["\$\{workspaceFolder\}\/drivers\/mydriver"\]/ },
+    { name: 'modulePaths: a folder that is not there', run: launch({ modulePaths: [at('no-such-dir')] }), field: 'modulePaths[0]', code: ErrorCode.FileNotFound, fix: /does not exist\. Point it at a folder where your modules are built/ },
+    { name: 'modulePaths: a file', run: attach({ target: '127.0.0.1:1234', modulePaths: [at('a-file')] }), field: 'modulePaths[0]', code: ErrorCode.InvalidField, fix: /is not a directory\. Point it at a folder where your modules are built/ },
     { name: 'breakAt: a string', run: launch({ breakAt: 'kernel_clone' }), field: 'breakAt', fix: /must be an array of strings.*"breakAt": \["kernel_clone"\]/ },
     { name: 'sourceMap: not an object', run: launch({ sourceMap: '/build/linux' }), field: 'sourceMap', fix: /must be an object.*compile-time prefix to local prefix/ },
     { name: 'sourceMap: a value not a string', run: launch({ sourceMap: { '/build/linux': 7 } }), field: 'sourceMap', fix: /'sourceMap\.\/build\/linux' must be a string, not 7\. Each value must be a local directory path/ },
@@ -94,7 +97,7 @@ describe('config: 31 bad configurations, each naming its field and the fix', () 
     { name: 'request: neither launch nor attach', run: () => checkConfig({ type: 'qemu-kernel', request: 'debug', name: 'x' }), field: 'request', fix: /must be "launch" or "attach", not "debug"\. Use "launch" to boot a kernel/ },
   ];
 
-  it('has 31 cases', () => assert.equal(cases.length, 31));
+  it('has 34 cases', () => assert.equal(cases.length, 34));
 
   cases.forEach((c, i) =>
     it(`${i + 1}. ${c.name}`, () => {
