@@ -128,6 +128,18 @@ for (const arch of ['x86_64', 'aarch64', 'riscv64']) {
 
     it('a write stops in the command dispatcher; the module global and struct member read right', async () => {
       await waitForConsole((await s.consoleEvent).log, /qkd_sample: loaded/, 60_000);
+      // A logpoint in the module prints without stopping; a condition in the module is evaluated there.
+      const lines = (
+        await s.dc.setBreakpointsRequest({
+          source: { path: source() },
+          breakpoints: [
+            { line: markerLine(source(), 'write-entry'), logMessage: 'qkd write count={qkd_sample_count} items={qkd_sample_state.nr_items}' },
+            { line: markerLine(source(), 'cmd-entry'), condition: 'arg == 5' },
+            { line: markerLine(source(), 'ioctl-entry') },
+          ],
+        })
+      ).body.breakpoints;
+      assert.ok(lines.every((b) => b.verified), JSON.stringify(lines));
       const stopped = waitStop();
       con?.write('echo add 5 > /dev/qkd_sample\n');
       const stop = await stopped;
@@ -149,25 +161,43 @@ for (const arch of ['x86_64', 'aarch64', 'riscv64']) {
       // From a vmlinux frame the module's globals are still found.
       const vfs = fs0.find((f) => f.name === 'vfs_write' || f.name === 'ksys_write');
       assert.equal(await evaluate(vfs?.id ?? fs0[0].id, 'qkd_sample_state.nr_items'), '1');
+      assert.ok(s.output.some((o) => /qkd write count=0 items=1/.test(o)), `no logpoint output in ${s.output.slice(-5).join('')}`);
+      // Init has returned and its memory is freed: the init breakpoint was dropped, and says so.
+      const initState = events
+        .filter((e) => e.event === 'breakpoint')
+        .map((e) => (e.body as { breakpoint: DebugProtocol.Breakpoint }).breakpoint)
+        .filter((b) => b.id === bpInit.id)
+        .pop();
+      assert.ok(initState && !initState.verified && /dropped: qkd_sample's init code was freed/.test(initState.message ?? ''), JSON.stringify(initState));
+
+      // Disassembly names the module's function; Set Value writes a module global.
+      const pc = fs0[0].instructionPointerReference as string;
+      const dis = (await s.dc.customRequest('disassemble', { memoryReference: pc, instructionCount: 4 })).body.instructions as DebugProtocol.DisassembledInstruction[];
+      assert.ok(dis.some((i) => /qkd_sample_do_cmd/.test(i.symbol ?? '')), JSON.stringify(dis.slice(0, 2)));
+      await s.dc.customRequest('setExpression', { expression: 'qkd_sample_state.last_value', value: '4242', frameId: fs0[0].id });
+      assert.equal(await evaluate(fs0[0].id, 'qkd_sample_state.last_value'), '4242');
+
+      // A line step stays in the module: the next line of the dispatcher.
+      const stepped = waitStop();
+      await s.dc.nextRequest({ threadId: tidOf(stop) });
+      const after = await frames(tidOf(await stepped));
+      assert.equal(after[0].name, 'qkd_sample_do_cmd');
+      assert.ok((after[0].line ?? 0) > markerLine(source(), 'cmd-entry'), `line ${after[0].line}`);
+      assert.equal(await evaluate(after[0].id, 'qkd_sample_count'), '1');
       await s.dc.continueRequest({ threadId: tidOf(stop) });
     });
 
     it('the ioctl handler stops too, and its backtrace reaches the syscall entry', async () => {
       const stopped = waitStop();
       con?.write(`${guest.modules?.ctl ?? 'qkd_sample_ctl'} count\n`);
-      let stop = await stopped;
-      let fs0 = await frames(tidOf(stop));
-      // The ioctl line comes first, then the dispatcher it calls.
+      const stop = await stopped;
+      const fs0 = await frames(tidOf(stop));
       assert.equal(fs0[0].name, 'qkd_sample_ioctl');
       assert.equal(fs0[0].line, markerLine(source(), 'ioctl-entry'));
       const names = fs0.map((f) => f.name);
       assert.ok(names.some((n) => SYSCALL_ENTRY[arch].test(n)), `no syscall entry in ${names.join(' < ')}`);
       assert.ok(names.includes('__arm64_sys_ioctl') || names.includes('__x64_sys_ioctl') || names.includes('__riscv_sys_ioctl') || names.includes('__se_sys_ioctl') || names.includes('__do_sys_ioctl'), names.join(' < '));
-      const next = waitStop();
-      await s.dc.continueRequest({ threadId: tidOf(stop) });
-      stop = await next;
-      fs0 = await frames(tidOf(stop));
-      assert.equal(fs0[0].name, 'qkd_sample_do_cmd');
+      // The dispatcher's breakpoint has the condition `arg == 5`: this call (count, arg 0) passes it by.
       assert.equal(await evaluate(fs0[0].id, 'qkd_sample_count'), '1');
       await s.dc.continueRequest({ threadId: tidOf(stop) });
     });
