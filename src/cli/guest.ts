@@ -12,7 +12,12 @@ export async function guestCommand(args: string[]): Promise<number> {
     return 2;
   }
   const g = await buildGuest(values.arch ?? 'x86_64', say);
-  if (values.json) process.stdout.write(JSON.stringify({ arch: g.arch, kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, source: g.source }) + '\n');
-  else process.stdout.write(`kernel:  ${g.kernel}\nvmlinux: ${g.vmlinux}\ninitrd:  ${g.initrd}\nsource:  ${g.source}\n${g.busybox ? `busybox: ${g.busybox}\n` : ''}`);
+  const modules = g.modules ? { dir: g.modules.dir, sample: g.modules.sample, release: g.modules.release, guestDir: g.modules.guestDir } : undefined;
+  if (values.json) process.stdout.write(JSON.stringify({ arch: g.arch, kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, source: g.source, modules, gdbScripts: g.gdbScripts }) + '\n');
+  else
+    process.stdout.write(
+      `kernel:  ${g.kernel}\nvmlinux: ${g.vmlinux}\ninitrd:  ${g.initrd}\nsource:  ${g.source}\n${g.busybox ? `busybox: ${g.busybox}\n` : ''}` +
+        (modules ? `module:  ${modules.sample} (in the guest: ${modules.guestDir}/qkd_sample.ko)\n` : ''),
+    );
   return 0;
 }

@@ -23,6 +23,8 @@ const ALLOWED = [
   /^extension\/dist\/[^/]+\.(js|wasm)$/,
   /^extension\/syntaxes\/[^/]+$/,
   /^extension\/media\/.+[^/]$/,
+  // The sample module's sources, which the guest builder compiles against the sample kernel.
+  /^extension\/examples\/sample-module\/.+[^/]$/,
 ];
 
 function unzip(args: string[]): string {
