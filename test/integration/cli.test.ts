@@ -6,7 +6,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { READY_LINE } from '../../src/guest/initramfs';
 import { artifact, CLI, requireBuilt, requireOrSkip, sampleGuest } from '../support/env';
-import { gdbSession, haveGdb } from '../support/gdb';
+import { gdbSession, haveGdb, NO_AUTOLOAD } from '../support/gdb';
 import { nmAddress } from '../support/oracle';
 
 const run = promisify(execFile);
@@ -18,7 +18,11 @@ describe('qkd CLI', function () {
     requireBuilt(this);
     const g = sampleGuest(this);
     const { stdout } = await run('node', [CLI, 'guest', 'build', '--json']);
-    assert.deepEqual(JSON.parse(stdout), { arch: 'x86_64', kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, source: g.source });
+    const { modules, gdbScripts, ...paths } = JSON.parse(stdout) as { modules?: { sample: string }; gdbScripts?: string };
+    assert.deepEqual(paths, { arch: 'x86_64', kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, source: g.source });
+    assert.equal(modules?.sample, g.modules?.sample);
+    assert.ok(modules && fs.existsSync(modules.sample), 'the sample module is built');
+    assert.equal(gdbScripts, g.gdbScripts);
   });
 
   it('debug --break kernel_clone --json stops there and prints the registers', async function () {
@@ -73,7 +77,7 @@ describe('qkd CLI', function () {
     const locs = ['kernel_clone', 'start_kernel', 'handle_mm_fault', 'kernel/fork.c:2739', 'init/main.c:1000', 'mm/memory.c:5000'];
     const { stdout } = await run('node', [CLI, 'where', '--json', '--vmlinux', g.vmlinux, '--source', g.source, ...locs], { cwd: g.source });
     const ours = JSON.parse(stdout) as Array<{ location: string; addresses: Array<{ address: string; line?: number; file?: string }> }>;
-    const gdb = execFileSync('gdb', ['-q', '-nx', '-batch', ...locs.flatMap((l) => ['-ex', `info line ${l}`]), g.vmlinux], { cwd: g.source, encoding: 'utf8' }).trim().split('\n');
+    const gdb = execFileSync('gdb', ['-q', '-nx', '-batch', ...NO_AUTOLOAD, ...locs.flatMap((l) => ['-ex', `info line ${l}`]), g.vmlinux], { cwd: g.source, encoding: 'utf8' }).trim().split('\n');
     assert.equal(gdb.length, locs.length, gdb.join('\n'));
     locs.forEach((loc, i) => {
       const m = /^Line (\d+) of "([^"]+)" (starts at|is at) address (0x[0-9a-f]+) /.exec(gdb[i]);

@@ -6,6 +6,13 @@ import * as path from 'node:path';
 import { getArch } from '../../src/arch';
 import { GuestPaths } from '../../src/guest/build';
 
+/**
+ * The sample tree has the kernel's vmlinux-gdb.py beside vmlinux (for the module oracle,
+ * which sources it on purpose): elsewhere gdb must not try to auto-load it, or its refusal
+ * lands in the output the tests parse.
+ */
+export const NO_AUTOLOAD = ['-iex', 'set auto-load python-scripts off', '-iex', 'set auto-load gdb-scripts off'];
+
 /** gdb for the host arch; gdb-multiarch (Debian package) for the others. */
 export function gdbFor(arch = 'x86_64'): string {
   return arch === 'x86_64' ? 'gdb' : 'gdb-multiarch';
@@ -43,7 +50,7 @@ export async function gdbSession(guest: GuestPaths, commands: string[], timeoutM
       };
       if (fs.existsSync(sock)) done();
     });
-    const args = ['-q', '-nx', '-batch', '-ex', 'set pagination off', '-ex', `target remote ${sock}`, ...commands.flatMap((c) => ['-ex', c]), guest.vmlinux];
+    const args = ['-q', '-nx', '-batch', ...NO_AUTOLOAD, '-ex', 'set pagination off', '-ex', `target remote ${sock}`, ...commands.flatMap((c) => ['-ex', c]), guest.vmlinux];
     const g = spawn(gdbFor(guest.arch), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     g.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -77,7 +84,7 @@ export function parseInfoRegisters(text: string): Map<string, bigint> {
 
 /** `break NAME` for each name in one gdb run, parsed from `info breakpoints`. */
 export function gdbBreakLocations(vmlinux: string, names: string[]): Map<string, string[]> {
-  const args = ['-q', '-nx', '-batch', ...names.flatMap((n) => ['-ex', `break ${n}`]), '-ex', 'info breakpoints', vmlinux];
+  const args = ['-q', '-nx', '-batch', ...NO_AUTOLOAD, ...names.flatMap((n) => ['-ex', `break ${n}`]), '-ex', 'info breakpoints', vmlinux];
   const out = execFileSync('gdb', args, { encoding: 'utf8', maxBuffer: 16 << 20 });
   const byNumber = new Map<number, string[]>();
   for (const line of out.split('\n')) {

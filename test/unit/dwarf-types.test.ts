@@ -14,7 +14,7 @@ import { Program } from '../../src/engine/values/program';
 import { formatValue, childrenOf, hasChildren, type FormatEnv } from '../../src/engine/values/format';
 import { findMember, memberValue, memoryValue, toInteger } from '../../src/engine/values/value';
 import { sampleGuest } from '../support/env';
-import { haveGdb } from '../support/gdb';
+import { haveGdb, NO_AUTOLOAD } from '../support/gdb';
 
 /** [struct, member] pairs whose member types cover pointers, arrays, typedefs, qualifiers, function pointers, enums, bit-fields. */
 const MEMBERS: Array<[string, string]> = [
@@ -52,7 +52,7 @@ describe('DWARF types on the sample vmlinux (gdb whatis as oracle)', function ()
       const cmds = MEMBERS.flatMap(([s, m]) => [`whatis ((struct ${s} *)0)->${m}`, `print sizeof(((struct ${s} *)0)->${m})`, `print (unsigned long)&((struct ${s} *)0)->${m}`]);
       const structs = [...new Set(MEMBERS.map(([s]) => s))];
       cmds.push(...structs.map((s) => `print sizeof(struct ${s})`));
-      const out = execFileSync('gdb', ['-q', '-nx', '-batch', ...cmds.flatMap((c) => ['-ex', c]), g.vmlinux], { encoding: 'utf8', maxBuffer: 16 << 20 });
+      const out = execFileSync('gdb', ['-q', '-nx', '-batch', ...NO_AUTOLOAD, ...cmds.flatMap((c) => ['-ex', c]), g.vmlinux], { encoding: 'utf8', maxBuffer: 16 << 20 });
       gdb = out.split('\n').filter((l) => /^(type = |\$\d+ = )/.test(l)).map((l) => l.replace(/^(type = |\$\d+ = )/, ''));
     }
   });
