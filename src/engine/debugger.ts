@@ -54,7 +54,13 @@ export class Debugger extends EventEmitter {
     this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind, () => target.breakpointsInMemory);
     this.watches = new WatchTable(target.rsp);
     const isCode = (pc: bigint): boolean => this.symbols?.locate(pc) !== undefined || source?.lineAt(pc) !== undefined;
-    this.unwinder = new Unwinder(target.arch, (pc) => cfiAt(source, pc), isCode, (addr, size) => target.readMemory(addr, size).catch(() => undefined));
+    this.unwinder = new Unwinder(
+      target.arch,
+      (pc) => cfiAt(source, pc),
+      isCode,
+      (addr, size) => target.readMemory(addr, size).catch(() => undefined),
+      (pc) => source !== undefined && (source.isFunctionEntry(pc) || source.patchableEntry(pc) !== undefined),
+    );
     const stepper = source
       ? new Stepper({
           target,

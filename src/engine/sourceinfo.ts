@@ -34,6 +34,11 @@ export interface FrameScope {
   cu: CompileUnit;
   die: Die;
   fn: Die;
+  /**
+   * Where to look locations up when not the frame's pc: a stop on the ftrace NOPs before a
+   * function's DWARF start is shown at that start, and the NOPs change no register.
+   */
+  pc?: bigint;
 }
 
 export interface CodeLocation {
@@ -194,7 +199,10 @@ export class SourceInfo {
    */
   frameScope(pc: bigint, isCaller: boolean, inlineDepth: number, reveal?: ReadonlySet<string>): FrameScope | undefined {
     const entry = isCaller ? undefined : this.patchableEntry(pc);
-    if (entry !== undefined) return this.frameScope(entry, false, inlineDepth, reveal);
+    if (entry !== undefined) {
+      const s = this.frameScope(entry, false, inlineDepth, reveal);
+      return s && { ...s, pc: entry };
+    }
     const look = isCaller ? pc - 1n : pc;
     const cu = this.unitAt(look);
     if (!cu || !this.dwarf) return undefined;
@@ -422,7 +430,7 @@ export class SourceInfo {
    * after them. A stop there is shown as the function at its first line, as gdb shows a
    * breakpoint it placed past them. Undefined when pc is not on such NOPs.
    */
-  private patchableEntry(pc: bigint): bigint | undefined {
+  patchableEntry(pc: bigint): bigint | undefined {
     const sym = this.symbols.locate(pc);
     if (!sym || sym.offset > 16n || this.inDwarfFunction(pc)) return undefined;
     const end = sym.symbol.value + BigInt(Math.max(1, sym.symbol.size));

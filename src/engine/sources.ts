@@ -85,6 +85,11 @@ export class SourceSet extends SourceInfo {
     return m ? m.inDwarfFunction(pc) : super.inDwarfFunction(pc);
   }
 
+  override patchableEntry(pc: bigint): bigint | undefined {
+    const m = this.at(pc);
+    return m ? m.patchableEntry(pc) : super.patchableEntry(pc);
+  }
+
   override isFunctionEntry(pc: bigint): boolean {
     const m = this.at(pc);
     return m ? m.isFunctionEntry(pc) : super.isFunctionEntry(pc);

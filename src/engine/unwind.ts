@@ -15,7 +15,7 @@ export interface UnwoundFrame {
   /** Registers by DWARF number, as far as they are known in this frame. */
   regs: Map<number, bigint>;
   /** How this frame's caller was found. */
-  method: 'cfi' | 'frame-pointer' | 'none';
+  method: 'cfi' | 'frame-pointer' | 'entry' | 'none';
 }
 
 export interface UnwindMemory {
@@ -31,6 +31,11 @@ export class Unwinder {
     private readonly cfiAt: (pc: bigint) => CallFrameInfo | undefined,
     private readonly isCode: (pc: bigint) => boolean,
     private readonly memory: UnwindMemory,
+    /**
+     * Whether pc is where a function is entered, before its body ran: its first instruction,
+     * or the ftrace NOPs before DWARF's start of it, which no CFI covers.
+     */
+    private readonly atEntry: (pc: bigint) => boolean = () => false,
   ) {}
 
   private async word(addr: bigint): Promise<bigint | undefined> {
@@ -110,7 +115,7 @@ export class Unwinder {
       if (pc === undefined) break;
       const frame: UnwoundFrame = { pc, cfa: undefined, regs, method: 'none' };
       frames.push(frame);
-      const caller = (await this.viaCfi(frame, n > 0)) ?? (await this.viaFramePointer(frame));
+      const caller = (await this.viaCfi(frame, n > 0)) ?? (n === 0 ? this.viaEntry(frame) : undefined) ?? (await this.viaFramePointer(frame));
       if (!caller) break;
       const next = caller.get(this.arch.returnAddressColumn);
       // A return address can sit just past its function (a call to a noreturn function).
@@ -150,6 +155,27 @@ export class Unwinder {
     }
     caller.set(this.arch.dwarfSp, cfa);
     frame.method = 'cfi';
+    return caller;
+  }
+
+  /**
+   * A function just entered through a link register (arm64, riscv64): nothing is saved yet,
+   * so the return address is the link register and the stack and frame pointers are the
+   * caller's. The frame-pointer chain would skip the caller here (fp still points at the
+   * caller's record), which is what happens on the ftrace NOPs a function breakpoint stops on.
+   */
+  private viaEntry(frame: UnwoundFrame): Map<number, bigint> | undefined {
+    if (this.arch.returnAddress.kind !== 'register' || !this.atEntry(frame.pc)) return undefined;
+    const lr = frame.regs.get(this.arch.returnAddressColumn);
+    if (lr === undefined) return undefined;
+    const caller = new Map<number, bigint>();
+    for (const r of [...this.arch.calleeSaved, this.arch.dwarfSp, this.arch.dwarfFp]) {
+      const v = frame.regs.get(r);
+      if (v !== undefined) caller.set(r, v);
+    }
+    caller.set(this.arch.returnAddressColumn, lr);
+    frame.cfa = frame.regs.get(this.arch.dwarfSp);
+    frame.method = 'entry';
     return caller;
   }
 

@@ -445,6 +445,12 @@ export class RspClient extends EventEmitter {
       this.emit('stray', payload);
       return true;
     }
+    if (isStopReply(payload) && this.inflight.length && this.inflight[0].packet !== '?') {
+      // QEMU pauses a running VM when a debugger connects and says so at once, unasked:
+      // that stop must not be taken for the answer to the request in flight (qSupported).
+      this.emit('unsolicited-stop', parseStopReply(payload));
+      return true;
+    }
     const p = this.inflight.shift();
     if (p) {
       clearTimeout(p.timer);

@@ -51,6 +51,7 @@ for (const arch of ARCHES) {
       s = new TestSession(this);
       await s.start();
       const initialized = s.dc.waitForEvent('initialized');
+      fs.rmSync(artifact(this, 'rsp.log'), { force: true });
       const t0 = performance.now();
       await s.dc.attachRequest({ target: vm?.gdbSocket, vmlinux: guest.vmlinux, arch, stopOnAttach: true, rspLog: artifact(this, 'rsp.log') } as DebugProtocol.AttachRequestArguments);
       const attachMs = performance.now() - t0;

@@ -1,7 +1,8 @@
 /**
  * gdb with the kernel's own scripts (vmlinux-gdb.py, `lx-symbols`) as the oracle for module
- * symbols, on each arch's sample guest, at the very stop our session makes: our session
- * attaches through an RspSwitch (test/support/handover.ts), stops at the `cmd-entry` line of
+ * symbols, on each arch's sample guest, at the very stop our session makes: QEMU is started
+ * here, and our session attaches through an RspSwitch (test/support/handover.ts), which holds
+ * QEMU's only gdbstub connection (it pauses the booted guest), stops at the `cmd-entry` line of
  * qkd_sample_do_cmd after `insmod` and `echo add 5 > /dev/qkd_sample` typed in the console,
  * reads what it needs, lends the gdbstub connection to gdb, which runs `lx-symbols` and
  * prints the same things, and takes it back to go on. The kernel's sysfs section files
@@ -21,8 +22,9 @@
  *   links qkd_sample.o and qkd_sample.mod.o. gdb (default_symfile_offsets) then skips its
  *   layout of a relocatable file's sections, every section stays at 0, and a DWARF address
  *   relocated against a section symbol is read as .text-relative: start_value, greeting and
- *   qkd_sample_fops come out inside .text or at 0. gdb gets a copy of the .ko with those
- *   sh_addr set to 0 (the only change), which it reads right.
+ *   qkd_sample_fops come out inside .text or at 0. (riscv64's .ko also has .plt, .got and
+ *   .got.plt at nonzero addresses.) gdb gets a copy of the .ko with every sh_addr set to 0
+ *   (the only change), which it reads right.
  * - On arm64 and riscv64 a function starts with the NOPs of -fpatchable-function-entry
  *   (ftrace), 8 bytes, and its DWARF low_pc is after them: gdb's `&func` is the low_pc, ours
  *   is the ELF symbol, which is what the kernel stores as a function pointer (the test reads
@@ -187,6 +189,7 @@ for (const arch of ARCHES) {
       s = new TestSession(this);
       await s.start();
       const initialized = s.dc.waitForEvent('initialized');
+      fs.rmSync(artifact(this, 'rsp.log'), { force: true });
       await s.dc.attachRequest({ target: sw.adapterPath, vmlinux: guest.vmlinux, arch, rspLog: artifact(this, 'rsp.log') } as DebugProtocol.AttachRequestArguments);
       await initialized;
       const [bp] = (await s.dc.setBreakpointsRequest({ source: { path: source() }, breakpoints: [{ line: markerLine(source(), 'cmd-entry') }] })).body.breakpoints;

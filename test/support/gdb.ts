@@ -1,5 +1,6 @@
 /** gdb 13 as the oracle: the same guest, the same stop, its view of the machine. */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -51,21 +52,7 @@ export async function gdbSession(guest: GuestPaths, commands: string[], timeoutM
       if (fs.existsSync(sock)) done();
     });
     const args = ['-q', '-nx', '-batch', ...NO_AUTOLOAD, '-ex', 'set pagination off', '-ex', `target remote ${sock}`, ...commands.flatMap((c) => ['-ex', c]), guest.vmlinux];
-    const g = spawn(gdbFor(guest.arch), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    g.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    g.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        g.kill('SIGKILL');
-        reject(new Error(`gdb timed out; output so far:\n${out}`));
-      }, timeoutMs);
-      g.on('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    return out;
+    return await gdbOutput(spawn(gdbFor(guest.arch), args, { stdio: ['ignore', 'pipe', 'pipe'] }), timeoutMs);
   } finally {
     qemu.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
@@ -94,4 +81,21 @@ export function gdbBreakLocations(vmlinux: string, names: string[]): Map<string,
     if (m) byNumber.set(Number(m[1]), [...(byNumber.get(Number(m[1])) ?? []), '0x' + BigInt(m[2]).toString(16)]);
   }
   return new Map(names.map((n, i) => [n, byNumber.get(i + 1) ?? []]));
+}
+
+/** All a gdb process prints (stdout, then stderr as it comes), once it exits; killed after `timeoutMs`. */
+export function gdbOutput(g: ChildProcessByStdio<null, Readable, Readable | null>, timeoutMs: number): Promise<string> {
+  let out = '';
+  g.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  g.stderr?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      g.kill('SIGKILL');
+      reject(new Error(`gdb timed out; output so far:\n${out}`));
+    }, timeoutMs);
+    g.on('exit', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
 }

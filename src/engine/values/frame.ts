@@ -60,6 +60,7 @@ export class FrameContext {
 
   /** Where locations are looked up: a caller's pc is a return address, so step back into the call. */
   get lookupPc(): bigint {
+    if (this.scope?.pc !== undefined) return this.scope.pc;
     const pc = this.frame?.pc ?? 0n;
     return this.physical > 0 ? pc - 1n : pc;
   }
