@@ -143,7 +143,7 @@ export class Debugger extends EventEmitter {
   async enableModules(opts: ModuleFileOptions): Promise<void> {
     const source = this.source;
     if (!(source instanceof SourceSet) || this.tracker) return;
-    const deps = { target: this.target, source, bps: this.bps, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++ };
+    const deps = { target: this.target, source, bps: this.bps, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++, thread: () => this.run.thread };
     const tracker = new ModuleTracker(moduleHost(deps), this.target.arch, opts);
     this.tracker = tracker;
     // Module symbols are a help, not a condition: the session goes on without them.

@@ -22,6 +22,7 @@ export interface ModuleHostDeps {
   events: EventEmitter;
   program(): Program | undefined;
   newId(): number;
+  thread(): number;
 }
 
 export function moduleHost(d: ModuleHostDeps): ModuleHost {
@@ -30,6 +31,7 @@ export function moduleHost(d: ModuleHostDeps): ModuleHost {
     source: d.source,
     program: d.program,
     newId: d.newId,
+    thread: d.thread,
     addInternal: (addr, id) => d.bps.add(addr, id),
     removeInternal: (addr, id) => d.bps.remove(addr, id),
     imageAdded: async (name) => {

@@ -30,6 +30,8 @@ export interface ModuleHost {
   addInternal(addr: bigint, id: number): Promise<void>;
   removeInternal(addr: bigint, id: number): Promise<void>;
   newId(): number;
+  /** The vCPU the guest stopped on (memory is read as it sees it). */
+  thread(): number;
   /** A module's image came or went: re-resolve the breakpoints that wait for it. */
   imageAdded(name: string): Promise<void>;
   imageRemoved(image: Image): Promise<void>;
@@ -70,7 +72,9 @@ export class ModuleTracker {
     const kernel = this.host.source.images.kernel.symbols;
     return {
       pointerSize: this.arch.pointerSize,
-      read: (addr, size) => t.readMemory(addr, size),
+      // Through the stop's memory cache: section names and attributes sit in the same few
+      // slab pages, so one read of a block answers several lookups.
+      read: (addr, size) => t.memory(this.host.thread()).read(addr, size),
       symbol: (name) => dataAddress(kernel, name),
       type: async (key, near) => {
         const program = this.host.program();
