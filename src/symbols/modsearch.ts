@@ -235,8 +235,9 @@ interface WalkState {
 
 /**
  * A kernel build tree lists every module it built in modules.order (`.ko` paths up to 6.1,
- * `.o` from 6.2): reading it costs nothing next to walking the tree's ~90,000 entries, which
- * holds no module it does not list. Undefined for any other folder.
+ * `.o` from 6.2), and so does an external module's build folder (M=, absolute paths):
+ * reading it costs nothing next to walking a tree's ~90,000 entries, which hold no module it
+ * does not list. Undefined for any other folder.
  */
 function listedModules(root: string, budget: WalkBudget): WalkState | undefined {
   if (!isKernelBuildTree(root)) return undefined;
@@ -250,7 +251,8 @@ function listedModules(root: string, budget: WalkBudget): WalkState | undefined 
   for (const line of order.split('\n')) {
     const rel = line.trim().replace(/\.o$/, '.ko');
     if (!rel.endsWith('.ko')) continue;
-    const file = path.join(root, rel);
+    // Relative in a kernel tree; absolute in an external module's (M=) build folder.
+    const file = path.resolve(root, rel);
     budget.entries++;
     if (fs.existsSync(file)) st.found.push(file);
   }

@@ -338,7 +338,8 @@ describe('symbols/modfiles: module files on the host', function () {
       fs.copyFileSync(ko, path.join(tree, 'drivers/misc/qkd_sample.ko'));
       fs.copyFileSync(ko, path.join(tree, 'drivers/misc/qkd-other.ko'));
       fs.copyFileSync(ko, path.join(tree, 'stray.ko'));
-      fs.writeFileSync(path.join(tree, 'modules.order'), 'drivers/misc/qkd_sample.ko\ndrivers/misc/qkd-other.o\n');
+      // An external module's build (M=) writes absolute paths.
+      fs.writeFileSync(path.join(tree, 'modules.order'), `drivers/misc/qkd_sample.ko\n${path.join(tree, 'drivers/misc/qkd-other.o')}\n`);
       const t = new ModuleFileIndex([tree]);
       assert.deepEqual(t.find('qkd_sample').map((c) => c.path), [path.join(tree, 'drivers/misc/qkd_sample.ko')]);
       assert.deepEqual(t.find('qkd_other').map((c) => c.path), [path.join(tree, 'drivers/misc/qkd-other.ko')]);
