@@ -6,7 +6,6 @@
 // gdbstub in a private 0700 directory.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { ensureNoQemu } from './proc.mjs';
 import { ConsoleTail, LOADED_LINE, READY_LINE, phases, consoleInput, gdbRemoteLog, insmodCycle, isContinue, parseWireLog, privateDir, shellReady } from './modules.mjs';
@@ -254,27 +253,19 @@ export async function plainBoot({ machineArgs, names }) {
 }
 
 /**
- * M2's guest: QEMU, not paused, with the modules loaded by init, a unix gdbstub and an HMP
- * monitor in a private 0700 directory; resolves once the shell is up. `pause()` stops the VM
- * from the monitor (`stop`) before each attach: the adapter can't attach to a running QEMU
- * (QEMU 7.2 sends an unsolicited `T02` stop reply when a client connects to a running VM,
- * and the adapter takes it for the answer to its qSupported; see the README), so both sides
- * attach to a paused VM, as to one started with -S. Detaching resumes it. `stop()` kills it.
+ * M2's guest: QEMU, not paused, with the modules loaded by init and a unix gdbstub in a
+ * private 0700 directory; resolves once the shell is up. Both sides attach to it running.
+ * `stop()` kills it.
  */
 export async function bootForAttach({ machineArgs, names }) {
   const dir = privateDir('qkd-bench-m2-');
   const sock = path.join(dir, 'gdb.sock');
-  const mon = path.join(dir, 'monitor.sock');
   const tail = new ConsoleTail(path.join(dir, 'console.log'), 20);
-  const qemu = spawn(machineArgs[0], [...machineArgs.slice(1), '-serial', `file:${tail.file}`, '-gdb', `unix:${sock},server=on,wait=off`, '-monitor', `unix:${mon},server=on,wait=off`], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const qemu = spawn(machineArgs[0], [...machineArgs.slice(1), '-serial', `file:${tail.file}`, '-gdb', `unix:${sock},server=on,wait=off`], { stdio: ['ignore', 'ignore', 'ignore'] });
   const stop = async () => {
     tail.close();
     await killQemu(qemu, sock, 'M2 guest');
     fs.rmSync(dir, { recursive: true, force: true });
-  };
-  const pause = async () => {
-    const status = await hmp(mon, ['stop', 'info status']);
-    if (!/VM status: paused/.test(status)) throw new Error(`M2 guest: the monitor's stop did not pause the VM: ${JSON.stringify(status.slice(-200))}`);
   };
   try {
     await shellReady(tail);
@@ -283,38 +274,7 @@ export async function bootForAttach({ machineArgs, names }) {
     await stop();
     throw e;
   }
-  return { dir, sock, stop, pause };
-}
-
-/** Commands to QEMU's human monitor on a unix socket, one after the other; resolves with everything it printed. */
-function hmp(sockPath, commands, timeoutMs = 10000) {
-  return new Promise((resolve, reject) => {
-    const s = net.createConnection({ path: sockPath });
-    let out = '';
-    let next = 0;
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`QEMU's monitor did not answer ${commands.join(', ')}: ${JSON.stringify(out.slice(-200))}`));
-    }, timeoutMs);
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    s.on('data', (d) => {
-      out += d.toString('latin1');
-      // Each prompt after the greeting (or after a command's output) takes the next command.
-      const prompts = out.split('(qemu) ').length - 1;
-      if (prompts > next) {
-        if (next < commands.length) s.write(`${commands[next]}\n`);
-        else {
-          clearTimeout(timer);
-          s.destroy();
-          resolve(out);
-        }
-        next++;
-      }
-    });
-  });
+  return { dir, sock, stop };
 }
 
 /**

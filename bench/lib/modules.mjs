@@ -1,9 +1,8 @@
 // What the module rows (M1a, M1b, M2) share: the sample guest's modules, the guest console
-// (its log tailed for a pattern, its socket typed into), the GDB remote-protocol wire log
-// (ours' `rspLog`, or the timestamping proxy that sits between gdb and QEMU) and the pauses
-// read from it: from the stop reply at a module hook to the packet that lets the guest run on.
-// gdb's wire log is its own `set debug remote 1` with `set debug timestamp on`, turned into
-// the same format (gdbRemoteLog below).
+// (its log tailed for a pattern, its socket typed into), the GDB remote-protocol wire log and
+// the pauses read from it: from the stop reply at a module hook to the packet that lets the
+// guest run on. Ours' wire log is its `rspLog`; gdb's is its own `set debug remote 1` with
+// `set debug timestamp on`, rewritten in the same format (gdbRemoteLog below).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -18,24 +17,32 @@ export const SAMPLE = 'qkd_sample';
 export const LOADED_LINE = /\b(qkd_\w+): loaded\b/;
 
 /**
- * The sample guest's modules and gdb scripts. `qkd guest build --json` prints only the kernel
- * stage's paths; the userspace stage (src/guest/modules.ts) writes stage.json beside the
- * initramfs it builds, which holds the rest: `modules` { dir, sample, bench[20], release,
- * guestDir, ctl } and `gdbScripts` (the tree's vmlinux-gdb.py).
+ * The sample guest's modules and gdb scripts: `qkd guest build --json` gives `modules` { dir,
+ * sample, release, guestDir } and `gdbScripts` (the tree's vmlinux-gdb.py); the 20 bench
+ * modules are `qkd_bench_01.ko` … `qkd_bench_20.ko` beside the sample. A CLI that prints only
+ * the kernel stage is helped out by the userspace stage's stage.json beside the initramfs,
+ * which holds the same.
  */
 export function guestModules(guest) {
-  const file = path.join(path.dirname(guest.initrd), 'stage.json');
-  let stage;
-  try {
-    stage = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`the sample guest has no modules stage (${file}: ${e.message}); run: node dist/cli.js guest build`);
+  let m = guest.modules;
+  let gdbScripts = guest.gdbScripts;
+  if (!m || !gdbScripts) {
+    const file = path.join(path.dirname(guest.initrd), 'stage.json');
+    try {
+      const stage = JSON.parse(fs.readFileSync(file, 'utf8'));
+      m ??= stage.modules;
+      gdbScripts ??= stage.gdbScripts;
+    } catch (e) {
+      throw new Error(`the sample guest names no modules (qkd guest build --json, ${file}: ${e.message}); run: node dist/cli.js guest build`);
+    }
   }
-  const m = stage.modules;
-  if (!m || m.bench?.length !== 20 || !fs.existsSync(m.sample)) throw new Error(`${file} names no sample module and 20 bench modules; run: node dist/cli.js guest build`);
-  if (!stage.gdbScripts || !fs.existsSync(stage.gdbScripts)) throw new Error(`${file} names no vmlinux-gdb.py (gdb's lx-symbols); run: node dist/cli.js guest build`);
-  const names = m.bench.map((f) => path.basename(f, '.ko'));
-  return { ...m, gdbScripts: stage.gdbScripts, benchNames: names, sampleSource: path.join(m.dir, `${SAMPLE}.c`) };
+  if (!m?.dir || !m.sample || !fs.existsSync(m.sample)) throw new Error('the sample guest has no sample module; run: node dist/cli.js guest build');
+  if (!gdbScripts || !fs.existsSync(gdbScripts)) throw new Error("the sample guest's tree has no vmlinux-gdb.py (gdb's lx-symbols); run: node dist/cli.js guest build");
+  const benchNames = Array.from({ length: 20 }, (_, i) => `qkd_bench_${String(i + 1).padStart(2, '0')}`);
+  const bench = benchNames.map((n) => path.join(m.dir, `${n}.ko`));
+  const missing = bench.filter((f) => !fs.existsSync(f));
+  if (missing.length) throw new Error(`the sample guest's module folder lacks ${missing.map((f) => path.basename(f)).join(', ')}; run: node dist/cli.js guest build`);
+  return { dir: m.dir, sample: m.sample, release: m.release, guestDir: m.guestDir, bench, benchNames, gdbScripts, sampleSource: path.join(m.dir, `${SAMPLE}.c`) };
 }
 
 /** The line of qkd_sample.c marked `qkd-test: <marker>` (the module's tests put breakpoints there). */
@@ -81,7 +88,7 @@ export class ConsoleTail {
     }
     const buf = Buffer.alloc(65536);
     for (;;) {
-      const n = fs.readSync(this.fd, buf, 0, buf.length, Buffer.byteLength(this.text, 'latin1'));
+      const n = fs.readSync(this.fd, buf, 0, buf.length, this.text.length);
       if (n <= 0) break;
       this.text += buf.toString('latin1', 0, n);
     }

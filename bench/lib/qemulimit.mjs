@@ -73,7 +73,7 @@ export class RspWire {
   }
 }
 
-async function connectWhenListening(sockPath, deadlineMs) {
+export async function connectWhenListening(sockPath, deadlineMs = 60000) {
   const deadline = performance.now() + deadlineMs;
   for (;;) {
     const s = await new Promise((resolve) => {

@@ -8,6 +8,7 @@ import { modSession, closeModHost } from '../lib/modours.mjs';
 import { gdbModuleLoads, gdbBoot, plainBoot, bootForAttach, gdbAttach } from '../lib/modgdb.mjs';
 import { guestModules, markerLine, parseWireLog, pausesOf, pauseSummary, LOAD_PARAM, SAMPLE } from '../lib/modules.mjs';
 import { elfSymbolAddress } from '../lib/elfsym.mjs';
+import { hookFloorBoot } from '../lib/hookfloor.mjs';
 import { say } from '../lib/proc.mjs';
 import { median } from '../lib/stats.mjs';
 
@@ -84,8 +85,8 @@ async function m1a(ctx, mods) {
   }
   const flat = (side, k) => s[side].flatMap((r) => r[k]);
   const sec = (ps) => ps.map((p) => p.ms / 1000);
-  // Per insmod/rmmod cycle, every hidden stop together (load, return hook, free).
-  const perCycle = (side) => ms(median(s[side].map((r) => r.all.reduce((a, p) => a + p.ms, 0) / CYCLES)));
+  // Per insmod/rmmod cycle, every hidden stop together (load, return hook, free): the mean over all cycles.
+  const perCycle = (side) => ms(s[side].reduce((a, r) => a + r.all.reduce((b, p) => b + p.ms, 0), 0) / (CYCLES * s[side].length));
   const firstLoads = (side) => ms(median(s[side].map((r) => r.loads[0].ms)));
   const repeatLoads = (side) => ms(median(s[side].flatMap((r) => r.loads.slice(1).map((p) => p.ms))));
   const gap = (side) => {
@@ -117,8 +118,8 @@ async function m1a(ctx, mods) {
       ours_return_hook: pauseSummary(flat('ours', 'other')),
       ours_free: pauseSummary(flat('ours', 'free')),
       gdb_other_stops: flat('gdb', 'other').length + flat('gdb', 'free').length,
-      ours_hidden_pause_per_cycle_ms: perCycle('ours'),
-      gdb_hidden_pause_per_cycle_ms: perCycle('gdb'),
+      ours_hidden_pause_per_cycle_mean_ms: perCycle('ours'),
+      gdb_hidden_pause_per_cycle_mean_ms: perCycle('gdb'),
       ours_adapter_reported_load_ms: ms(median(s.ours.flatMap((r) => r.adapterLoadMs))),
       ours_samples_ms_by_run: s.ours.map((r) => r.loads.map((p) => ms(p.ms))),
       gdb_samples_ms_by_run: s.gdb.map((r) => r.loads.map((p) => ms(p.ms))),
@@ -143,7 +144,7 @@ async function m1b(ctx, mods) {
   const { guest } = ctx;
   const names = mods.benchNames;
   const append = `${LOAD_PARAM}=${names.join(',')}`;
-  const s = { ours: [], gdb: [], plain: [] };
+  const s = { ours: [], gdb: [], plain: [], floor: [], single: [] };
   let machineArgs = null;
   for (let i = 0; i < ctx.runs; i++) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-bench-m1b-'));
@@ -153,11 +154,17 @@ async function m1b(ctx, mods) {
       if (!machineArgs.some((a) => a.includes(append))) throw new Error(`the adapter's QEMU command line has no ${append}`);
       const g = await gdbBoot({ guest, mods, machineArgs, names });
       const p = await plainBoot({ machineArgs, names });
+      // What the stops alone cost QEMU (bench/lib/hookfloor.mjs): ours' pattern, and one stop per load.
+      const fl = await hookFloorBoot({ machineArgs, names, vmlinux: guest.vmlinux, pattern: 'ours' });
+      const sg = await hookFloorBoot({ machineArgs, names, vmlinux: guest.vmlinux, pattern: 'single' });
       s.ours.push(o);
       s.gdb.push(g);
       s.plain.push(p);
+      for (const r of [fl, sg]) if (r.unexpected.length) say(`M1b run ${i + 1}: note: the hook floor's QEMU stopped where no breakpoint of its was: ${r.unexpected.join(' | ')}`);
+      s.floor.push(fl);
+      s.single.push(sg);
       const ph = (r) => (r.phases ? ` (${f(r.phases.to_first_module_s)} to the first module, ${f(r.phases.modules_s)} first → last)` : '');
-      say(`M1b run ${i + 1}/${ctx.runs}: QEMU start → ready line with ${names.length} modules: ours ${f(o.s)}${ph(o)}, gdb + lx-symbols ${f(g.s)}${ph(g)}, no debugger ${f(p.s)}${ph(p)}`);
+      say(`M1b run ${i + 1}/${ctx.runs}: QEMU start → ready line with ${names.length} modules: ours ${f(o.s)}${ph(o)}, gdb + lx-symbols ${f(g.s)}${ph(g)}, no debugger ${f(p.s)}${ph(p)}; stops alone: ours' pattern ${f(fl.s)}${ph(fl)}, one stop per load ${f(sg.s)}${ph(sg)}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -181,6 +188,15 @@ async function m1b(ctx, mods) {
       ours_phases_s: phaseMedians(s.ours),
       gdb_phases_s: phaseMedians(s.gdb),
       limit_phases_s: phaseMedians(s.plain),
+      // QEMU alone with only the stops (bench/lib/hookfloor.mjs): ours' packet pattern per
+      // load (two stops, a step) and one stop + step per load, with no debugger work.
+      hook_floor_ours_pattern_s: median(s.floor.map((r) => r.s)),
+      hook_floor_ours_pattern_phases_s: phaseMedians(s.floor),
+      hook_floor_one_stop_s: median(s.single.map((r) => r.s)),
+      hook_floor_one_stop_phases_s: phaseMedians(s.single),
+      hook_floor_unexpected_stops: [...s.floor, ...s.single].flatMap((r) => r.unexpected),
+      samples_hook_floor_ours_pattern: s.floor.map((r) => r.s),
+      samples_hook_floor_one_stop: s.single.map((r) => r.s),
       ours_adapter_reported_load_ms: ms(median(s.ours.flatMap((r) => r.adapterLoadMs))),
       qemu_machine_args: machineArgs.slice(1),
     },
@@ -195,13 +211,11 @@ async function m2(ctx, mods) {
   for (let i = 0; i < ctx.runs; i++) {
     const q = await bootForAttach({ machineArgs, names });
     try {
-      await q.pause();
       const o = await modSession({ kind: 'm2', repo: ctx.repo, guest, sock: q.sock, names });
       // Ours' disconnect doesn't detach an attach session (see the README): its connection
       // stays open, and QEMU serves one client at a time, so the host goes (and with it the
       // connection) before gdb attaches. Each run's ours session starts in a fresh host.
       await closeModHost();
-      await q.pause();
       const g = await gdbAttach({ guest, mods, sock: q.sock, dir: q.dir, names });
       s.ours.push(o);
       s.gdb.push(g);
@@ -224,16 +238,16 @@ async function m2(ctx, mods) {
       modules: names.length,
       ours_attach_response_s: median(s.ours.map((r) => r.attach_s)),
       ours_cold_s: median(s.ours.map((r) => r.cold_s)),
-      gdb_whole_s: median(s.gdb.map((r) => r.whole_s)),
+      gdb_cold_s: median(s.gdb.map((r) => r.whole_s)),
       gdb_target_remote_s: median(s.gdb.map((r) => r.connect_s)),
       samples_ours_cold: s.ours.map((r) => r.cold_s),
-      samples_gdb_whole: s.gdb.map((r) => r.whole_s),
+      samples_gdb_cold: s.gdb.map((r) => r.whole_s),
     },
   };
 }
 
 export const notes = {
-  M1a: `Per run, one session per side on the x86_64 sample guest under TCG (the adapter's own QEMU arguments, 1 vCPU, 512 MB), with a line breakpoint at qkd_sample.c's \`${MARKER}\` line set while the module is not loaded (pending; insmod doesn't hit it), then ${CYCLES} cycles of \`insmod /lib/modules/<release>/extra/qkd_sample.ko\` and \`rmmod qkd_sample\` typed into the guest's serial console, each waited for on the console. **ours**: a launch in the stand-in extension host (bench/lib/modhost.mjs) with \`rspLog\` set; no stop may reach the client, and each insmod must verify the breakpoint. **gdb**: the guest boots with no debugger, then \`gdb -batch vmlinux\` attaches, sources the tree's vmlinux-gdb.py, runs \`lx-symbols <modules dir>\` (its silent breakpoint on do_init_module loads each new module's .ko with add-symbol-file), \`break qkd_sample.c:LINE\` (pending), \`set debug timestamp on\`, \`set debug remote 1\` and \`continue\`; afterwards the breakpoint must have had a location in the module. The figure, on both sides, comes from the debugger's own packet log, stamped as each packet is written and as it is read (ours: rspLog; gdb: its remote debug log on stderr, to a file): from the stop reply that ends a continue at do_init_module (the PC from the \`g\` reply after it) to the next continue packet sent (a single step over the hook's breakpoint in between is part of the pause). Each insmod is a sample (${CYCLES} per run). The JSON splits first loads from repeats (gdb's lx-symbols reloads vmlinux and every module when a module it has seen loads again: \`gdb_reloads_all_symbols\`), gives for each side the median packets and the time waiting for QEMU (wire) vs. computing (host) in the pause, the longest computing gap and the packet that ended it, and ours' other hidden stops: the return hook after do_init_module (drops init-section breakpoints) and free_module on rmmod; \`*_hidden_pause_per_cycle_ms\` adds every hidden stop of a cycle.`,
-  M1b: `Per run, three boots of the sample guest with \`${LOAD_PARAM}=qkd_bench_01,…,qkd_bench_20\` on the kernel command line (init modprobes them before its ready line): **ours** — launch in the stand-in extension host with that \`append\`, \`configurationDone\` with no breakpoints; the clock runs from the launch request to the ready line on the console log (QEMU starts a few ms after the request). **gdb** — QEMU (the adapter's exact machine arguments and command line, read back with \`qemuKernel.commandLine\`, \`-S\`, file serial, unix gdbstub) and \`gdb -batch vmlinux\` spawned together after the clock starts; gdb sources vmlinux-gdb.py, \`target remote\`, \`tbreak start_kernel\`, \`continue\` (lx-symbols reads the kernel's module list, unmapped at the reset vector), \`lx-symbols <modules dir>\`, \`continue\`. **QEMU alone** (the third column) — the same QEMU command line, not paused, no gdbstub client. The clock stops when the bench sees \`qkd-guest: ready\` in the console log (polled every 5 ms on all three sides). Each side must have loaded all 20 modules' symbols (ours: the \`modules\` response afterwards; gdb: lx-symbols' \`loading @…\` lines). Target: ours/limit ≤ 1.1.`,
-  M2: 'Per run, one boot (QEMU alone, TCG, not paused, unix gdbstub in a private 0700 directory) with `qkd.load=` the 20 bench modules and qkd_sample; once its shell is up, ours then gdb attach to it in turn. **ours**: in the stand-in extension host, `attach` { target: the socket, vmlinux, arch }, then a `modules` request as soon as the attach response is in; the clock runs from the attach request to the `modules` response, which must list all 21 with `Symbols loaded` (the adapter reads the module list and links every .ko during attach). Then `configurationDone` and a disconnect that leaves the guest running. **gdb**: `gdb -batch vmlinux`, vmlinux-gdb.py sourced; in gdb\'s Python, `target remote SOCK` then `lx-symbols <modules dir>`, timed with `perf_counter` (lx-symbols reloads vmlinux with symbol-file and add-symbol-files each module); all 21 must be loaded; gdb detaches. The JSON adds `ours_cold_s` (from before loading the adapter bundle, as P3\'s clock) and `gdb_whole_s` (from spawning gdb, which reads vmlinux first).',
+  M1a: `Per run, one session per side on the x86_64 sample guest under TCG (the adapter's own QEMU arguments, 1 vCPU, 512 MB), with a line breakpoint at qkd_sample.c's \`${MARKER}\` line set while the module is not loaded (pending; insmod doesn't hit it), then ${CYCLES} cycles of \`insmod /lib/modules/<release>/extra/qkd_sample.ko\` and \`rmmod qkd_sample\` typed into the guest's serial console, each waited for on the console. **ours**: a launch in the stand-in extension host (bench/lib/modhost.mjs) with \`rspLog\` set; no stop may reach the client, and each insmod must verify the breakpoint. **gdb**: the guest boots with no debugger, then \`gdb -batch vmlinux\` attaches, sources the tree's vmlinux-gdb.py, runs \`lx-symbols <modules dir>\` (its silent breakpoint on do_init_module loads each new module's .ko with add-symbol-file), \`break qkd_sample.c:LINE\` (pending), \`set debug timestamp on\`, \`set debug remote 1\` and \`continue\`; afterwards the breakpoint must have had a location in the module. The figure, on both sides, comes from the debugger's own packet log, stamped as each packet is written and as it is read (ours: rspLog; gdb: its remote debug log on stderr, to a file): from the stop reply that ends a continue at do_init_module (the PC from the \`g\` reply after it) to the next continue packet sent (a single step over the hook's breakpoint in between is part of the pause). Each insmod is a sample (${CYCLES} per run). The JSON splits first loads from repeats (gdb's lx-symbols reloads vmlinux and every module when a module it has seen loads again: \`gdb_reloads_all_symbols\`), gives for each side the median packets and the time waiting for QEMU (wire) vs. computing (host) in the pause, the longest computing gap and the packet that ended it, and ours' other hidden stops: the return hook after do_init_module (drops init-section breakpoints) and free_module on rmmod; \`*_hidden_pause_per_cycle_mean_ms\` adds every hidden stop up, per cycle (a mean).`,
+  M1b: `Per run, three boots of the sample guest with \`${LOAD_PARAM}=qkd_bench_01,…,qkd_bench_20\` on the kernel command line (init modprobes them before its ready line): **ours** — launch in the stand-in extension host with that \`append\`, \`configurationDone\` with no breakpoints; the clock runs from the launch request to the ready line on the console log (QEMU starts a few ms after the request). **gdb** — QEMU (the adapter's exact machine arguments and command line, read back with \`qemuKernel.commandLine\`, \`-S\`, file serial, unix gdbstub) and \`gdb -batch vmlinux\` spawned together after the clock starts; gdb sources vmlinux-gdb.py, \`target remote\`, \`tbreak start_kernel\`, \`continue\` (lx-symbols reads the kernel's module list, unmapped at the reset vector), \`lx-symbols <modules dir>\`, \`continue\`. **QEMU alone** (the third column) — the same QEMU command line, not paused, no gdbstub client. The clock stops when the bench sees \`qkd-guest: ready\` in the console log (polled every 5 ms on all three sides). Each side must have loaded all 20 modules' symbols (ours: the \`modules\` response afterwards; gdb: lx-symbols' \`loading @…\` lines). Target: ours/limit ≤ 1.1. Two more boots per run, in the JSON only: the **hook floor** (bench/lib/hookfloor.mjs), QEMU driven by a bare RSP client that sends at each load only the packets of ours' pattern that change QEMU's state (at do_init_module: a breakpoint on the return address, a single step, a continue; at the return address: that breakpoint removed, a continue), with no reads or symbol work in between (\`hook_floor_ours_pattern_s\`), and with one stop + step per load, lx-symbols' count (\`hook_floor_one_stop_s\`): what the stops alone cost this QEMU, whose TCG drops every translated block at each breakpoint change and single step. Each boot's console lines are stamped as the bench reads them, giving \`*_phases_s\`: to the first module's \`loaded\` line, first to last module line, last module to the ready line.`,
+  M2: 'Per run, one boot (QEMU alone, TCG, not paused, unix gdbstub in a private 0700 directory) with `qkd.load=` the 20 bench modules and qkd_sample; once its shell is up, ours then gdb attach to it in turn, while it runs. **ours**: in a fresh stand-in extension host (ended after the session: the adapter\'s disconnect of an attach session leaves the gdbstub connection open, and QEMU serves one client at a time), `attach` { target: the socket, vmlinux, arch }, then a `modules` request as soon as the attach response is in; the clock runs from the attach request to the `modules` response, which must list all 21 with `Symbols loaded` (the adapter reads the module list and links every .ko during attach). Then `configurationDone` and a disconnect that leaves the guest running. **gdb**: `gdb -batch vmlinux`, vmlinux-gdb.py sourced; in gdb\'s Python, `target remote SOCK` then `lx-symbols <modules dir>`, timed with `perf_counter` (lx-symbols reloads vmlinux with symbol-file and add-symbol-files each module); all 21 must be loaded; gdb detaches. The JSON adds `ours_cold_s` (from before loading the adapter bundle, as P3\'s clock) and `gdb_cold_s` (from spawning gdb, which reads vmlinux first).',
 };

@@ -18,8 +18,7 @@ import { ElfFile } from '../symbols/elf';
 import { SymbolTable, type SymbolLookup } from '../symbols/symtab';
 import type { SourceSet } from '../engine/sources';
 import type { ModuleFileOptions } from '../engine/modulefiles';
-import { cachedGuest } from '../guest/build';
-import { ARCH_FACTS } from '../arch/facts';
+import { sampleModuleDirsFor } from '../guest/modules';
 import { sourceInfo as vmlinuxSourceInfo } from '../engine/vmlinux';
 
 export type { AttachConfig, SourceOptions };
@@ -182,11 +181,6 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
  * vmlinux is a sample guest's.
  */
 function moduleOptions(cfg: { modulePaths: string[]; vmlinux?: string }): ModuleFileOptions {
-  const extraDirs: string[] = [];
   const vmlinux = cfg.vmlinux && path.resolve(cfg.vmlinux);
-  for (const { name: arch } of ARCH_FACTS) {
-    const g = vmlinux ? cachedGuest(arch) : undefined;
-    if (g?.modules && path.resolve(g.vmlinux) === vmlinux) extraDirs.push(g.modules.dir);
-  }
-  return { modulePaths: cfg.modulePaths, vmlinux, extraDirs };
+  return { modulePaths: cfg.modulePaths, vmlinux, extraDirs: vmlinux ? sampleModuleDirsFor(vmlinux) : [] };
 }

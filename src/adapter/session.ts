@@ -276,7 +276,10 @@ export class QemuKernelSession extends DebugSession {
   private async attach(args: AttachConfig): Promise<undefined> {
     this.startMode = 'attach';
     this.stopAtStart = args.stopOnAttach === true;
-    this.backend = await attachBackend(args, (m, level) => this.log(m, 'console', level));
+    const b = await attachBackend(args, (m, level) => this.log(m, 'console', level));
+    // The teardown detaches it (breakpoints and module hooks out, `D`) however the session ends.
+    if (!this.teardown.adoptBackend(b)) throw errors.gdbstubConnect(args.target ?? 'the gdbstub', `the session ended while attaching (${this.endedWhy ?? 'ended'})`);
+    this.backend = b;
     this.log(`Attached to ${args.target}.`);
     this.wireDebugger();
     this.sendEvent(new InitializedEvent());

@@ -93,6 +93,9 @@ export class ModuleSymbols {
     return undefined;
   }
 
+  /** Each module's last linked image, by module name. */
+  private readonly lastLinked = new Map<string, { key: string; bytes: Buffer; image: Image }>();
+
   /** Names of modules loaded now (a loaded module's breakpoints are not pending). */
   readonly loaded = new Set<string>();
 
@@ -123,6 +126,16 @@ export class ModuleSymbols {
   private link(m: LoadedModule, c: ModuleCandidate, bytes: Buffer, view: ModuleView): { image?: Image; view: ModuleView } {
     const placement = new Map(m.sections);
     if (m.percpu !== undefined) placement.set('.data..percpu', m.percpu);
+    // The same file loaded again where it was (the kernel reuses the freed range): the image,
+    // with the DWARF it already read, still holds.
+    const key = `${c.path}\0${bytes.length}\0${[...placement].map(([n, a]) => `${n}=${a.toString(16)}`).join(',')}`;
+    const again = this.lastLinked.get(m.name);
+    if (again && again.key === key && again.bytes.equals(bytes)) {
+      const image: Image = { ...again.image, ranges: view.ranges };
+      view.symbolFile = c.path;
+      view.symbolStatus = image.dwarf ? 'Symbols loaded' : 'Symbols loaded (no DWARF: names only)';
+      return { image, view };
+    }
     try {
       const linked = linkModule(c.path, bytes, placement);
       // The kernel lists sections the file may not have as loadable (.data..percpu): harmless.
@@ -131,6 +144,7 @@ export class ModuleSymbols {
       const image: Image = { name: m.name, kind: 'module', file: c.path, elf, symbols: SymbolTable.fromElf(elf), dwarf: Dwarf.open(elf), ranges: view.ranges };
       view.symbolFile = c.path;
       view.symbolStatus = image.dwarf ? 'Symbols loaded' : 'Symbols loaded (no DWARF: names only)';
+      this.lastLinked.set(m.name, { key, bytes, image });
       return { image, view };
     } catch (e) {
       view.symbolStatus = `no symbols: ${c.path} could not be read: ${messageOf(e)}`;

@@ -41,10 +41,9 @@ export class SourceBreakpoints {
   async imageAdded(module: SourceInfo): Promise<void> {
     for (const [clientPath, lines] of this.byFile) {
       for (const [line, bp] of lines) {
-        const r = await module.lineLocations(clientPath, line);
-        if (!r?.locations.length) continue;
-        const column = r.locations[0].location?.line === r.line ? r.locations[0].location.column : 0;
-        await extendPlaced(this.host, bp, r.locations, { path: clientPath, line: r.line, column });
+        const r = await module.lineAddresses(clientPath, line);
+        if (!r?.addresses.length) continue;
+        await extendPlaced(this.host, bp, r.addresses.map((address) => ({ address })), { path: clientPath, line: r.line, column: 0 });
       }
     }
   }

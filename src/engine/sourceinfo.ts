@@ -342,6 +342,16 @@ export class SourceInfo {
    * inlined copies of the line (different blocks) each get theirs.
    */
   async lineLocations(clientPath: string, line: number): Promise<LineResolution | undefined> {
+    const r = await this.lineAddresses(clientPath, line);
+    return r && { line: r.line, locations: r.addresses.map((a) => this.codeLocation(a)) };
+  }
+
+  /**
+   * lineLocations' addresses alone, without naming each one's function: what placing a
+   * breakpoint needs, so a module's breakpoints are placed at its load without reading the
+   * unit's DIE tree (the guest waits meanwhile).
+   */
+  async lineAddresses(clientPath: string, line: number): Promise<{ line: number; addresses: bigint[] } | undefined> {
     const dwarf = this.dwarf;
     if (!dwarf) return undefined;
     const matches = this.mapper.matcher(clientPath);
@@ -356,9 +366,11 @@ export class SourceInfo {
       if (!files.size) continue;
       for (const span of idx.statementsIn(files)) if (span.row.line >= line) candidates.push({ cu, span });
     }
-    if (!candidates.length) return { line, locations: [] };
+    if (!candidates.length) return { line, addresses: [] };
     const best = candidates.reduce((m, c) => Math.min(m, c.span.row.line), Number.MAX_SAFE_INTEGER);
     const exact = candidates.filter((c) => c.span.row.line === best);
+    // One address needs no grouping by block (which reads the unit's whole DIE tree).
+    if (exact.length === 1) return { line: best, addresses: [exact[0].span.row.address] };
     const perBlock = new Map<string, bigint>();
     for (const c of exact) {
       let key = `${c.cu.offset}:${c.span.row.address}`;
@@ -371,8 +383,7 @@ export class SourceInfo {
       const prev = perBlock.get(key);
       if (prev === undefined || c.span.row.address < prev) perBlock.set(key, c.span.row.address);
     }
-    const addrs = [...new Set(perBlock.values())].sort((a, b) => (a < b ? -1 : 1));
-    return { line: best, locations: addrs.map((a) => this.codeLocation(a)) };
+    return { line: best, addresses: [...new Set(perBlock.values())].sort((a, b) => (a < b ? -1 : 1)) };
   }
 
   private async unitsNaming(dwarf: Dwarf, base: string): Promise<DebugInfoOffset[]> {

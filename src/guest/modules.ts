@@ -270,3 +270,19 @@ async function buildCtl(recipe: GuestRecipe, tree: string, dir: string, out: str
     { cwd: dir, say, label: 'compile qkd_sample_ctl', logFile },
   );
 }
+
+/**
+ * The sample modules' build folders for a sample guest's vmlinux (`<guest>/linux-source-6.1/
+ * vmlinux`), found from the path alone: a debug session asks at every start, and computing
+ * the cache key would run dpkg-query and gcc.
+ */
+export function sampleModuleDirsFor(vmlinux: string): string[] {
+  const guestDir = path.dirname(path.dirname(path.resolve(vmlinux)));
+  let names: string[];
+  try {
+    names = fs.readdirSync(guestDir).filter((n) => n.startsWith('modules-'));
+  } catch {
+    return [];
+  }
+  return names.map((n) => readUserspace(path.join(guestDir, n))?.modules?.dir).filter((d): d is string => d !== undefined);
+}
