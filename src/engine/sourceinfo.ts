@@ -163,7 +163,15 @@ export class SourceInfo {
    */
   describe(pc: bigint, isCaller: boolean, reveal?: ReadonlySet<string>): FrameDescription[] {
     const entry = isCaller ? undefined : this.patchableEntry(pc);
-    if (entry !== undefined) return this.describe(entry, false, reveal);
+    if (entry !== undefined) {
+      // The function as DWARF names it, at the line the line table gives the NOPs (the
+      // function's opening line, where gdb shows such a stop) when it gives one.
+      const out = this.describe(entry, false, reveal);
+      const cu = this.unitAt(pc);
+      const s = cu && this.span(cu, pc);
+      if (s?.file && s.row.line && out[0]) out[0] = { ...out[0], location: { path: this.mapper.toLocal(s.file.path), line: s.row.line, column: s.row.column } };
+      return out;
+    }
     const look = isCaller ? pc - 1n : pc;
     const sym = this.symbols.locate(look)?.symbol.name;
     const elfName = sym ?? this.symbols.describe(pc);
