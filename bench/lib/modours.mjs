@@ -117,7 +117,7 @@ export async function oursModuleLoads({ repo, guest, mods, dir, cycles, line }) 
  * on the other two sides). Then every module must be in the `modules` response with its
  * symbols.
  */
-export async function oursBoot({ repo, guest, dir, append, names, rspLog }) {
+export async function oursBoot({ repo, guest, dir, append, names, rspLog, pendingLine }) {
   const output = [];
   let dc;
   let runDir = null;
@@ -134,6 +134,11 @@ export async function oursBoot({ repo, guest, dir, append, names, rspLog }) {
     const t0 = performance.now();
     const launched = dc.launchRequest(args);
     await Promise.race([initialized, launched.then(() => initialized)]);
+    // A line breakpoint in a module that never loads keeps the load hooks in for the whole boot.
+    if (pendingLine) {
+      const [bp] = (await dc.setBreakpointsRequest({ source: { path: pendingLine.path }, breakpoints: [{ line: pendingLine.line }] })).body.breakpoints;
+      if (bp.verified) throw new Error(`the breakpoint at ${pendingLine.path}:${pendingLine.line} is not pending: ${JSON.stringify(bp)}`);
+    }
     await dc.configurationDoneRequest();
     await launched;
     const ready = await tail.waitFor(READY_LINE, { from: 0, timeoutMs: 180000 });
@@ -146,10 +151,15 @@ export async function oursBoot({ repo, guest, dir, append, names, rspLog }) {
     const text = tail.read();
     const missing = names.filter((n) => !text.includes(`${n}: loaded`));
     if (missing.length) throw new Error(`the guest did not load ${missing.join(', ')}`);
+    // No breakpoint waits for a module, so no hook stopped the boot: the adapter reads the
+    // module list when it is asked for (or at the next stop), and links what it finds then.
+    const tAsk = performance.now();
     const mods = (await dc.customRequest('modules', {})).body.modules;
+    r.modulesRequestMs = performance.now() - tAsk;
     const withSymbols = names.filter((n) => mods.some((m) => m.name === n && m.symbolStatus === 'Symbols loaded'));
     if (withSymbols.length !== names.length) throw new Error(`${withSymbols.length} of ${names.length} modules have symbols after the boot: ${JSON.stringify(mods.map((m) => [m.name, m.symbolStatus]))}`);
     r.adapterLoadMs = [...output.join('').matchAll(/Module \w+ loaded at .*\(([\d.]+) ms\)/g)].map((m) => Number(m[1]));
+    if (pendingLine && r.adapterLoadMs.length !== names.length) throw new Error(`the hooks saw ${r.adapterLoadMs.length} of ${names.length} loads with a breakpoint pending`);
     r.rssMb = peakRssMb(process.pid);
     await dc.disconnectRequest({ terminateDebuggee: true });
   } catch (e) {

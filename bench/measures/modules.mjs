@@ -120,7 +120,10 @@ async function m1a(ctx, mods) {
       gdb_other_stops: flat('gdb', 'other').length + flat('gdb', 'free').length,
       ours_hidden_pause_per_cycle_mean_ms: perCycle('ours'),
       gdb_hidden_pause_per_cycle_mean_ms: perCycle('gdb'),
-      ours_adapter_reported_load_ms: ms(median(s.ours.flatMap((r) => r.adapterLoadMs))),
+      // The `modules` request right after the ready line: the guest is stopped, the list
+      // walked and every module's .ko found, checked and linked (no hook did it during the boot).
+      ours_modules_request_after_boot_ms: ms(median(s.ours.map((r) => r.modulesRequestMs))),
+      samples_ours_modules_request_after_boot_ms: s.ours.map((r) => ms(r.modulesRequestMs)),
       ours_samples_ms_by_run: s.ours.map((r) => r.loads.map((p) => ms(p.ms))),
       gdb_samples_ms_by_run: s.gdb.map((r) => r.loads.map((p) => ms(p.ms))),
     },
@@ -144,7 +147,7 @@ async function m1b(ctx, mods) {
   const { guest } = ctx;
   const names = mods.benchNames;
   const append = `${LOAD_PARAM}=${names.join(',')}`;
-  const s = { ours: [], gdb: [], plain: [], floor: [], single: [] };
+  const s = { ours: [], hooked: [], gdb: [], plain: [], floor: [], single: [] };
   let machineArgs = null;
   for (let i = 0; i < ctx.runs; i++) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-bench-m1b-'));
@@ -152,6 +155,11 @@ async function m1b(ctx, mods) {
       const o = await modSession({ kind: 'm1b', repo: ctx.repo, guest, dir, append, names });
       machineArgs ??= machineArgsOf(o.argv);
       if (!machineArgs.some((a) => a.includes(append))) throw new Error(`the adapter's QEMU command line has no ${append}`);
+      // The same boot with the hooks in: a line breakpoint pending in qkd_sample.c (not loaded), as M1a's.
+      const hookedDir = fs.mkdtempSync(path.join(dir, 'hooked-'));
+      const pendingLine = { path: mods.sampleSource, line: markerLine(mods.sampleSource, MARKER) };
+      const oh = await modSession({ kind: 'm1b', repo: ctx.repo, guest, dir: hookedDir, append, names, pendingLine });
+      s.hooked.push(oh);
       const g = await gdbBoot({ guest, mods, machineArgs, names });
       const p = await plainBoot({ machineArgs, names });
       // What the stops alone cost QEMU (bench/lib/hookfloor.mjs): ours' pattern, and one stop per load.
@@ -164,14 +172,14 @@ async function m1b(ctx, mods) {
       s.floor.push(fl);
       s.single.push(sg);
       const ph = (r) => (r.phases ? ` (${f(r.phases.to_first_module_s)} to the first module, ${f(r.phases.modules_s)} first → last)` : '');
-      say(`M1b run ${i + 1}/${ctx.runs}: QEMU start → ready line with ${names.length} modules: ours ${f(o.s)}${ph(o)}, gdb + lx-symbols ${f(g.s)}${ph(g)}, no debugger ${f(p.s)}${ph(p)}; stops alone: ours' pattern ${f(fl.s)}${ph(fl)}, one stop per load ${f(sg.s)}${ph(sg)}`);
+      say(`M1b run ${i + 1}/${ctx.runs}: QEMU start → ready line with ${names.length} modules: ours ${f(o.s)}${ph(o)} (modules request after it ${o.modulesRequestMs.toFixed(0)} ms), ours with a breakpoint pending (hooks in) ${f(oh.s)}${ph(oh)}, gdb + lx-symbols ${f(g.s)}${ph(g)}, no debugger ${f(p.s)}${ph(p)}; stops alone: ours' pattern ${f(fl.s)}${ph(fl)}, one stop per load ${f(sg.s)}${ph(sg)}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
   return {
     id: 'M1b',
-    what: `boot with ${names.length} modules loaded by init (\`${LOAD_PARAM}=\`): QEMU start → ready line, debugger attached from the start (QEMU alone column: no debugger)`,
+    what: `boot with ${names.length} modules loaded by init (\`${LOAD_PARAM}=\`): QEMU start → ready line, debugger attached from the start with no breakpoint waiting for a module, so no load hook (QEMU alone column: no debugger; with the hooks in, in the JSON)`,
     ours: s.ours.map((r) => r.s),
     gdb: s.gdb.map((r) => r.s),
     limit: s.plain.map((r) => r.s),
@@ -186,6 +194,12 @@ async function m1b(ctx, mods) {
       // Medians of each boot's phases, from the console lines' arrival: clock start → first
       // module's `loaded` line, first → last module line, last module → ready line.
       ours_phases_s: phaseMedians(s.ours),
+      // Ours with a line breakpoint pending in a module that never loads: the load hooks
+      // stay in and stop at each of the 20 loads (what the boot costs while a module is awaited).
+      ours_hooks_in_s: median(s.hooked.map((r) => r.s)),
+      ours_hooks_in_phases_s: phaseMedians(s.hooked),
+      samples_ours_hooks_in_s: s.hooked.map((r) => r.s),
+      ours_adapter_reported_load_ms: ms(median(s.hooked.flatMap((r) => r.adapterLoadMs))),
       gdb_phases_s: phaseMedians(s.gdb),
       limit_phases_s: phaseMedians(s.plain),
       // QEMU alone with only the stops (bench/lib/hookfloor.mjs): ours' packet pattern per
@@ -197,7 +211,10 @@ async function m1b(ctx, mods) {
       hook_floor_unexpected_stops: [...s.floor, ...s.single].flatMap((r) => r.unexpected),
       samples_hook_floor_ours_pattern: s.floor.map((r) => r.s),
       samples_hook_floor_one_stop: s.single.map((r) => r.s),
-      ours_adapter_reported_load_ms: ms(median(s.ours.flatMap((r) => r.adapterLoadMs))),
+      // The `modules` request right after the ready line: the guest is stopped, the list
+      // walked and every module's .ko found, checked and linked (no hook did it during the boot).
+      ours_modules_request_after_boot_ms: ms(median(s.ours.map((r) => r.modulesRequestMs))),
+      samples_ours_modules_request_after_boot_ms: s.ours.map((r) => ms(r.modulesRequestMs)),
       qemu_machine_args: machineArgs.slice(1),
     },
   };

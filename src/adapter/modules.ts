@@ -22,7 +22,9 @@ export function dapModule(v: ModuleView): DebugProtocol.Module {
   };
 }
 
-export function modulesBody(dbg: Debugger, args: DebugProtocol.ModulesArguments): DebugProtocol.ModulesResponse['body'] {
+export async function modulesBody(dbg: Debugger, args: DebugProtocol.ModulesArguments): Promise<DebugProtocol.ModulesResponse['body']> {
+  // Loads since the last stop are found now when no hook followed them.
+  await dbg.refreshModules().catch(() => undefined);
   const all = (dbg.modules?.modules() ?? []).map(dapModule);
   const start = args.startModule ?? 0;
   const count = args.moduleCount ? args.moduleCount : all.length;

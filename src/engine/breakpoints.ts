@@ -221,6 +221,14 @@ export class BreakpointTable {
         this.stepsOver = true;
         return stop;
       }
+      // TCG now and then ends a step before the instruction runs (see RunControl.stepOff):
+      // one unmoved step does not prove the breakpoint fired, a second one does.
+      const again = await step();
+      if (again.kind !== 'signal') return again;
+      if ((await pcNow()) !== pc) {
+        this.stepsOver = true;
+        return again;
+      }
       this.stepsOver = false;
     }
     const restore = await this.lift(pc);

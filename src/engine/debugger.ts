@@ -84,6 +84,7 @@ export class Debugger extends EventEmitter {
         this.stackCache.clear();
         this.inspectorInstance?.reset();
       },
+      beforeStop: (reason) => (reason === 'step' ? Promise.resolve() : (this.tracker?.refresh() ?? Promise.resolve())),
       stopped: (e) => this.emit('stopped', e),
       running: () => this.emit('running'),
       exited: (why) => this.emit('exited', why),
@@ -136,23 +137,30 @@ export class Debugger extends EventEmitter {
     return this.tracker;
   }
 
-  /**
-   * Follow module loads and unloads from now on, and load the symbols of the modules the
-   * guest already has. Emits 'module' (reason, ModuleView).
-   */
+  /** Load the symbols of the modules the guest has, and follow loads and unloads. Emits 'module' (reason, ModuleView). */
   async enableModules(opts: ModuleFileOptions): Promise<void> {
     const source = this.source;
     if (!(source instanceof SourceSet) || this.tracker) return;
-    const deps = { target: this.target, source, bps: this.bps, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++, thread: () => this.run.thread };
-    const tracker = new ModuleTracker(moduleHost(deps), this.target.arch, opts);
-    this.tracker = tracker;
+    const host = moduleHost({ target: this.target, source, bps: this.bps, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++, thread: () => this.run.thread });
+    const tracker = (this.tracker = new ModuleTracker(host, this.target.arch, opts));
     // Module symbols are a help, not a condition: the session goes on without them.
     await this.stoppedTurn(() => tracker.start()).catch((e: unknown) => this.emit('warning', `Module symbols will not load by themselves: ${(e as Error).message}`));
   }
 
-  /** Breakpoint changes happen in turn with other engine work, with the guest stopped. */
+  /** Breakpoint changes, in turn with other engine work, with the guest stopped and its module list read; the module hooks then follow. */
   private stoppedTurn<T>(fn: () => Promise<T>): Promise<T> {
-    return this.run.serialize(() => this.run.whileStopped(fn));
+    const work = async (): Promise<T> => {
+      await this.tracker?.refresh();
+      const out = await fn();
+      await this.tracker?.sync();
+      return out;
+    };
+    return this.run.serialize(() => this.run.whileStopped(work));
+  }
+
+  /** The module list as the guest has it now, when no hook keeps it so (stops the guest briefly). */
+  refreshModules(): Promise<void> {
+    return this.tracker && !this.tracker.following ? this.stoppedTurn(async () => undefined) : Promise.resolve();
   }
 
   /** Replace the set of function breakpoints; each gets every address its name resolves to. */
@@ -201,15 +209,8 @@ export class Debugger extends EventEmitter {
 
   /** Run the conditions, hit counts and log messages of the breakpoints hit; false to go on. */
   private async shouldStop(hit: number[], data: boolean, tid: number): Promise<boolean> {
-    let ids = hit;
-    const tracker = this.tracker;
-    if (!data && tracker && ids.some((id) => tracker.owns(id))) {
-      // Before handling: a hook may remove itself (the return breakpoint does).
-      const user = ids.filter((id) => !tracker.owns(id));
-      await tracker.handle(ids, tid);
-      ids = user;
-      if (!ids.length) return false;
-    }
+    const ids = data || !this.tracker ? hit : await this.tracker.takeHooks(hit, tid);
+    if (!ids.length) return false;
     const found = ids.map((id) => (data ? this.watches.all.find((w) => w.id === id)?.behaviour : this.behaviours.get(id)));
     if (found.some((b) => !b || b.plain)) return true;
     const d = await decide(found as BreakpointBehaviour[], expressionHost(this.inspector, tid));

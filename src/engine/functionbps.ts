@@ -47,6 +47,11 @@ export class FunctionBreakpoints {
     for (const [name, bp] of this.placed) await extendPlaced(this.host, bp, module.functionEntries(name));
   }
 
+  /** Every breakpoint of the set, pending ones (no address yet) included. */
+  all(): PlacedBreakpoint[] {
+    return [...this.placed.values()];
+  }
+
   /** Addresses that are gone (a module unloaded, its init freed) leave; `why` for those left with none. */
   lift(gone: (addr: bigint) => boolean, why: string): Promise<void> {
     return liftRanges(this.host, this.placed.values(), gone, why);

@@ -32,6 +32,12 @@ export function moduleHost(d: ModuleHostDeps): ModuleHost {
     program: d.program,
     newId: d.newId,
     thread: d.thread,
+    wantsModuleEvents: () => {
+      // A breakpoint with no address yet may be in a module to come; one in a module must leave when it goes.
+      const all = [...d.functions.all(), ...d.lines.all()];
+      return all.some((p) => p.addresses.length === 0 || p.addresses.some((a) => d.source.images.moduleAt(a) !== undefined));
+    },
+    breakpointsIn: (ranges) => [...d.functions.all(), ...d.lines.all()].some((p) => p.addresses.some((a) => inRanges(ranges, a))),
     addInternal: (addr, id) => d.bps.add(addr, id),
     removeInternal: (addr, id) => d.bps.remove(addr, id),
     imageAdded: async (name) => {

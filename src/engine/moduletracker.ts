@@ -1,10 +1,16 @@
 /**
- * Module symbols that load by themselves, as gdb's `lx-symbols` does by hand: a breakpoint
- * on `do_init_module` (its argument is the new `struct module *`, with its sections placed
- * and its init not yet run) links the module's .ko at those addresses and places the
- * breakpoints that wait for it; one on `free_module` takes them away again. Neither stop is
- * shown: the guest goes on as soon as the work is done. A return breakpoint after
- * `do_init_module` drops what was in init memory before the kernel frees it.
+ * Module symbols that load by themselves, as gdb's `lx-symbols` does by hand. While a
+ * breakpoint waits for a module (pending) or sits in one, a breakpoint on `do_init_module`
+ * (its argument is the new `struct module *`, with its sections placed and its init not yet
+ * run) links the module's .ko at those addresses and places the breakpoints that wait for it,
+ * and one on `free_module` takes them away again; neither stop is shown. A return breakpoint
+ * after `do_init_module` lifts breakpoints in init memory before the kernel frees it.
+ *
+ * With no breakpoint that needs them, there are no hooks: each stop under TCG flushes QEMU's
+ * translated code, and 20 modules loading at boot would cost the boot most of its time again.
+ * Loads and unloads are then found by reading the module list at each stop the user sees
+ * (and before breakpoints change or the module list is asked for), so frames, symbols and
+ * the Modules view are as right as with the hooks wherever the user can look.
  */
 import type { ArchInfo } from '../arch';
 import { ModuleReader, type LoadedModule } from '../kernel/modules';
@@ -32,6 +38,10 @@ export interface ModuleHost {
   newId(): number;
   /** The vCPU the guest stopped on (memory is read as it sees it). */
   thread(): number;
+  /** Whether some breakpoint waits for a module or sits in one (the hooks are needed). */
+  wantsModuleEvents(): boolean;
+  /** Whether some breakpoint has an address in `ranges`. */
+  breakpointsIn(ranges: readonly AddressRange[]): boolean;
   /** A module's image came or went: re-resolve the breakpoints that wait for it. */
   imageAdded(name: string): Promise<void>;
   imageRemoved(image: Image): Promise<void>;
@@ -49,12 +59,24 @@ interface Hook {
 }
 
 export class ModuleTracker {
-  private reader: ModuleReader | undefined;
+  /** The module reader, from start() on (its layouts come from DWARF, read once). */
+  private readerReady: Promise<ModuleReader | undefined> | undefined;
   private readonly hooks = new Map<number, Hook>();
   private readonly views = new Map<string, ModuleView>();
   /** Modules whose init is running: their init sections go when do_init_module returns. */
   private readonly initializing = new Map<string, AddressRange[]>();
   private returnHook: Hook | undefined;
+  /** On do_free_init, when init breakpoints came after the load (see sync). */
+  private freeInitHook: Hook | undefined;
+  /** The do_init_module and free_module hooks, while they are in. */
+  private readonly loadHooks: Hook[] = [];
+  private readonly warnedHooks = new Set<string>();
+  /** Whether the module list was read since the guest last ran. */
+  private scanned = false;
+  private listReadable = false;
+  private started = false;
+  /** The kernel's module generation at the last walk of the list (ModuleReader.generation). */
+  private generation: number | undefined;
   readonly files: ModuleSymbols;
   /** How long the last load took from the hook's stop to the decision to go on (ms), for the benchmark. */
   lastLoadMs = 0;
@@ -88,41 +110,119 @@ export class ModuleTracker {
     };
   }
 
-  /** Every module the guest has now, then hooks for those to come. Call with the guest stopped. */
+  /**
+   * Every module the guest has now, then hooks for those to come if a breakpoint needs them.
+   * Call with the guest stopped. At a launch's reset vector the kernel's memory is not mapped
+   * and no module exists: the layouts and the host's module files are then read while the
+   * guest boots, not while it waits.
+   */
   async start(): Promise<void> {
-    const access = this.access();
-    try {
-      this.reader = await ModuleReader.create(access);
-    } catch (e) {
-      this.host.warn(`Module symbols will not load by themselves: ${messageOf(e)}`);
-      return;
+    this.started = true;
+    this.host.target.rsp.on('resumed', () => {
+      this.scanned = false;
+      // Reading the layouts is CPU work: done once the guest runs, it costs the boot nothing.
+      if (!this.readerReady) setImmediate(() => void this.reader());
+    });
+    await this.refresh();
+    await this.sync();
+  }
+
+  /** Whether the kernel's module list can be read yet (not at a launch's reset vector): one read until it can. */
+  private async kernelUp(): Promise<boolean> {
+    if (this.listReadable) return true;
+    const head = dataAddress(this.host.source.images.kernel.symbols, 'modules');
+    if (head === undefined) return false;
+    this.listReadable = await this.access()
+      .read(head, this.arch.pointerSize)
+      .then(
+        () => true,
+        () => false,
+      );
+    return this.listReadable;
+  }
+
+  /** The module reader, its layouts read from DWARF on the first call. */
+  private reader(): Promise<ModuleReader | undefined> {
+    this.readerReady ??= ModuleReader.create(this.access()).then(
+      (reader) => {
+        if (reader) this.files.prepare();
+        return reader;
+      },
+      (e: unknown) => {
+        this.host.warn(`Module symbols will not load by themselves: ${messageOf(e)}`);
+        return undefined;
+      },
+    );
+    return this.readerReady;
+  }
+
+  /** The reader, with the guest's release read once it can be (for /lib/modules/<release>). Call with the guest stopped. */
+  private async ready(): Promise<ModuleReader | undefined> {
+    const reader = await this.reader();
+    if (reader && this.files.release === undefined) this.files.release = await kernelRelease(this.access()).catch(() => undefined);
+    return reader;
+  }
+
+  /** Whether loads and unloads are followed as they happen (the hooks are in). */
+  get following(): boolean {
+    return this.loadHooks.length > 0;
+  }
+
+  /** Put the hooks in or take them out, as the breakpoints now need. Call with the guest stopped. */
+  async sync(): Promise<void> {
+    if (!this.started) return;
+    const want = this.host.wantsModuleEvents();
+    if (want && !this.following) {
+      // What loaded while nobody followed: found now, so the hooks start from the truth.
+      await this.refresh();
+      await this.installHook('do_init_module', (tid) => this.onLoad(tid));
+      await this.installHook('free_module', (tid) => this.onFree(tid));
+    } else if (!want && this.following) {
+      for (const h of this.loadHooks.splice(0)) await this.unhook(h);
     }
-    if (!this.reader) return;
-    this.files.release = await kernelRelease(access).catch(() => undefined);
-    this.files.prepare();
-    await this.installHook('do_init_module', (tid) => this.onLoad(tid));
-    await this.installHook('free_module', (tid) => this.onFree(tid));
-    // At the reset vector (a launch) the kernel's memory is not mapped yet, and there are no modules.
-    await this.rescan().catch(() => undefined);
+    // A breakpoint put in init code after its module loaded (while stopped in the init): no
+    // return hook was armed for it, so it leaves when the kernel's worker frees init memory.
+    const inInit = [...this.initializing.values()].some((r) => this.host.breakpointsIn(r));
+    if (inInit && !this.returnHook && !this.freeInitHook) this.freeInitHook = await this.hookAt('do_free_init', () => this.onInitDone());
+  }
+
+  private async unhook(h: Hook): Promise<void> {
+    this.hooks.delete(h.id);
+    await this.host.removeInternal(h.address, h.id);
+  }
+
+  /** Bring the module list up to date at a stop, unless the hooks already did. */
+  async refresh(): Promise<void> {
+    if (!this.started || !(await this.kernelUp())) return;
+    if (!this.following && !this.scanned) await this.rescan().catch(() => undefined);
+    if (!this.returnHook) await this.finishInits().catch(() => undefined);
   }
 
   private async installHook(fn: string, run: (tid: number) => Promise<void>): Promise<void> {
+    const hook = await this.hookAt(fn, run);
+    if (hook) this.loadHooks.push(hook);
+    else if (!this.warnedHooks.has(fn)) this.host.warn(`This kernel has no ${fn} function to hook: module ${fn === 'free_module' ? 'unloads' : 'loads'} are seen at the next stop.`);
+    this.warnedHooks.add(fn);
+  }
+
+  private async hookAt(fn: string, run: (tid: number) => Promise<void>): Promise<Hook | undefined> {
     const sym = this.host.source.images.kernel.symbols.lookup(fn).find((s) => s.type === 'func' && s.value !== 0n);
-    if (!sym) {
-      this.host.warn(`This kernel has no ${fn} function to hook: module ${fn === 'free_module' ? 'unloads are seen at the next stop' : 'loads are not followed'}.`);
-      return;
-    }
+    if (!sym) return undefined;
     const hook = { id: this.host.newId(), address: sym.value, run };
     await this.host.addInternal(hook.address, hook.id);
     this.hooks.set(hook.id, hook);
+    return hook;
   }
 
-  owns(id: number): boolean {
-    return this.hooks.has(id);
+  /** Run the hooks among the breakpoints a stop hit; the user's breakpoints are what is left. */
+  async takeHooks(ids: readonly number[], tid: number): Promise<number[]> {
+    // Taken before running them: a hook may remove itself (the return breakpoint does).
+    const user = ids.filter((id) => !this.hooks.has(id));
+    if (user.length < ids.length) await this.handle(ids, tid);
+    return user;
   }
 
-  /** Run the hooks hit by a stop. */
-  async handle(ids: readonly number[], tid: number): Promise<void> {
+  private async handle(ids: readonly number[], tid: number): Promise<void> {
     for (const id of ids) {
       const hook = this.hooks.get(id);
       if (!hook) continue;
@@ -134,25 +234,43 @@ export class ModuleTracker {
     }
   }
 
-  /** The modules the guest has, diffed against what we hold: loads and unloads we did not see. */
+  /**
+   * The modules the guest has, diffed against what we hold: loads and unloads we did not
+   * see. When the kernel's module generation has not moved since the last walk, that one
+   * read is all it costs.
+   */
   async rescan(): Promise<void> {
-    if (!this.reader) return;
+    const reader = await this.ready();
+    if (!reader) return;
+    const generation = await reader.generation().catch(() => undefined);
+    this.scanned = true;
+    if (generation !== undefined && generation === this.generation) return;
     const live = new Map<string, LoadedModule>();
-    for (const addr of await this.reader.list()) {
-      const m = await this.reader.read(addr).catch(() => undefined);
+    for (const addr of await reader.list()) {
+      const m = await reader.read(addr).catch(() => undefined);
       if (m && m.state !== 'unformed') live.set(m.name, m);
     }
-    for (const name of [...this.views.keys()]) {
-      const v = this.views.get(name);
+    for (const [name, v] of [...this.views]) {
       const now = live.get(name);
-      if (!now || (v && now.address !== v.structAddress)) await this.unload(name);
+      // Unloaded, or unloaded and loaded again (perhaps rebuilt) since we last looked.
+      if (!now || now.address !== v.structAddress || now.buildId !== v.buildId || now.core[0]?.start !== v.ranges[0]?.start) await this.unload(name);
     }
-    for (const m of live.values()) if (!this.views.has(m.name)) await this.load(m);
+    const t0 = performance.now();
+    const found: string[] = [];
+    for (const m of live.values()) {
+      if (this.views.has(m.name)) continue;
+      await this.load(m);
+      found.push(m.name);
+      if (m.state === 'coming' && m.init.length) this.initializing.set(m.name, m.init);
+    }
+    this.generation = generation;
+    const linked = found.filter((n) => this.views.get(n)?.symbolFile !== undefined).length;
+    if (found.length) this.host.log(`Module list read: ${found.length} new (${found.join(', ')}), ${linked} with symbols (${(performance.now() - t0).toFixed(1)} ms)`);
   }
 
   private async onLoad(tid: number): Promise<void> {
     const t0 = performance.now();
-    const reader = this.reader;
+    const reader = await this.ready();
     if (!reader) return;
     const modAddr = await this.host.target.readRegister(tid, FIRST_ARG[this.arch.name] ?? '');
     const m = await reader.read(modAddr);
@@ -161,7 +279,8 @@ export class ModuleTracker {
     await this.load(m);
     if (m.init.length) {
       this.initializing.set(m.name, m.init);
-      await this.armReturn(tid);
+      // Only a breakpoint in init code needs the stop where init returns (another TCG flush).
+      if (this.host.breakpointsIn(m.init)) await this.armReturn(tid);
     }
     this.lastLoadMs = performance.now() - t0;
     const v = this.views.get(m.name);
@@ -188,7 +307,15 @@ export class ModuleTracker {
   }
 
   private async onInitDone(): Promise<void> {
-    const reader = this.reader;
+    await this.finishInits();
+    if (this.initializing.size > 0) return;
+    for (const h of [this.returnHook, this.freeInitHook]) if (h) await this.unhook(h);
+    this.returnHook = this.freeInitHook = undefined;
+  }
+
+  /** Modules whose init has returned: their init sections leave the image and its breakpoints. */
+  private async finishInits(): Promise<void> {
+    const reader = await this.ready();
     if (!reader) return;
     for (const [name, init] of [...this.initializing]) {
       const view = this.views.get(name);
@@ -200,16 +327,10 @@ export class ModuleTracker {
       const img = this.host.source.images.module(name);
       if (img) (img.ranges as AddressRange[]).splice(0, img.ranges.length, ...(m?.core ?? []));
     }
-    if (this.initializing.size === 0 && this.returnHook) {
-      const h = this.returnHook;
-      this.returnHook = undefined;
-      this.hooks.delete(h.id);
-      await this.host.removeInternal(h.address, h.id);
-    }
   }
 
   private async onFree(tid: number): Promise<void> {
-    const reader = this.reader;
+    const reader = await this.ready();
     if (!reader) return;
     const modAddr = await this.host.target.readRegister(tid, FIRST_ARG[this.arch.name] ?? '');
     const m = await reader.read(modAddr);
@@ -248,7 +369,8 @@ export class ModuleTracker {
   async removeAll(): Promise<void> {
     for (const h of this.hooks.values()) await this.host.removeInternal(h.address, h.id).catch(() => undefined);
     this.hooks.clear();
-    this.returnHook = undefined;
+    this.loadHooks.length = 0;
+    this.returnHook = this.freeInitHook = undefined;
   }
 }
 

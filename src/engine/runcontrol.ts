@@ -20,6 +20,9 @@ type RunKind = 'continue' | 'step';
 
 /** QEMU reports an interrupt (0x03 or a VM pause) as SIGINT and breakpoints/steps as SIGTRAP. */
 const SIGINT = 2;
+const SIGTRAP = 5;
+/** Single steps tried past a breakpoint before an unmoved PC counts as a hit (see stepOff). */
+const STEP_OFF_TRIES = 3;
 /** How long a step runs before the client is told the guest is running. */
 const STEP_ANNOUNCE_MS = 100;
 /** How long an interrupt for engine work may wait for the stop before that work fails. */
@@ -38,6 +41,8 @@ export interface RunHost {
   shouldStop(ids: number[], data: boolean, tid: number): Promise<boolean>;
   /** A new stop or a resume: what the last stop had read is stale. */
   forget(): void;
+  /** Work a stop the client will see needs first (the module list when no hook follows it). */
+  beforeStop?(reason: StopReason): Promise<void>;
   stopped(e: StopEvent): void;
   running(): void;
   exited(why: string): void;
@@ -197,18 +202,31 @@ export class RunControl {
     const { target, bps } = this.host;
     const pc = await target.pc(this.thread);
     if (!bps.has(pc)) return false;
-    const stop = await stepPast(target, bps, this.thread, pc);
-    if (stop.kind !== 'signal') {
-      await this.report(stop, 'continue');
-      return true;
-    }
-    // The step may itself land on another breakpoint: that is a real hit.
-    const tid = stop.thread && stop.thread > 0 ? stop.thread : this.thread;
-    if (bps.has(await target.pc(tid))) {
+    const { stop, landed } = await this.stepOff(pc);
+    // The step may itself land on another breakpoint (or end the guest): that is a real stop.
+    if (stop.kind !== 'signal' || (landed !== undefined && bps.has(landed))) {
       await this.report(stop, 'continue');
       return true;
     }
     return false;
+  }
+
+  /**
+   * One instruction past the breakpoint at `pc`, on the way to a run. QEMU's TCG now and then
+   * ends a single step with the instruction not executed (a SIGTRAP with every register as it
+   * was, seen right after a module's init breakpoint): reported as is, that is the same
+   * breakpoint hit a second time. The step is tried again; an instruction that really stays
+   * put (a self-loop) ends the retries and counts as a hit, as gdb would show it.
+   */
+  private async stepOff(pc: bigint): Promise<{ stop: StopReply; landed?: bigint }> {
+    const { target, bps } = this.host;
+    for (let attempt = 1; ; attempt++) {
+      const stop = await stepPast(target, bps, this.thread, pc);
+      if (stop.kind !== 'signal') return { stop };
+      const tid = stop.thread && stop.thread > 0 ? stop.thread : this.thread;
+      const landed = await target.pc(tid);
+      if (landed !== pc || tid !== this.thread || stop.signal !== SIGTRAP || attempt === STEP_OFF_TRIES) return { stop, landed };
+    }
   }
 
   private continuePacket(): Promise<StopReply> {
@@ -278,6 +296,7 @@ export class RunControl {
     let description = describeReason(reason, stop.signal);
     if (watched.length) description = `Data breakpoint: ${watched.map((w) => w.req.label).join(', ')} ${watched[0].req.access === 'read' ? 'read' : 'accessed'}`;
     this.lastStopReason = reason;
+    await this.host.beforeStop?.(reason);
     this.host.stopped({ reason, threadId: this.thread, pc, hitBreakpointIds: isBreakpointReason(reason) ? hit : [], description });
     void this.host.stepper?.prepare(this.thread).catch(() => undefined);
   }
@@ -288,10 +307,9 @@ export class RunControl {
     this.state = 'stopped';
     const pc = await target.pc(this.thread);
     if (bps.has(pc)) {
-      const stop = await stepPast(target, bps, this.thread, pc);
+      const { stop, landed } = await this.stepOff(pc);
       // Stepping off can land on another breakpoint or end the guest: judge that stop afresh.
-      const tid = stop.kind === 'signal' && stop.thread && stop.thread > 0 ? stop.thread : this.thread;
-      if (stop.kind !== 'signal' || bps.has(await target.pc(tid)) || watches.hitBy(stop).length) {
+      if (stop.kind !== 'signal' || (landed !== undefined && bps.has(landed)) || watches.hitBy(stop).length) {
         await this.report(stop, 'continue');
         return;
       }

@@ -48,8 +48,13 @@ export class SourceBreakpoints {
     }
   }
 
+  /** Every breakpoint of every file, pending ones (no address yet) included. */
+  all(): PlacedBreakpoint[] {
+    return [...this.byFile.values()].flatMap((f) => [...f.values()]);
+  }
+
   lift(gone: (addr: bigint) => boolean, why: string): Promise<void> {
-    return liftRanges(this.host, [...this.byFile.values()].flatMap((f) => [...f.values()]), gone, why);
+    return liftRanges(this.host, this.all(), gone, why);
   }
 
   async removeAll(quiet = false): Promise<void> {

@@ -46,6 +46,8 @@ export class ModuleLayouts {
     readonly binAttr: StructLayout | undefined,
     readonly notesAttrs: StructLayout | undefined,
     readonly listHead: StructLayout,
+    /** `struct mod_tree_root`, when the kernel keeps the module tree (CONFIG_MODULES_TREE_LOOKUP). */
+    readonly modTree: StructLayout | undefined,
   ) {}
 
   static async read(access: KernelAccess): Promise<ModuleLayouts> {
@@ -59,6 +61,7 @@ export class ModuleLayouts {
       await optional('struct bin_attribute'),
       await optional('struct module_notes_attrs'),
       await StructLayout.of(access, 'struct list_head', LOADER),
+      await StructLayout.of(access, 'struct mod_tree_root', LOADER).catch(() => undefined),
     );
   }
 }
@@ -80,6 +83,22 @@ export class ModuleReader {
 
   private ptr(buf: Buffer, off: number): bigint {
     return readUint(buf, off, this.access.pointerSize);
+  }
+
+  /**
+   * A number that moves whenever a module is added, loses its init memory or is removed:
+   * the latch sequence of `mod_tree`, which the loader writes twice at each of those. One
+   * read tells a stop whether the module list needs walking. Undefined when the kernel has
+   * no module tree (CONFIG_MODULES_TREE_LOOKUP needs PERF_EVENTS, TRACING or CFI_CLANG).
+   */
+  async generation(): Promise<number | undefined> {
+    const tree = this.layouts.modTree;
+    const at = this.access.symbol('mod_tree');
+    if (!tree || at === undefined) return undefined;
+    // seqcount_latch_t wraps a seqcount_t since 5.10; before, the latch was a bare seqcount_t.
+    const path = ['root.seq.seqcount.sequence', 'root.seq.sequence'].find((p) => tree.has(p));
+    if (!path) return undefined;
+    return Number(readUint(await this.access.read(at + BigInt(tree.offset(path)), 4), 0, 4));
   }
 
   /** The `struct module *` of every module on the list, in list order (newest first). */

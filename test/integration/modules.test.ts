@@ -13,6 +13,7 @@ import { GuestPaths } from '../../src/guest/build';
 import { GuestConsole, waitForConsole } from '../../src/qemu/console';
 import { READY_LINE } from '../../src/guest/initramfs';
 import { requireBuilt, requireOrSkip, sampleGuest } from '../support/env';
+import { nmAddress } from '../support/oracle';
 import { TestSession } from '../support/session';
 
 /** Where each arch's system calls enter C: the outermost frames a walk from a handler must reach. */
@@ -56,6 +57,8 @@ for (const arch of ['x86_64', 'aarch64', 'riscv64']) {
     let bpInit: DebugProtocol.Breakpoint;
     let bpCmd: DebugProtocol.Breakpoint;
     let bpIoctl: DebugProtocol.Breakpoint;
+    /** The session's packet log. */
+    let wire = '';
 
     async function waitStop(): Promise<DebugProtocol.StoppedEvent> {
       // Each step builds on the one before: without a booted guest there is nothing to wait for.
@@ -81,7 +84,9 @@ for (const arch of ['x86_64', 'aarch64', 'riscv64']) {
 
     it('breakpoints in a module that is not loaded are pending, with the reason', async function () {
       const initialized = s.dc.waitForEvent('initialized');
-      await s.dc.launchRequest(s.launchArgs({ arch, kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd }));
+      const args = s.launchArgs({ arch, kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd });
+      wire = String((args as Record<string, unknown>).rspLog);
+      await s.dc.launchRequest(args);
       await initialized;
       [bpInit] = (await s.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'qkd_sample_init' }] })).body.breakpoints;
       const lines = (
@@ -230,6 +235,50 @@ for (const arch of ['x86_64', 'aarch64', 'riscv64']) {
       await s.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
       await s.dc.setBreakpointsRequest({ source: { path: source() }, breakpoints: [] });
       await s.dc.continueRequest({ threadId: tidOf(stop) });
+    });
+
+    it('with no breakpoint waiting for a module, rmmod and insmod stop the guest nowhere; the list is read when asked', async () => {
+      const log = (await s.consoleEvent).log;
+      // insmod is over (its prompt is back), so the stop where init returned is behind us.
+      await waitForConsole(log, /qkd_sample: loaded.*\r?\n\/ # /, 60_000, fs.statSync(log).size - 4096);
+      const hooks = ['do_init_module', 'free_module'].map((n) => nmAddress(guest.vmlinux, n).toString(16));
+      const mark = fs.statSync(wire).size;
+      let from = fs.statSync(log).size;
+      con?.write('rmmod qkd_sample\n');
+      // The prompt: rmmod has returned, so the kernel has taken the module off its list (the exit's line comes before).
+      await waitForConsole(log, /qkd_sample: unloaded.*\r?\n\/ # /, 60_000, from);
+      assert.doesNotMatch(fs.readFileSync(wire).subarray(mark).toString('latin1'), /\$T05|vCont;s/, 'the guest stopped for rmmod while no breakpoint needed the module hooks');
+      // The list is read when asked for (the kernel's module generation moved): the module is gone.
+      const removedBefore = events.filter((e) => e.event === 'module' && (e.body as { reason: string }).reason === 'removed').length;
+      assert.equal((await modules()).some((x) => x.name === 'qkd_sample'), false, 'rmmod went unseen');
+      assert.equal(events.filter((e) => e.event === 'module' && (e.body as { reason: string }).reason === 'removed').length, removedBefore + 1);
+      from = fs.statSync(log).size;
+      const mark2 = fs.statSync(wire).size;
+      con?.write(`insmod ${ko()}\n`);
+      await waitForConsole(log, /qkd_sample: loaded.*\r?\n\/ # /, 60_000, from);
+      assert.doesNotMatch(fs.readFileSync(wire).subarray(mark2).toString('latin1'), /\$T05|vCont;s/, 'the guest stopped for insmod while no breakpoint needed the module hooks');
+      // And back, with its symbols.
+      const m = (await modules()).find((x) => x.name === 'qkd_sample');
+      assert.ok(m, 'qkd_sample is not in the modules list');
+      assert.equal(m.path, guest.modules?.sample);
+      // A breakpoint in the loaded module is verified in the answer itself, and the hooks come back for it.
+      const beforeSet = fs.statSync(wire).size;
+      const [bp] = (await s.dc.setBreakpointsRequest({ source: { path: source() }, breakpoints: [{ line: markerLine(source(), 'cmd-entry') }] })).body.breakpoints;
+      assert.equal(bp.verified, true, bp.message);
+      const armed = fs.readFileSync(wire).subarray(beforeSet).toString('latin1');
+      for (const a of hooks) assert.match(armed, new RegExp(`Z0,${a},`), `no hook at ${a} once a breakpoint sat in a module`);
+      const stopped = waitStop();
+      con?.write('echo add 7 > /dev/qkd_sample\n');
+      const stop = await stopped;
+      const fs0 = await frames(tidOf(stop));
+      assert.equal(fs0[0].name, 'qkd_sample_do_cmd');
+      assert.equal(await evaluate(fs0[0].id, 'arg'), '7');
+      // No breakpoint left: the hooks go too.
+      const beforeClear = fs.statSync(wire).size;
+      await s.dc.setBreakpointsRequest({ source: { path: source() }, breakpoints: [] });
+      await s.dc.continueRequest({ threadId: tidOf(stop) });
+      const cleared = fs.readFileSync(wire).subarray(beforeClear).toString('latin1');
+      for (const a of hooks) assert.match(cleared, new RegExp(`z0,${a},`), `the hook at ${a} stayed with no breakpoint needing it`);
     });
   });
 }

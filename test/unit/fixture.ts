@@ -34,3 +34,10 @@ export async function fetchRecorded(annex: string): Promise<string> {
   }
   return out;
 }
+
+/** A packet frame with its checksum, as the stub would send it. */
+export function frame(p: string): string {
+  let sum = 0;
+  for (const ch of p) sum = (sum + ch.charCodeAt(0)) & 0xff;
+  return `$${p}#${sum.toString(16).padStart(2, '0')}`;
+}

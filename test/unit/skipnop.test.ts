@@ -7,17 +7,11 @@
 import * as assert from 'node:assert/strict';
 import { getArch } from '../../src/arch';
 import { KernelTarget } from '../../src/engine/target';
-import { payload, rawReply } from './fixture';
+import { frame, payload, rawReply } from './fixture';
 import { withPeer, type Peer } from './peer';
 
 const OK = '$OK#9a';
 const RIP = 0xfff0n;
-
-function frame(p: string): string {
-  let sum = 0;
-  for (const ch of p) sum = (sum + ch.charCodeAt(0)) & 0xff;
-  return `$${p}#${sum.toString(16).padStart(2, '0')}`;
-}
 
 /** The recorded `g` reply, with eflags (4 bytes after rip, at byte 136) replaced. */
 function gWithEflags(eflags: number): string {
