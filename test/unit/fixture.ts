@@ -41,3 +41,9 @@ export function frame(p: string): string {
   for (const ch of p) sum = (sum + ch.charCodeAt(0)) & 0xff;
   return `$${p}#${sum.toString(16).padStart(2, '0')}`;
 }
+
+/** The recorded x86_64 `g` reply with `bytes` written over it at byte `at` (rip is at 128, eflags at 136). */
+export function gReplyWith(at: number, bytes: Buffer): string {
+  const p = payload('g');
+  return frame(p.slice(0, at * 2) + bytes.toString('hex') + p.slice((at + bytes.length) * 2));
+}

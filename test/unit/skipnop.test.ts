@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { getArch } from '../../src/arch';
 import { KernelTarget } from '../../src/engine/target';
-import { frame, payload, rawReply } from './fixture';
+import { frame, gReplyWith, rawReply } from './fixture';
 import { withPeer, type Peer } from './peer';
 
 const OK = '$OK#9a';
@@ -17,8 +17,7 @@ const RIP = 0xfff0n;
 function gWithEflags(eflags: number): string {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(eflags);
-  const p = payload('g');
-  return frame(p.slice(0, 272) + b.toString('hex') + p.slice(280));
+  return gReplyWith(136, b);
 }
 
 interface Stub {

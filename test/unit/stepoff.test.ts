@@ -12,7 +12,7 @@ import { RunControl } from '../../src/engine/runcontrol';
 import type { StopEvent } from '../../src/engine/stopreason';
 import { KernelTarget } from '../../src/engine/target';
 import { WatchTable } from '../../src/engine/watchpoints';
-import { frame, payload, rawReply } from './fixture';
+import { gReplyWith, rawReply } from './fixture';
 import { withPeer, type Peer } from './peer';
 
 const OK = '$OK#9a';
@@ -24,8 +24,7 @@ const BP = 0xffffffffa0005000n;
 function gWithRip(rip: bigint): string {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(rip);
-  const p = payload('g');
-  return frame(p.slice(0, 256) + b.toString('hex') + p.slice(272));
+  return gReplyWith(128, b);
 }
 
 interface Rig {
