@@ -10,7 +10,7 @@ import { KernelTarget } from '../engine/target';
 import { decideAccel, AccelDecision } from '../qemu/kvmprobe';
 import { kvmBootTrial } from '../qemu/boottrial';
 import { buildGuest } from '../guest/build';
-import { parseLaunch, problemText, resolveAttach, resolveLaunch, withGuest } from '../config';
+import { kaslrWord, parseLaunch, problemText, resolveAttach, resolveLaunch, withGuest } from '../config';
 import type { AttachConfig, DisassemblySyntax, ResolvedLaunch, SourceOptions } from '../config/types';
 import { QemuInstance } from '../qemu/instance';
 import { WireLog } from '../rsp/client';
@@ -142,6 +142,8 @@ export async function launchBackend(
     const dbg = new Debugger(target, source.images, source);
     gate.follow(dbg);
     await dbg.init();
+    // nokaslr: vmlinux runs at its link addresses; otherwise where is found once the kernel runs.
+    await dbg.followKernelBase(kaslrWord(cfg.append) === false ? 'fixed' : 'find');
     await dbg.enableModules(moduleOptions(cfg));
     return { debugger: dbg, source, symbols: source.images, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
   } catch (e) {
@@ -171,6 +173,8 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
   const dbg = new Debugger(target, source?.images ?? loaded?.symbols, source);
   gate.follow(dbg);
   await dbg.init();
+  // A running kernel may have been booted with KASLR: where it runs is read at this first stop.
+  await dbg.followKernelBase('find');
   await dbg.enableModules(moduleOptions(cfg));
   return { debugger: dbg, source, symbols: source?.images ?? loaded?.symbols, elf: loaded?.elf, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
 }

@@ -28,6 +28,7 @@ export async function restartGuest(b: Backend | undefined): Promise<RestartGuest
   const qemu = ownQemu(b, 'restart the guest');
   const dbg = (b as Backend).debugger;
   const wasStopped = !dbg.isRunning;
+  await dbg.rebooting();
   await qemu.resetGuest();
   if (!wasStopped) return { continued: false };
   // The registers and memory read at the old stop describe a machine that no longer exists.

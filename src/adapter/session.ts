@@ -309,6 +309,9 @@ export class QemuKernelSession extends DebugSession {
     dbg.on('breakpoint-changed', (r: BreakpointResult) => this.sendEvent(new BreakpointEvent('changed', functionBreakpoint(r) as DebugProtocol.Breakpoint)));
     dbg.on('warning', (m: string) => this.log(m, 'console', 'warn'));
     dbg.on('log', (m: string) => this.log(m));
+    // An attach finds the kernel before these wires exist.
+    const kernelAt = dbg.kernel.base?.describe();
+    if (kernelAt) this.log(kernelAt);
     wireModuleEvents(dbg, (e) => this.sendEvent(e));
     // Logpoint messages: the Debug Console, as the user's own output.
     dbg.on('output', (m: string) => this.sendEvent(new OutputEvent(m.endsWith('\n') ? m : m + '\n', 'console')));

@@ -3,15 +3,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ArchInfo } from '../arch/types';
+import type { KaslrChoice } from './types';
 
 export const DEFAULT_MEMORY = '512M';
 
-/** Add `console=` for the arch and `nokaslr` (symbols match addresses) unless the user chose otherwise. */
-export function effectiveAppend(append: string | undefined, arch: ArchInfo): string {
+/**
+ * Add `console=` for the arch unless the user chose one, and `nokaslr` or `kaslr` as `kaslr`
+ * asks unless `append` already says (resolve.ts refuses the two disagreeing).
+ */
+export function effectiveAppend(append: string | undefined, arch: ArchInfo, kaslr: KaslrChoice = false): string {
   const words = (append ?? '').trim().split(/\s+/).filter(Boolean);
   if (!words.some((w) => w.startsWith('console='))) words.push(`console=${arch.console}`);
-  if (!words.some((w) => /(^|no)kaslr$/.test(w))) words.push('nokaslr');
+  if (kaslr !== 'auto' && !words.some((w) => /^(no)?kaslr$/.test(w))) words.push(kaslr ? 'kaslr' : 'nokaslr');
   return words.join(' ');
+}
+
+/** `kaslr` or `nokaslr` in a command line, the last one winning as in the kernel's parser. */
+export function kaslrWord(append: string | undefined): boolean | undefined {
+  const w = (append ?? '').split(/\s+/).filter((x) => /^(no)?kaslr$/.test(x)).pop();
+  return w === undefined ? undefined : w === 'kaslr';
 }
 
 export function defaultConsoleLog(): string {

@@ -3,5 +3,5 @@ export * from './types';
 export { checkConfig, checkFiles, checkSubstituted, checkVmlinux, parseLaunch, resolveAttach, resolveLaunch, resolveLaunchConfig, withGuest, type LaunchSpec } from './resolve';
 export { checkAgainstSchema, problemText, isError, SCHEMAS, type RequestSchema, type SchemaProp } from './schema';
 export { ACCELS, checkRules } from './rules';
-export { DEFAULT_MEMORY, defaultConsoleLog, effectiveAppend } from './defaults';
+export { DEFAULT_MEMORY, defaultConsoleLog, effectiveAppend, kaslrWord } from './defaults';
 export { elfMachine, findExecutable } from './files';

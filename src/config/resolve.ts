@@ -14,9 +14,9 @@ import { ErrorCode, errors, UserError } from '../util/errors';
 import { DEFAULT_MEMORY, defaultConsoleLog, effectiveAppend, guessVmlinux } from './defaults';
 import { elfMachine, findExecutable, readElfHeader, requireFile, requireModuleDir, requireSourceTree, requireWritableFile } from './files';
 import { checkRules, requestOf } from './rules';
-import { checkAgainstSchema, isError, problemError, SCHEMAS } from './schema';
+import { checkAgainstSchema, isError, KASLR_DEFAULT, problemError, SCHEMAS } from './schema';
 import { parseTarget } from './target';
-import type { Accel, DisassemblySyntax, GuestFiles, Problem, Request, ResolvedAttach, ResolvedCommon, ResolvedLaunch } from './types';
+import type { Accel, DisassemblySyntax, KaslrChoice, GuestFiles, Problem, Request, ResolvedAttach, ResolvedCommon, ResolvedLaunch } from './types';
 
 type Raw = Readonly<Record<string, unknown>>;
 
@@ -128,12 +128,14 @@ export function resolveLaunch(spec: LaunchSpec, needVmlinux = true): ResolvedLau
   const { raw, arch } = spec;
   const files = guestFiles(spec, needVmlinux);
   const host = hostFiles(spec);
+  const kaslr = (raw.kaslr as KaslrChoice | undefined) ?? KASLR_DEFAULT;
   return {
     ...common(raw, arch, files.vmlinux, spec.warnings),
     request: 'launch',
     kernel: files.kernel,
     initrd: files.initrd,
-    append: effectiveAppend(str(raw, 'append'), arch),
+    append: effectiveAppend(str(raw, 'append'), arch, kaslr),
+    kaslr,
     memory: (str(raw, 'memory') ?? DEFAULT_MEMORY).trim(),
     smp: (raw.smp as number | undefined) ?? 1,
     accel: (raw.accel as Accel | undefined) ?? 'auto',

@@ -5,6 +5,7 @@
  */
 import { getArch } from '../arch';
 import { ErrorCode, UserError } from '../util/errors';
+import { kaslrWord } from './defaults';
 import { missing } from './schema';
 import { parseTarget } from './target';
 import type { Accel, Problem, Request } from './types';
@@ -53,6 +54,11 @@ function launchRules(config: Record<string, unknown>): Problem[] {
     problems.push(invalid('smp', `Launch config field 'smp' (${config.smp}) must be a whole number from 1 to ${MAX_SMP}.`, 'Set the number of vCPUs, e.g. "smp": 2.'));
   if (typeof config.accel === 'string' && !isVariable(config.accel) && !ACCELS.includes(config.accel as Accel))
     problems.push(invalid('accel', `Launch config field 'accel' has unknown value '${config.accel}'.`, 'Use "auto", "kvm" or "tcg", or remove it for "auto".'));
+  const said = typeof config.append === 'string' && !isVariable(config.append) ? kaslrWord(config.append) : undefined;
+  if (typeof config.kaslr === 'boolean' && said !== undefined && said !== config.kaslr)
+    problems.push(
+      invalid('kaslr', `Launch config field 'kaslr' is ${String(config.kaslr)}, but 'append' has '${said ? 'kaslr' : 'nokaslr'}'.`, `Remove '${said ? 'kaslr' : 'nokaslr'}' from 'append', or set "kaslr": ${String(said)} (or "auto").`),
+    );
   return problems;
 }
 

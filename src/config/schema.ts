@@ -5,7 +5,7 @@
  * together, so the adapter need not read package.json at run time.
  */
 import { ErrorCode, UserError } from '../util/errors';
-import type { Problem, Request } from './types';
+import type { KaslrChoice, Problem, Request } from './types';
 
 export interface SchemaProp {
   type?: string | string[];
@@ -22,6 +22,12 @@ export interface RequestSchema {
   required?: string[];
   properties: Record<string, SchemaProp>;
 }
+
+/**
+ * What `kaslr` means when it is left out. false (nokaslr) until the engine places breakpoints
+ * on a relocated kernel; then "auto", the kernel's own setting.
+ */
+export const KASLR_DEFAULT: KaslrChoice = false;
 
 const pathProp = (hint: string): SchemaProp => ({ type: 'string', hint });
 const strings = (example: string): SchemaProp => ({ type: 'array', items: { type: 'string' }, default: [], hint: `Write it as a list of strings, e.g. ${example}.` });
@@ -51,6 +57,7 @@ export const LAUNCH_SCHEMA: RequestSchema = {
     qemuArgs: strings('"qemuArgs": ["-device", "virtio-rng-pci"]'),
     consoleLog: pathProp('Set it to a file path for the guest console log, or remove it for the default.'),
     stopOnEntry: { type: 'boolean', default: false, hint: 'Write true or false, without quotes.' },
+    kaslr: { type: ['string', 'boolean'], enum: ['auto', true, false], default: KASLR_DEFAULT, hint: 'Use "auto" (the kernel\'s own setting), false (boot with nokaslr) or true (boot with kaslr).' },
     ...SOURCE_PROPS,
   },
 };

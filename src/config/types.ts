@@ -23,6 +23,9 @@ export interface SourceOptions {
 }
 
 /** The launch fields shared by the editor, the CLI and any DAP client, as they arrive. */
+/** `kaslr`: "auto" leaves the kernel's own setting; false appends nokaslr; true appends kaslr. */
+export type KaslrChoice = 'auto' | boolean;
+
 export interface LaunchConfig extends SourceOptions {
   arch?: string;
   kernel?: string;
@@ -36,6 +39,7 @@ export interface LaunchConfig extends SourceOptions {
   qemuArgs?: string[];
   consoleLog?: string;
   stopOnEntry?: boolean;
+  kaslr?: KaslrChoice;
   rspLog?: string;
   disassemblySyntax?: DisassemblySyntax;
   /** Folders searched (recursively, first) for loaded modules' .ko files. */
@@ -94,8 +98,9 @@ export interface ResolvedLaunch extends ResolvedCommon {
   /** Absolute; a regular file. */
   kernel: string;
   initrd?: string;
-  /** The kernel command line, with the arch's console and nokaslr added unless the user chose. */
+  /** The kernel command line, with the arch's console and what `kaslr` asks for added. */
   append: string;
+  kaslr: KaslrChoice;
   /** QEMU -m syntax, e.g. "512M". */
   memory: string;
   smp: number;

@@ -48,6 +48,8 @@ export interface BreakpointHost {
    * (`pending: module qkd_sample is not loaded`).
    */
   pendingReason?(what: { function: string } | { file: string }): string | undefined;
+  /** Why no kernel address can be placed yet (the KASLR offset is not known), if so. */
+  addressesUnknown?(): string | undefined;
 }
 
 /** What a breakpoint says while nothing it names is loaded. */
@@ -109,6 +111,25 @@ export async function insertAll(host: BreakpointHost, addrs: bigint[], id: numbe
     }
   }
   return { addresses, failure };
+}
+
+/**
+ * Move placed breakpoints where `to` says their addresses now are (the kernel turned out to
+ * run elsewhere: KASLR). Each one moved is reported; one that can't be inserted at its new
+ * place says why rather than claiming an address it lacks.
+ */
+export async function rebasePlaced(host: BreakpointHost, placed: Iterable<PlacedBreakpoint>, to: (addr: bigint) => bigint): Promise<void> {
+  for (const p of placed) {
+    const moved = p.addresses.map(to);
+    if (moved.every((a, i) => a === p.addresses[i])) continue;
+    for (const a of p.addresses) await host.bps.remove(a, p.id).catch(() => undefined);
+    const ins = await insertAll(host, moved, p.id);
+    p.addresses = ins.addresses;
+    p.result = ins.addresses.length
+      ? { ...p.result, verified: true, address: ins.addresses[0], message: locationsNote(ins.addresses.length) }
+      : { id: p.id, verified: false, message: `Could not insert the breakpoint where the relocated kernel has it: ${ins.failure}` };
+    host.changed(p.result);
+  }
 }
 
 /** Lift placed breakpoints; `quiet` (detaching) goes on past a stub that refuses one. */

@@ -14,13 +14,12 @@ import type { BreakpointHost, BreakpointResult, FunctionBreakpointRequest, Sourc
 import { FunctionBreakpoints } from './functionbps';
 import { Inspector } from './inspect';
 import type { ModuleFileOptions } from './modulefiles';
-import { moduleHost } from './modulehost';
-import { ModuleTracker } from './moduletracker';
+import type { ModuleTracker } from './moduletracker';
+import { KernelAwareness } from './awareness';
 import { InstructionBreakpoints, type InstructionBreakpointRequest } from './instbreakpoints';
 import { RunControl } from './runcontrol';
 import type { SourceInfo } from './sourceinfo';
 import { SourceBreakpoints } from './sourcebps';
-import { SourceSet } from './sources';
 import { Stepper, type StepKind } from './stepping';
 import type { StopReason } from './stopreason';
 import type { KernelTarget } from './target';
@@ -41,7 +40,7 @@ export class Debugger extends EventEmitter {
   private readonly instructionBps: InstructionBreakpoints;
   private readonly run: RunControl;
   private inspectorInstance: Inspector | undefined;
-  private tracker: ModuleTracker | undefined;
+  readonly kernel: KernelAwareness;
   private readonly stackCache = new Map<number, UnwoundFrame[]>();
   readonly unwinder: Unwinder;
 
@@ -56,7 +55,7 @@ export class Debugger extends EventEmitter {
     const isCode = (pc: bigint): boolean => this.symbols?.locate(pc) !== undefined || source?.lineAt(pc) !== undefined;
     this.unwinder = new Unwinder(
       target.arch,
-      (pc) => cfiAt(source, pc),
+      (pc) => source?.cfiRow(pc),
       isCode,
       (addr, size) => target.readMemory(addr, size).catch(() => undefined),
       (pc) => source !== undefined && (source.isFunctionEntry(pc) || source.patchableEntry(pc) !== undefined),
@@ -84,7 +83,7 @@ export class Debugger extends EventEmitter {
         this.stackCache.clear();
         this.inspectorInstance?.reset();
       },
-      beforeStop: (reason) => (reason === 'step' ? Promise.resolve() : (this.tracker?.refresh() ?? Promise.resolve())),
+      beforeStop: (reason) => this.kernel.atStop(reason, this.run.thread),
       stopped: (e) => this.emit('stopped', e),
       running: () => this.emit('running'),
       exited: (why) => this.emit('exited', why),
@@ -100,11 +99,13 @@ export class Debugger extends EventEmitter {
       },
       warn: (m) => this.emit('warning', m),
       changed: (r) => this.emit('breakpoint-changed', r),
-      pendingReason: (what) => this.tracker?.files.pendingReason(what),
+      pendingReason: (what) => this.kernel.tracker?.files.pendingReason(what),
+      addressesUnknown: () => this.kernel.base?.unknownReason(),
     };
     this.functions = new FunctionBreakpoints(host, symbols, source);
     this.lines = new SourceBreakpoints(host, source);
     this.instructionBps = new InstructionBreakpoints(host);
+    this.kernel = new KernelAwareness({ target, source, bps: this.bps, host, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++, thread: () => this.run.thread, forgetStop: () => this.forgetStop() });
     target.rsp.on('unsolicited-stop', (s: StopReply) => this.run.onUnsolicitedStop(s));
     target.rsp.on('close', () => this.run.markExited('the gdbstub connection closed'));
   }
@@ -134,25 +135,30 @@ export class Debugger extends EventEmitter {
 
   /** Loaded modules, once enableModules has run. */
   get modules(): ModuleTracker | undefined {
-    return this.tracker;
+    return this.kernel.tracker;
   }
 
   /** Load the symbols of the modules the guest has, and follow loads and unloads. Emits 'module' (reason, ModuleView). */
-  async enableModules(opts: ModuleFileOptions): Promise<void> {
-    const source = this.source;
-    if (!(source instanceof SourceSet) || this.tracker) return;
-    const host = moduleHost({ target: this.target, source, bps: this.bps, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++, thread: () => this.run.thread });
-    const tracker = (this.tracker = new ModuleTracker(host, this.target.arch, opts));
-    // Module symbols are a help, not a condition: the session goes on without them.
-    await this.stoppedTurn(() => tracker.start()).catch((e: unknown) => this.emit('warning', `Module symbols will not load by themselves: ${(e as Error).message}`));
+  enableModules(opts: ModuleFileOptions): Promise<void> {
+    return this.stoppedTurn(() => this.kernel.enableModules(opts)).catch((e: unknown) => void this.emit('warning', `Module symbols will not load by themselves: ${(e as Error).message}`));
+  }
+
+  /** Where vmlinux runs: at its link addresses ('fixed', nokaslr), or found at the first stop in the kernel ('find'). */
+  followKernelBase(mode: 'fixed' | 'find'): Promise<void> {
+    return this.stoppedTurn(() => this.kernel.followKernelBase(mode));
+  }
+
+  /** The guest is about to be reset: a KASLR kernel's breakpoints wait for the next boot's offset. */
+  rebooting(): Promise<void> {
+    return this.stoppedTurn(async () => this.kernel.base?.reboot());
   }
 
   /** Breakpoint changes, in turn with other engine work, with the guest stopped and its module list read; the module hooks then follow. */
   private stoppedTurn<T>(fn: () => Promise<T>): Promise<T> {
     const work = async (): Promise<T> => {
-      await this.tracker?.refresh();
+      await this.kernel.beforeChange();
       const out = await fn();
-      await this.tracker?.sync();
+      await this.kernel.afterChange();
       return out;
     };
     return this.run.serialize(() => this.run.whileStopped(work));
@@ -160,7 +166,7 @@ export class Debugger extends EventEmitter {
 
   /** The module list as the guest has it now, when no hook keeps it so (stops the guest briefly). */
   refreshModules(): Promise<void> {
-    return this.tracker && !this.tracker.following ? this.stoppedTurn(async () => undefined) : Promise.resolve();
+    return this.kernel.listStaleWhileRunning ? this.stoppedTurn(async () => undefined) : Promise.resolve();
   }
 
   /** Replace the set of function breakpoints; each gets every address its name resolves to. */
@@ -209,7 +215,7 @@ export class Debugger extends EventEmitter {
 
   /** Run the conditions, hit counts and log messages of the breakpoints hit; false to go on. */
   private async shouldStop(hit: number[], data: boolean, tid: number): Promise<boolean> {
-    const ids = data || !this.tracker ? hit : await this.tracker.takeHooks(hit, tid);
+    const ids = data ? hit : await this.kernel.userHits(hit, tid);
     if (!ids.length) return false;
     const found = ids.map((id) => (data ? this.watches.all.find((w) => w.id === id)?.behaviour : this.behaviours.get(id)));
     if (found.some((b) => !b || b.plain)) return true;
@@ -280,17 +286,11 @@ export class Debugger extends EventEmitter {
       await this.lines.removeAll(true);
       await this.watches.removeAll();
       await this.instructionBps.removeAll();
-      await this.tracker?.removeAll();
+      await this.kernel.removeAll();
       await this.bps.flushStale().catch(() => undefined);
       await P.detach(this.target.rsp).catch(() => undefined);
     });
     this.run.markExited('detached');
     this.target.close();
   }
-}
-
-/** The CFI of the image holding pc: a module's own .debug_frame, else vmlinux's. */
-function cfiAt(source: SourceInfo | undefined, pc: bigint): ReturnType<NonNullable<SourceInfo['dwarf']>['frames']> {
-  const dwarf = source instanceof SourceSet ? source.imageAt(pc).dwarf : source?.dwarf;
-  return dwarf?.frames();
 }

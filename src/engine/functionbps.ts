@@ -86,6 +86,12 @@ export class FunctionBreakpoints {
       this.placed.set(name, { id, addresses: [], result });
       return result;
     }
+    const unknown = this.host.addressesUnknown?.();
+    if (unknown) {
+      const result: BreakpointResult = { id, verified: false, message: unknown };
+      this.placed.set(name, { id, addresses: [], result });
+      return result;
+    }
     const { addresses, failure } = await insertAll(this.host, locations.map((l) => l.address), id);
     const result: BreakpointResult =
       addresses.length === 0

@@ -56,7 +56,7 @@ export class Inspector {
     private readonly symbols: SymbolLookup | undefined,
   ) {
     const dwarf = source?.dwarf;
-    this.program = dwarf ? new Program(dwarf, symbols, source?.index, dbg.target.arch.charSigned) : undefined;
+    this.program = dwarf ? new Program(dwarf, symbols, source?.index, dbg.target.arch.charSigned, false, source?.rel) : undefined;
     if (this.program) this.program.peers = () => this.loadedPrograms().filter((p) => p !== this.program);
   }
 
@@ -76,7 +76,8 @@ export class Inspector {
   private moduleProgram(img: Image): Program | undefined {
     let p = this.modulePrograms.get(img);
     if (!p && img.dwarf) {
-      p = new Program(img.dwarf, this.symbols, undefined, this.dbg.target.arch.charSigned, true);
+      // vmlinux's relocation leaves module addresses alone, and names vmlinux's pcs in the module's frames' callers.
+      p = new Program(img.dwarf, this.symbols, undefined, this.dbg.target.arch.charSigned, true, this.source?.rel);
       const self = p;
       p.peers = () => this.loadedPrograms().filter((q) => q !== self);
       this.modulePrograms.set(img, p);

@@ -16,8 +16,7 @@ import type { ArchInfo } from '../arch';
 import { ModuleReader, type LoadedModule } from '../kernel/modules';
 import type { KernelAccess } from '../kernel/layout';
 import { kernelRelease } from '../kernel/release';
-import type { AddressRange, Image } from '../symbols/imageset';
-import type { SymbolLookup } from '../symbols/symtab';
+import type { AddressRange, Image, ImageSet } from '../symbols/imageset';
 import { messageOf } from '../util/errors';
 import { ModuleSymbols, type ModuleFileOptions, type ModuleView } from './modulefiles';
 import type { SourceSet } from './sources';
@@ -91,17 +90,17 @@ export class ModuleTracker {
 
   private access(): KernelAccess {
     const t = this.host.target;
-    const kernel = this.host.source.images.kernel.symbols;
+    const images = this.host.source.images;
     return {
       pointerSize: this.arch.pointerSize,
       // Through the stop's memory cache: section names and attributes sit in the same few
       // slab pages, so one read of a block answers several lookups.
       read: (addr, size) => t.memory(this.host.thread()).read(addr, size),
-      symbol: (name) => dataAddress(kernel, name),
+      symbol: (name) => dataAddress(images, name),
       type: async (key, near) => {
         const program = this.host.program();
         for (const fn of near) {
-          const sym = kernel.lookup(fn).find((x) => x.type === 'func' && x.value !== 0n);
+          const sym = images.kernelSymbols(fn).find((x) => x.type === 'func' && x.value !== 0n);
           const t = sym && program?.typeNear(key, sym.value);
           if (t) return program?.types.complete(t) ?? t;
         }
@@ -130,7 +129,7 @@ export class ModuleTracker {
   /** Whether the kernel's module list can be read yet (not at a launch's reset vector): one read until it can. */
   private async kernelUp(): Promise<boolean> {
     if (this.listReadable) return true;
-    const head = dataAddress(this.host.source.images.kernel.symbols, 'modules');
+    const head = dataAddress(this.host.source.images, 'modules');
     if (head === undefined) return false;
     this.listReadable = await this.access()
       .read(head, this.arch.pointerSize)
@@ -206,7 +205,7 @@ export class ModuleTracker {
   }
 
   private async hookAt(fn: string, run: (tid: number) => Promise<void>): Promise<Hook | undefined> {
-    const sym = this.host.source.images.kernel.symbols.lookup(fn).find((s) => s.type === 'func' && s.value !== 0n);
+    const sym = this.host.source.images.kernelSymbols(fn).find((s) => s.type === 'func' && s.value !== 0n);
     if (!sym) return undefined;
     const hook = { id: this.host.newId(), address: sym.value, run };
     await this.host.addInternal(hook.address, hook.id);
@@ -365,6 +364,19 @@ export class ModuleTracker {
     return [...this.views.values()];
   }
 
+  /** vmlinux moved (KASLR found): the hooks follow, and the list is read again where it now is. */
+  async rebase(to: (addr: bigint) => bigint): Promise<void> {
+    for (const h of this.hooks.values()) {
+      const at = to(h.address);
+      if (at === h.address) continue;
+      await this.host.removeInternal(h.address, h.id).catch(() => undefined);
+      h.address = at;
+      await this.host.addInternal(h.address, h.id);
+    }
+    this.listReadable = this.scanned = false;
+    this.generation = undefined;
+  }
+
   /** Take the hooks out (detach). */
   async removeAll(): Promise<void> {
     for (const h of this.hooks.values()) await this.host.removeInternal(h.address, h.id).catch(() => undefined);
@@ -375,7 +387,7 @@ export class ModuleTracker {
 }
 
 /** A vmlinux data symbol's address (`modules`, `init_uts_ns`). */
-function dataAddress(symbols: SymbolLookup, name: string): bigint | undefined {
-  const s = symbols.lookup(name).find((x) => x.type !== 'func' && x.value !== 0n);
+function dataAddress(images: ImageSet, name: string): bigint | undefined {
+  const s = images.kernelSymbols(name).find((x) => x.type !== 'func' && x.value !== 0n);
   return s?.value;
 }

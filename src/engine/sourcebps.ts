@@ -74,6 +74,8 @@ export class SourceBreakpoints {
       );
       return { id, addresses: [], result: { id, verified: false, message } };
     }
+    const unknown = this.host.addressesUnknown?.();
+    if (unknown) return { id, addresses: [], result: { id, verified: false, message: unknown } };
     const ins = await insertAll(this.host, resolved.locations.map((l) => l.address), id);
     const addresses = ins.addresses;
     const first = resolved.locations.find((l) => l.address === addresses[0]);

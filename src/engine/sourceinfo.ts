@@ -10,9 +10,11 @@ import type { Dwarf } from '../symbols/dwarf/dwarf';
 import type { DebugInfoOffset } from '../symbols/dwarf/offsets';
 import type { LineSpan } from '../symbols/dwarf/lineindex';
 import type { Range } from '../symbols/dwarf/ranges';
+import type { UnwindRow } from '../symbols/dwarf/frame';
 import type { Die } from '../symbols/dwarf/unit';
 import { callSite, functionName, innermostBlock, scopeChain, unitFunctions } from '../symbols/dwarf/scopes';
 import type { SymbolIndex } from '../symbols/index/client';
+import { IDENTITY, type Relocation } from '../symbols/relocation';
 import type { SymbolTable } from '../symbols/symtab';
 import type { SourceMapper } from './sourcemap';
 
@@ -70,6 +72,12 @@ export interface InlineStop {
 /** Addresses whose step lookups are kept (see SourceInfo.landings): a few steps' worth. */
 const LANDINGS_KEPT = 4096;
 
+/**
+ * Every public method takes and gives runtime addresses; `rel` turns them into the link-time
+ * ones the symbols and DWARF hold (vmlinux under KASLR) and back. The private `…Link` bodies
+ * work in link-time addresses and call each other directly: going through a public method
+ * (which a subclass may override) would translate an address twice.
+ */
 export class SourceInfo {
   constructor(
     readonly symbols: SymbolTable,
@@ -77,7 +85,20 @@ export class SourceInfo {
     readonly mapper: SourceMapper,
     /** Whole-file indexes, built off the main thread; without one they are built here. */
     readonly index?: SymbolIndex,
+    readonly rel: Relocation = IDENTITY,
   ) {}
+
+  private toLink(pc: bigint): bigint | undefined {
+    return this.rel.toLink(pc);
+  }
+
+  private out(a: bigint): bigint {
+    return this.rel.toRuntime(a);
+  }
+
+  private rangesOut(ranges: readonly Range[]): readonly Range[] {
+    return this.rel.bias === 0n ? ranges : ranges.map(([lo, hi]) => [this.out(lo), this.out(hi)] as Range);
+  }
 
   private unitAt(pc: bigint): CompileUnit | undefined {
     try {
@@ -123,6 +144,12 @@ export class SourceInfo {
 
   /** The line-table span holding pc, for stepping. */
   lineAt(pc: bigint): StepLine | undefined {
+    const link = this.toLink(pc);
+    const line = link === undefined ? undefined : this.lineAtLink(link);
+    return line && this.rel.bias !== 0n ? { ...line, start: this.out(line.start), end: this.out(line.end) } : line;
+  }
+
+  private lineAtLink(pc: bigint): StepLine | undefined {
     const l = this.landing(pc);
     if (!('line' in l)) l.line = this.lineAtUncached(pc);
     return l.line;
@@ -141,6 +168,12 @@ export class SourceInfo {
    * only at the start of a statement on another line). Undefined without line info at pc.
    */
   stepRange(pc: bigint, line: number, file: string): [bigint, bigint] | undefined {
+    const link = this.toLink(pc);
+    const r = link === undefined ? undefined : this.stepRangeLink(link, line, file);
+    return r && [this.out(r[0]), this.out(r[1])];
+  }
+
+  private stepRangeLink(pc: bigint, line: number, file: string): [bigint, bigint] | undefined {
     const cu = this.unitAt(pc);
     const index = cu && this.dwarf?.lineIndex(cu);
     const first = index?.lookup(pc);
@@ -150,7 +183,7 @@ export class SourceInfo {
     for (let next = index.lookup(end); next && next.row.line !== 0; next = index.lookup(end)) {
       if (next.row.isStmt && other(next.row.line, next.file?.path ?? '')) break;
       // The start of an inlined call from another line ends a step too.
-      const { entry } = this.inlineStop(end);
+      const { entry } = this.inlineStopLink(end);
       if (entry && other(entry.line, entry.file)) break;
       end = next.end;
     }
@@ -162,11 +195,16 @@ export class SourceInfo {
    * a return address, so pc-1 is looked up: the call may be the function's last instruction.
    */
   describe(pc: bigint, isCaller: boolean, reveal?: ReadonlySet<string>): FrameDescription[] {
-    const entry = isCaller ? undefined : this.patchableEntry(pc);
+    const link = this.toLink(pc);
+    return link === undefined ? [{ name: `0x${pc.toString(16)}`, inlined: false }] : this.describeLink(link, isCaller, reveal);
+  }
+
+  private describeLink(pc: bigint, isCaller: boolean, reveal?: ReadonlySet<string>): FrameDescription[] {
+    const entry = isCaller ? undefined : this.patchableEntryLink(pc);
     if (entry !== undefined) {
       // The function as DWARF names it, at the line the line table gives the NOPs (the
       // function's opening line, where gdb shows such a stop) when it gives one.
-      const out = this.describe(entry, false, reveal);
+      const out = this.describeLink(entry, false, reveal);
       const cu = this.unitAt(pc);
       const s = cu && this.span(cu, pc);
       if (s?.file && s.row.line && out[0]) out[0] = { ...out[0], location: { path: this.mapper.toLocal(s.file.path), line: s.row.line, column: s.row.column } };
@@ -174,7 +212,7 @@ export class SourceInfo {
     }
     const look = isCaller ? pc - 1n : pc;
     const sym = this.symbols.locate(look)?.symbol.name;
-    const elfName = sym ?? this.symbols.describe(pc);
+    const elfName = sym ?? `0x${this.out(pc).toString(16)}`;
     const cu = this.unitAt(look);
     if (!cu || !this.dwarf) return [{ name: elfName, inlined: false }];
     const chain = this.visibleChain(cu, look, isCaller, reveal);
@@ -206,9 +244,15 @@ export class SourceInfo {
    * it shows (a subprogram or an inlined call), and the concrete function (for frame base).
    */
   frameScope(pc: bigint, isCaller: boolean, inlineDepth: number, reveal?: ReadonlySet<string>): FrameScope | undefined {
-    const entry = isCaller ? undefined : this.patchableEntry(pc);
+    const link = this.toLink(pc);
+    const s = link === undefined ? undefined : this.frameScopeLink(link, isCaller, inlineDepth, reveal);
+    return s?.pc !== undefined ? { ...s, pc: this.out(s.pc) } : s;
+  }
+
+  private frameScopeLink(pc: bigint, isCaller: boolean, inlineDepth: number, reveal?: ReadonlySet<string>): FrameScope | undefined {
+    const entry = isCaller ? undefined : this.patchableEntryLink(pc);
     if (entry !== undefined) {
-      const s = this.frameScope(entry, false, inlineDepth, reveal);
+      const s = this.frameScopeLink(entry, false, inlineDepth, reveal);
       return s && { ...s, pc: entry };
     }
     const look = isCaller ? pc - 1n : pc;
@@ -255,6 +299,11 @@ export class SourceInfo {
    * line and made from the frame being stepped.
    */
   inlineStop(pc: bigint): InlineStop {
+    const link = this.toLink(pc);
+    return link === undefined ? { depth: 0 } : this.inlineStopLink(link);
+  }
+
+  private inlineStopLink(pc: bigint): InlineStop {
     const l = this.landing(pc);
     l.inline ??= this.inlineStopUncached(pc);
     return l.inline;
@@ -276,6 +325,11 @@ export class SourceInfo {
 
   /** The address ranges of the concrete function holding pc (for telling a call from a jump). */
   functionRanges(pc: bigint): readonly Range[] {
+    const link = this.toLink(pc);
+    return link === undefined ? [] : this.rangesOut(this.functionRangesLink(link));
+  }
+
+  private functionRangesLink(pc: bigint): readonly Range[] {
     if (rangesContain(this.lastFunction, pc)) return this.lastFunction;
     const cu = this.unitAt(pc);
     if (cu) {
@@ -292,12 +346,19 @@ export class SourceInfo {
 
   /** The ranges of the innermost inlined call holding pc, for stepping out of it. */
   inlinedRanges(pc: bigint, depth: number): readonly Range[] | undefined {
-    const cu = this.unitAt(pc);
-    if (!cu) return undefined;
-    const chain = this.visibleChain(cu, pc, false);
+    const link = this.toLink(pc);
+    const cu = link === undefined ? undefined : this.unitAt(link);
+    if (!cu || link === undefined) return undefined;
+    const chain = this.visibleChain(cu, link, false);
     const die = chain[chain.length - 1 - depth];
     if (!die || die.tag !== DW_TAG.inlined_subroutine) return undefined;
-    return cu.ranges(die);
+    return this.rangesOut(cu.ranges(die));
+  }
+
+  /** The CFI row at pc, for the unwinder; undefined where there is none or it can't be read. */
+  cfiRow(pc: bigint): UnwindRow | undefined {
+    const link = this.toLink(pc);
+    return link === undefined ? undefined : this.dwarf?.frames()?.rowAt(link);
   }
 
   hasLineInfo(pc: bigint): boolean {
@@ -340,7 +401,7 @@ export class SourceInfo {
     const cu = this.unitAt(address);
     const s = cu && this.entrySpan(cu, address);
     const location = s?.file && s.row.line ? { path: this.mapper.toLocal(s.file.path), line: s.row.line, column: s.row.column } : undefined;
-    return { address, location, function: name };
+    return { address: this.out(address), location, function: name };
   }
 
   /**
@@ -378,7 +439,7 @@ export class SourceInfo {
     const best = candidates.reduce((m, c) => Math.min(m, c.span.row.line), Number.MAX_SAFE_INTEGER);
     const exact = candidates.filter((c) => c.span.row.line === best);
     // One address needs no grouping by block (which reads the unit's whole DIE tree).
-    if (exact.length === 1) return { line: best, addresses: [exact[0].span.row.address] };
+    if (exact.length === 1) return { line: best, addresses: [this.out(exact[0].span.row.address)] };
     const perBlock = new Map<string, bigint>();
     for (const c of exact) {
       let key = `${c.cu.offset}:${c.span.row.address}`;
@@ -391,7 +452,7 @@ export class SourceInfo {
       const prev = perBlock.get(key);
       if (prev === undefined || c.span.row.address < prev) perBlock.set(key, c.span.row.address);
     }
-    return { line: best, addresses: [...new Set(perBlock.values())].sort((a, b) => (a < b ? -1 : 1)) };
+    return { line: best, addresses: [...new Set(perBlock.values())].sort((a, b) => (a < b ? -1 : 1)).map((a) => this.out(a)) };
   }
 
   private async unitsNaming(dwarf: Dwarf, base: string): Promise<DebugInfoOffset[]> {
@@ -410,7 +471,8 @@ export class SourceInfo {
    * tables, the CFI index, the symbol orders), one address per event-loop turn, while the
    * guest runs toward them: the stop itself then only evaluates.
    */
-  async warm(addresses: readonly bigint[]): Promise<void> {
+  async warm(runtime: readonly bigint[]): Promise<void> {
+    const addresses = runtime.map((a) => this.toLink(a)).filter((a): a is bigint => a !== undefined);
     const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
     this.symbols.locate(addresses[0] ?? 0n);
     await turn();
@@ -450,10 +512,16 @@ export class SourceInfo {
    * breakpoint it placed past them. Undefined when pc is not on such NOPs.
    */
   patchableEntry(pc: bigint): bigint | undefined {
+    const link = this.toLink(pc);
+    const at = link === undefined ? undefined : this.patchableEntryLink(link);
+    return at === undefined ? undefined : this.out(at);
+  }
+
+  private patchableEntryLink(pc: bigint): bigint | undefined {
     const sym = this.symbols.locate(pc);
-    if (!sym || sym.offset > 16n || this.inDwarfFunction(pc)) return undefined;
+    if (!sym || sym.offset > 16n || this.inDwarfFunctionLink(pc)) return undefined;
     const end = sym.symbol.value + BigInt(Math.max(1, sym.symbol.size));
-    for (let at = pc + 2n; at <= pc + 16n && at < end; at += 2n) if (this.isFunctionEntry(at) && this.inDwarfFunction(at)) return at;
+    for (let at = pc + 2n; at <= pc + 16n && at < end; at += 2n) if (this.isFunctionEntryLink(at) && this.inDwarfFunctionLink(at)) return at;
     return undefined;
   }
 
@@ -462,6 +530,11 @@ export class SourceInfo {
    * ftrace NOPs (-fpatchable-function-entry) sit before the function's DW_AT_low_pc.
    */
   inDwarfFunction(pc: bigint): boolean {
+    const link = this.toLink(pc);
+    return link !== undefined && this.inDwarfFunctionLink(link);
+  }
+
+  private inDwarfFunctionLink(pc: bigint): boolean {
     const cu = this.unitAt(pc);
     if (!cu) return false;
     try {
@@ -473,6 +546,11 @@ export class SourceInfo {
 
   /** Whether pc is the first address of a concrete function (a call just landed there). */
   isFunctionEntry(pc: bigint): boolean {
+    const link = this.toLink(pc);
+    return link !== undefined && this.isFunctionEntryLink(link);
+  }
+
+  private isFunctionEntryLink(pc: bigint): boolean {
     const sym = this.symbols.locate(pc);
     if (sym && sym.offset === 0n) return true;
     const cu = this.unitAt(pc);

@@ -4,6 +4,7 @@
  * about an address go to the image holding it; questions about a name or a file are asked of
  * every image, vmlinux first.
  */
+import type { UnwindRow } from '../symbols/dwarf/frame';
 import type { Range } from '../symbols/dwarf/ranges';
 import { ImageSet, type Image } from '../symbols/imageset';
 import type { SymbolIndex } from '../symbols/index/client';
@@ -15,7 +16,7 @@ export class SourceSet extends SourceInfo {
   private readonly perModule = new Map<string, SourceInfo>();
 
   constructor(kernel: Image, mapper: SourceMapper, index: SymbolIndex | undefined, private readonly moduleMapper: (image: Image) => SourceMapper) {
-    super(kernel.symbols, kernel.dwarf, mapper, index);
+    super(kernel.symbols, kernel.dwarf, mapper, index, kernel.relocation);
     this.images = new ImageSet(kernel);
   }
 
@@ -78,6 +79,11 @@ export class SourceSet extends SourceInfo {
   override inlinedRanges(pc: bigint, depth: number): readonly Range[] | undefined {
     const m = this.at(pc);
     return m ? m.inlinedRanges(pc, depth) : super.inlinedRanges(pc, depth);
+  }
+
+  override cfiRow(pc: bigint): UnwindRow | undefined {
+    const m = this.at(pc);
+    return m ? m.cfiRow(pc) : super.cfiRow(pc);
   }
 
   override inDwarfFunction(pc: bigint): boolean {

@@ -6,7 +6,7 @@
  */
 import type { ArchInfo } from '../arch';
 import { evaluateValue, type ExprContext } from '../symbols/dwarf/expr';
-import type { CallFrameInfo, CfaRule, RegRule, UnwindRow } from '../symbols/dwarf/frame';
+import type { CfaRule, RegRule, UnwindRow } from '../symbols/dwarf/frame';
 
 export interface UnwoundFrame {
   pc: bigint;
@@ -27,8 +27,8 @@ const MASK64 = (1n << 64n) - 1n;
 export class Unwinder {
   constructor(
     private readonly arch: ArchInfo,
-    /** The call frame information covering pc (vmlinux's, or a loaded module's). */
-    private readonly cfiAt: (pc: bigint) => CallFrameInfo | undefined,
+    /** The CFI row at pc, from the image holding it (vmlinux's, or a loaded module's). */
+    private readonly cfiRow: (pc: bigint) => UnwindRow | undefined,
     private readonly isCode: (pc: bigint) => boolean,
     private readonly memory: UnwindMemory,
     /**
@@ -66,7 +66,7 @@ export class Unwinder {
    */
   private rowAt(pc: bigint): UnwindRow | undefined {
     try {
-      return this.cfiAt(pc)?.rowAt(pc);
+      return this.cfiRow(pc);
     } catch {
       return undefined;
     }

@@ -11,6 +11,7 @@ import { openIndex, type SymbolIndex } from '../symbols/index/client';
 import { SymbolTable } from '../symbols/symtab';
 import { errors } from '../util/errors';
 import type { Image } from '../symbols/imageset';
+import { Relocation } from '../symbols/relocation';
 import { SourceSet } from './sources';
 import { SourceMapper } from './sourcemap';
 
@@ -37,7 +38,7 @@ export function sourceInfo(elf: ElfFile, symbols: SymbolTable, vmlinux: string, 
   const dwarf = Dwarf.open(elf);
   const roots = [o.source, o.cwd, path.dirname(path.resolve(vmlinux)), ...extraRoots].filter((r): r is string => !!r);
   const index = dwarf ? openIndex(path.resolve(vmlinux), dwarf) : undefined;
-  const kernel: Image = { name: 'vmlinux', kind: 'kernel', file: vmlinux, elf, symbols, dwarf, ranges: [] };
+  const kernel: Image = { name: 'vmlinux', kind: 'kernel', file: vmlinux, elf, symbols, dwarf, ranges: [], relocation: Relocation.ofSections(elf.sections) };
   // A module's paths are its own build folder's; sourceMap entries apply to them as well.
   const moduleMapper = (): SourceMapper => new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots });
   return new SourceSet(kernel, new SourceMapper({ sourceMap: o.sourceMap, localRoots: roots }), index && wrapIndex ? wrapIndex(index) : index, moduleMapper);

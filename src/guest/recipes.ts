@@ -88,7 +88,17 @@ export const RECIPES: Record<string, GuestRecipe> = {
 CONFIG_SERIAL_8250_CONSOLE=y
 CONFIG_UNWINDER_FRAME_POINTER=y
 CONFIG_X86_MPPARSE=y
-# CONFIG_RANDOMIZE_BASE is not set
+CONFIG_RELOCATABLE=y
+CONFIG_RANDOMIZE_BASE=y
+CONFIG_RANDOMIZE_MEMORY=y
+CONFIG_CPU_MITIGATIONS=y
+CONFIG_PAGE_TABLE_ISOLATION=y
+# CONFIG_RETPOLINE is not set
+# CONFIG_CPU_UNRET_ENTRY is not set
+# CONFIG_CPU_IBPB_ENTRY is not set
+# CONFIG_CPU_IBRS_ENTRY is not set
+# CONFIG_CPU_SRSO is not set
+# CONFIG_SLS is not set
 `,
     packages: [...BUILD_PACKAGES, 'qemu-system-x86'],
   },
@@ -110,7 +120,8 @@ CONFIG_SERIAL_AMBA_PL011_CONSOLE=y
 CONFIG_PCI_HOST_GENERIC=y
 # CONFIG_ARM64_PTR_AUTH is not set
 # CONFIG_ARM64_BTI is not set
-# CONFIG_RANDOMIZE_BASE is not set
+CONFIG_RANDOMIZE_BASE=y
+CONFIG_UNMAP_KERNEL_AT_EL0=y
 `,
     packages: [...BUILD_PACKAGES, 'gcc-aarch64-linux-gnu', 'qemu-system-arm'],
     busybox: { kind: 'deb', debArch: 'arm64' },
@@ -157,7 +168,7 @@ export function requiredOptions(fragment: string): string[] {
 /**
  * The options a fragment turns off (`# CONFIG_X is not set`): the final .config must not have
  * them, so an option something else selects (riscv's PORTABLE selects EFI) fails the build
- * instead of quietly staying on; KASLR is the one that matters for debugging.
+ * instead of quietly staying on (the x86 mitigations that would change code generation).
  */
 export function disabledOptions(fragment: string): string[] {
   return fragment

@@ -70,15 +70,19 @@ export class ModuleReader {
   private constructor(
     private readonly access: KernelAccess,
     readonly layouts: ModuleLayouts,
-    /** &modules, the list head. */
-    private readonly head: bigint,
   ) {}
+
+  /** &modules, the list head, where the running kernel has it (it moves with KASLR). */
+  private get head(): bigint {
+    const head = this.access.symbol('modules');
+    if (head === undefined) throw new LayoutError('this kernel has no modules list');
+    return head;
+  }
 
   /** Undefined when the kernel has no module support (no `modules` list). */
   static async create(access: KernelAccess): Promise<ModuleReader | undefined> {
-    const head = access.symbol('modules');
-    if (head === undefined) return undefined;
-    return new ModuleReader(access, await ModuleLayouts.read(access), head);
+    if (access.symbol('modules') === undefined) return undefined;
+    return new ModuleReader(access, await ModuleLayouts.read(access));
   }
 
   private ptr(buf: Buffer, off: number): bigint {
@@ -106,9 +110,10 @@ export class ModuleReader {
     const ps = this.access.pointerSize;
     const listOff = this.layouts.module.offset('list');
     const out: bigint[] = [];
-    let p = this.ptr(await this.access.read(this.head, ps), 0);
+    const head = this.head;
+    let p = this.ptr(await this.access.read(head, ps), 0);
     // A corrupt or half-updated list must not loop forever: no kernel loads thousands.
-    for (let n = 0; p !== this.head && p !== 0n && n < 4096; n++) {
+    for (let n = 0; p !== head && p !== 0n && n < 4096; n++) {
       out.push(p - BigInt(listOff));
       p = this.ptr(await this.access.read(p, ps), 0);
     }

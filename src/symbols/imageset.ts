@@ -7,6 +7,7 @@
  */
 import type { Dwarf } from './dwarf/dwarf';
 import type { ElfFile, ElfSymbol } from './elf';
+import { IDENTITY, type Relocation } from './relocation';
 import type { Location, SymbolLookup, SymbolTable } from './symtab';
 
 export interface AddressRange {
@@ -26,6 +27,8 @@ export interface Image {
   readonly dwarf: Dwarf | undefined;
   /** Where the image's code and data are in the guest (empty for vmlinux: it is the fallback). */
   readonly ranges: readonly AddressRange[];
+  /** vmlinux's: where it runs relative to its link addresses (KASLR). Modules are linked where they run. */
+  readonly relocation?: Relocation;
 }
 
 export function inRanges(ranges: readonly AddressRange[], addr: bigint): boolean {
@@ -77,26 +80,54 @@ export class ImageSet implements SymbolLookup {
     return this.moduleAt(addr) ?? this.kernel;
   }
 
+  /** vmlinux's relocation (identity without KASLR). */
+  get kernelRelocation(): Relocation {
+    return this.kernel.relocation ?? IDENTITY;
+  }
+
+  /** Where vmlinux runs now, learned at a stop; every kernel answer moves with it. */
+  setKernelBias(bias: bigint): void {
+    this.kernelRelocation.bias = bias;
+    this.generation++;
+  }
+
+  /** vmlinux's symbols of this name, at their runtime addresses. */
+  kernelSymbols(name: string): ElfSymbol[] {
+    const rel = this.kernelRelocation;
+    return this.kernel.symbols.lookup(name).map((sym) => rel.symbolOut(sym));
+  }
+
   lookup(name: string): ElfSymbol[] {
-    const own = this.kernel.symbols.lookup(name);
-    const out = [...own];
+    const out = this.kernelSymbols(name);
     for (const m of this.modules.values()) for (const s of m.symbols.lookup(name)) if (s.value !== 0n && inRanges(m.ranges, s.value)) out.push(s);
     return out;
   }
 
   locate(addr: bigint): Location | undefined {
     const m = this.moduleAt(addr);
-    return m ? m.symbols.locate(addr) : this.kernel.symbols.locate(addr);
+    return m ? m.symbols.locate(addr) : this.kernelLocation(addr, (a) => this.kernel.symbols.locate(a));
   }
 
   locateData(addr: bigint): Location | undefined {
     const m = this.moduleAt(addr);
-    return m ? m.symbols.locateData(addr) : this.kernel.symbols.locateData(addr);
+    return m ? m.symbols.locateData(addr) : this.kernelLocation(addr, (a) => this.kernel.symbols.locateData(a));
+  }
+
+  /** A vmlinux lookup by runtime address, its symbol given back at its runtime address. */
+  private kernelLocation(addr: bigint, find: (link: bigint) => Location | undefined): Location | undefined {
+    const rel = this.kernelRelocation;
+    const link = rel.toLink(addr);
+    const loc = link === undefined ? undefined : find(link);
+    return loc && { symbol: rel.symbolOut(loc.symbol), offset: loc.offset };
   }
 
   describe(addr: bigint): string {
     const m = this.moduleAt(addr);
-    if (!m) return this.kernel.symbols.describe(addr);
+    if (!m) {
+      const loc = this.locate(addr);
+      if (!loc) return `0x${addr.toString(16)}`;
+      return loc.offset === 0n ? loc.symbol.name : `${loc.symbol.name}+0x${loc.offset.toString(16)}`;
+    }
     // The kernel's own notation for a module's code (`func+0x1a [qkd_sample]`), as in an Oops.
     const loc = m.symbols.locate(addr);
     if (!loc) return `0x${addr.toString(16)} [${m.name}]`;

@@ -73,7 +73,8 @@ export async function startOwnGuest(guest: GuestPaths, consoleLog: string, appen
     '-initrd',
     guest.initrd,
     '-append',
-    `console=${arch.console} nokaslr ${append}`.trim(),
+    // nokaslr unless the caller says (`kaslr`, for a guest that randomizes its base).
+    `console=${arch.console} ${/(^|\s)(no)?kaslr(\s|$)/.test(append) ? '' : 'nokaslr '}${append}`.replace(/\s+/g, ' ').trim(),
     '-chardev',
     `socket,id=con,path=${consoleSocket},server=on,wait=off,logfile=${consoleLog}`,
     '-serial',

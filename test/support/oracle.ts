@@ -16,8 +16,17 @@ export function objdumpBytes(vmlinux: string, addr: bigint, len: number): Buffer
   });
   const parts: Buffer[] = [];
   for (const line of out.split('\n')) {
-    const m = /^ ([0-9a-f]{16}) ((?:[0-9a-f]{2,8} ){1,4})/.exec(line);
-    if (m) parts.push(Buffer.from(m[2].replace(/ /g, ''), 'hex'));
+    // Up to 16 bytes in groups (a start off a 4-byte boundary makes the first group short
+    // and a line hold five), then the ASCII column after one or two spaces: take hex
+    // groups until 32 digits, so the ASCII column is never read as bytes.
+    const m = /^ ([0-9a-f]{16}) (.*)$/.exec(line);
+    if (!m) continue;
+    let hex = '';
+    for (const group of m[2].split(' ')) {
+      if (hex.length >= 32 || !/^(?:[0-9a-f]{2})+$/.test(group)) break;
+      hex += group;
+    }
+    parts.push(Buffer.from(hex.slice(0, 32), 'hex'));
   }
   return Buffer.concat(parts).subarray(0, len);
 }

@@ -196,7 +196,7 @@ describe('arch/aarch64: unwinding through x30 and frame records', () => {
     };
     const cfi = { rowAt: (pc: bigint) => [entry, caller].find((r) => pc >= r.start && pc < r.end) } as unknown as CallFrameInfo;
     const fp = sp; // the caller's frame record, at its sp
-    const unwinder = new Unwinder(aarch64, () => cfi, (pc) => pc >= C && pc < C + 0x100n, memoryOf([[fp, 0n], [fp + 8n, 0n]]));
+    const unwinder = new Unwinder(aarch64, (pc) => cfi.rowAt(pc), (pc) => pc >= C && pc < C + 0x100n, memoryOf([[fp, 0n], [fp + 8n, 0n]]));
     const frames = await unwinder.unwind(new Map([[32, F], [31, sp], [29, fp], [30, C + 0x44n]]));
     assert.deepEqual(frames.map((f) => [f.pc, f.method]), [[F, 'cfi'], [C + 0x44n, 'cfi']]);
     // A call through x30 pushes nothing: the caller's sp is the callee's at entry.

@@ -192,7 +192,7 @@ describe('arch/riscv64: unwinding through ra and s0', () => {
     const leaf: UnwindRow = { start: F, end: F + 0x10n, cfa: { kind: 'regOffset', reg: 2, offset: 0 }, regs: new Map() };
     const caller: UnwindRow = { start: C, end: C + 0x100n, cfa: { kind: 'regOffset', reg: 2, offset: 32 }, regs: new Map([[1, { kind: 'offset', offset: -8 }]]) };
     const cfi = { rowAt: (pc: bigint) => [leaf, caller].find((r) => pc >= r.start && pc < r.end) } as unknown as CallFrameInfo;
-    const unwinder = new Unwinder(riscv64, () => cfi, (pc) => pc >= C && pc < C + 0x100n, memoryOf([[sp + 24n, 0n]]));
+    const unwinder = new Unwinder(riscv64, (pc) => cfi.rowAt(pc), (pc) => pc >= C && pc < C + 0x100n, memoryOf([[sp + 24n, 0n]]));
     const frames = await unwinder.unwind(new Map([[64, F + 4n], [2, sp], [1, C + 0x40n]]));
     assert.deepEqual(frames.map((f) => [f.pc, f.cfa]), [[F + 4n, sp], [C + 0x40n, sp + 32n]]);
   });

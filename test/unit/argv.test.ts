@@ -12,6 +12,7 @@ function cfg(over: Partial<ResolvedLaunch> = {}): ResolvedLaunch {
     vmlinux: '/k/vmlinux',
     initrd: '/k/initrd.cpio',
     append: 'console=ttyS0 nokaslr',
+    kaslr: false,
     memory: '512M',
     smp: 2,
     accel: 'auto',
@@ -90,7 +91,10 @@ describe('qemu/argv', () => {
     assert.ok(argv.some((a) => a.includes('logfile=/l/a,,b.log,')));
   });
 
-  it('adds console= and nokaslr only when the user did not choose', () => {
+  it('adds console= and what kaslr asks for only when the user did not choose', () => {
+    assert.equal(effectiveAppend(undefined, x86, 'auto'), 'console=ttyS0', 'auto: the kernel decides');
+    assert.equal(effectiveAppend('quiet', x86, true), 'quiet console=ttyS0 kaslr');
+    assert.equal(effectiveAppend('nokaslr', x86, 'auto'), 'nokaslr console=ttyS0');
     assert.equal(effectiveAppend(undefined, x86), 'console=ttyS0 nokaslr');
     assert.equal(effectiveAppend('quiet', x86), 'quiet console=ttyS0 nokaslr');
     assert.equal(effectiveAppend('console=ttyS1,115200 kaslr', x86), 'console=ttyS1,115200 kaslr');

@@ -35,7 +35,7 @@ function elfHeader(machine: number): Buffer {
   return h;
 }
 
-describe('config: 34 bad configurations, each naming its field and the fix', () => {
+describe('config: 36 bad configurations, each naming its field and the fix', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-badcfg-'));
   const at = (rel: string): string => path.join(dir, rel);
   const table: string[] = [];
@@ -89,6 +89,8 @@ describe('config: 34 bad configurations, each naming its field and the fix', () 
     { name: 'rspLog: uncreatable directory', run: launch({ rspLog: uncreatable() }), field: 'rspLog', fix: /cannot be created: '.*a-file' is not a directory\. Set "rspLog" to a file in a directory you can write/ },
     { name: 'disassemblySyntax: "masm"', run: launch({ disassemblySyntax: 'masm' }), field: 'disassemblySyntax', fix: /unknown value "masm"\. Use one of: att, intel\. Remove it to use the default, "att"/ },
     { name: 'stopOnEntry: "yes"', run: launch({ stopOnEntry: 'yes' }), field: 'stopOnEntry', fix: /must be a boolean, not "yes"\. Write true or false, without quotes/ },
+    { name: 'kaslr: "on"', run: launch({ kaslr: 'on' }), field: 'kaslr', fix: /unknown value "on"\. Use one of: auto, true, false\. Remove it to use the default, false/ },
+    { name: 'kaslr: false with kaslr in append', run: launch({ kaslr: false, append: 'quiet kaslr' }), field: 'kaslr', fix: /'kaslr' is false, but 'append' has 'kaslr'\. Remove 'kaslr' from 'append', or set "kaslr": true \(or "auto"\)/ },
     { name: 'typo "kernal"', run: () => resolveLaunchConfig({ kernal: base.kernel, qemuPath: base.qemuPath }), field: 'kernel', code: ErrorCode.MissingField, fix: /'kernal' is not known: did you mean 'kernel'\?.*Rename 'kernal' to 'kernel'/ },
     { name: 'attach: no target', run: attach({ vmlinux: at('linux/vmlinux') }), field: 'target', code: ErrorCode.MissingField, fix: /is required\. Give the gdbstub as host:port \(e\.g\. "127\.0\.0\.1:1234"\)/ },
     { name: 'attach: target "localhost"', run: attach({ target: 'localhost' }), field: 'target', fix: /has no port\. Add the port .*"localhost:1234"/ },
@@ -97,7 +99,7 @@ describe('config: 34 bad configurations, each naming its field and the fix', () 
     { name: 'request: neither launch nor attach', run: () => checkConfig({ type: 'qemu-kernel', request: 'debug', name: 'x' }), field: 'request', fix: /must be "launch" or "attach", not "debug"\. Use "launch" to boot a kernel/ },
   ];
 
-  it('has 34 cases', () => assert.equal(cases.length, 34));
+  it('has 36 cases', () => assert.equal(cases.length, 36));
 
   cases.forEach((c, i) =>
     it(`${i + 1}. ${c.name}`, () => {

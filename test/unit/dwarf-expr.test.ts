@@ -18,6 +18,7 @@ import { DwarfSections } from '../../src/symbols/dwarf/sections';
 import type { Die } from '../../src/symbols/dwarf/unit';
 import { ElfFile, type ElfSection } from '../../src/symbols/elf';
 import { sampleGuest } from '../support/env';
+import { nmAddress } from '../support/oracle';
 
 /** LEB128 of v: unsigned, or signed when `signed`. */
 function leb(v: number | bigint, signed: boolean): number[] {
@@ -491,12 +492,14 @@ describe('symbols/dwarf/loclists and expr on the sample vmlinux (readelf as orac
   let oracle: Map<number, OracleEntry[]>;
   const vars = new Map<string, Die>();
   let kernelClone: Die | undefined;
+  let kc: bigint;
 
   before(async function () {
     const g = sampleGuest(this);
     elf = ElfFile.open(g.vmlinux);
     dwarf = Dwarf.open(elf) as Dwarf;
-    cu = dwarf.unitForAddress(0xffffffff810429d8n) as CompileUnit;
+    kc = nmAddress(g.vmlinux, 'kernel_clone');
+    cu = dwarf.unitForAddress(kc) as CompileUnit;
     rctx = { addressSize: cu.header.addressSize, offsetSize: cu.header.offsetSize, base: cu.baseAddress, addrx: (i) => cu.addrx(i) };
     const walk = (d: Die): void => {
       if (d.tag === DW_TAG.subprogram && cu.string(d, DW_AT.name) === 'kernel_clone' && d.attrs.has(DW_AT.low_pc)) kernelClone = d;
@@ -521,23 +524,32 @@ describe('symbols/dwarf/loclists and expr on the sample vmlinux (readelf as orac
 
   it('kernel_clone\'s args, trace and nr lists say what gdb says', () => {
     assert.equal(cu.name, 'kernel/fork.c');
-    const args = ['810429d8-ffffffff810429ff DW_OP_reg5', '810429ff-ffffffff81042aff DW_OP_reg3', '81042aff-ffffffff81042bf3 DW_OP_entry_value: (DW_OP_reg5); DW_OP_stack_value'];
-    assert.deepEqual(texts(listOf('args')), args.map((a) => `ffffffff${a}`));
+    // args: in rdi from the entry, then kept in rbx, then only known as rdi's entry value.
+    const args = listOf('args').entries;
+    assert.equal(args[0].start, kc, 'args is located from the function entry');
+    assert.deepEqual(
+      texts(listOf('args')).map((t) => t.replace(/^[0-9a-f]+-[0-9a-f]+ /, '')),
+      ['DW_OP_reg5', 'DW_OP_reg3', 'DW_OP_entry_value: (DW_OP_reg5); DW_OP_stack_value'],
+    );
+    for (let i = 1; i < args.length; i++) assert.equal(args[i].start, args[i - 1].end, 'the ranges follow each other');
     const trace = texts(listOf('trace'));
-    assert.equal(trace[0], 'ffffffff81042a01-ffffffff81042a4c DW_OP_lit0; DW_OP_stack_value');
-    assert.match(trace[1], /^ffffffff81042a4c-[0-9a-f]+ DW_OP_reg13$/);
+    assert.match(trace[0], /^[0-9a-f]+-[0-9a-f]+ DW_OP_lit0; DW_OP_stack_value$/);
+    assert.match(trace[1], /^[0-9a-f]+-[0-9a-f]+ DW_OP_reg13$/);
     assert.ok(texts(listOf('nr')).length >= 2);
   });
 
   it('evaluates kernel_clone\'s args and trace at pcs in each range', async () => {
     const args = listOf('args');
     const at = (pc: bigint): Buffer => expressionAt(args, pc) as Buffer;
-    assert.deepEqual(await loc(at(0xffffffff810429e0n)), { kind: 'register', reg: 5 });
-    assert.deepEqual(await loc(at(0xffffffff81042a00n)), { kind: 'register', reg: 3 });
-    assert.deepEqual(await loc(at(0xffffffff81042b00n)), { kind: 'unavailable', reason: ENTRY_VALUE_UNAVAILABLE });
-    assert.deepEqual(await loc(at(0xffffffff81042b00n), ctx({ entryValue: async () => 0xffffc90000013e80n })), { kind: 'value', value: 0xffffc90000013e80n });
-    assert.equal(expressionAt(args, 0xffffffff81042bf3n), undefined);
-    assert.deepEqual(await loc(expressionAt(listOf('trace'), 0xffffffff81042a10n) as Buffer), { kind: 'value', value: 0n });
+    // A pc inside each range: past its first byte, before its end.
+    const inside = (i: number): bigint => (args.entries[i].start + args.entries[i].end) / 2n;
+    assert.deepEqual(await loc(at(inside(0))), { kind: 'register', reg: 5 });
+    assert.deepEqual(await loc(at(inside(1))), { kind: 'register', reg: 3 });
+    assert.deepEqual(await loc(at(inside(2))), { kind: 'unavailable', reason: ENTRY_VALUE_UNAVAILABLE });
+    assert.deepEqual(await loc(at(inside(2)), ctx({ entryValue: async () => 0xffffc90000013e80n })), { kind: 'value', value: 0xffffc90000013e80n });
+    assert.equal(expressionAt(args, args.entries[2].end), undefined);
+    const trace = listOf('trace').entries[0];
+    assert.deepEqual(await loc(expressionAt(listOf('trace'), (trace.start + trace.end) / 2n) as Buffer), { kind: 'value', value: 0n });
     const fb = kernelClone?.attrs.get(DW_AT.frame_base);
     assert.ok(fb?.kind === 'block');
     assert.equal(describeExpression(fb.value, 8), 'DW_OP_call_frame_cfa');

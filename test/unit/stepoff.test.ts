@@ -81,7 +81,7 @@ async function rig(): Promise<Rig & { hitOnContinue: { on: boolean } }> {
 async function learnStepsOver(r: Rig & { hitOnContinue: { on: boolean } }): Promise<void> {
   r.hitOnContinue.on = true;
   await r.run.continue();
-  await settle();
+  await until(() => r.stops.length > 0);
   assert.equal(r.stops.length, 1, 'the continue hit BP again');
   r.stops.length = 0;
   r.hitOnContinue.on = false;
@@ -92,7 +92,11 @@ function sentSince(peer: Peer, from: number): string[] {
   return peer.received.slice(from).filter((f) => f !== '+' && f !== '-');
 }
 
-const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+/** Wait (a loaded machine may take a while) until `done` holds; the assertions after it say what was wrong. */
+async function until(done: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
 
 describe('engine/runcontrol: stepping off a breakpoint to continue', () => {
   it('tries again when a step leaves the PC unmoved, then continues with no stop reported', async () => {
@@ -102,7 +106,7 @@ describe('engine/runcontrol: stepping off a breakpoint to continue', () => {
       r.stuck.steps = 1;
       const from = r.peer.received.length;
       await r.run.continue();
-      await settle();
+      await until(() => sentSince(r.peer, from).includes('vCont;c') || r.stops.length > 0);
       const sent = sentSince(r.peer, from);
       assert.deepEqual(
         sent.filter((f) => f.startsWith('vCont') || /^[Zz]/.test(f)),
@@ -123,11 +127,11 @@ describe('engine/runcontrol: stepping off a breakpoint to continue', () => {
       r.stuck.steps = 1;
       r.hitOnContinue.on = true;
       await r.run.continue();
-      await settle();
+      await until(() => r.stops.length > 0);
       const from = r.peer.received.length;
       r.hitOnContinue.on = false;
       await r.run.continue();
-      await settle();
+      await until(() => sentSince(r.peer, from).includes('vCont;c'));
       assert.deepEqual(
         sentSince(r.peer, from).filter((f) => f.startsWith('vCont') || /^[Zz]/.test(f)),
         ['vCont;s:1', 'vCont;c'],
@@ -146,7 +150,7 @@ describe('engine/runcontrol: stepping off a breakpoint to continue', () => {
       r.stuck.steps = Number.POSITIVE_INFINITY;
       const from = r.peer.received.length;
       await r.run.continue();
-      await settle();
+      await until(() => r.stops.length > 0 || sentSince(r.peer, from).includes('vCont;c'));
       const sent = sentSince(r.peer, from);
       assert.equal(sent.filter((f) => f.startsWith('vCont;s')).length, 3, sent.join(' '));
       assert.equal(sent.filter((f) => f === 'vCont;c').length, 0, 'no continue after a hit');

@@ -30,7 +30,7 @@ describe('unwinding through CFI expression rules', () => {
       ]),
     };
     const cfi = { rowAt: (pc: bigint) => (pc >= row.start && pc < row.end ? row : undefined) } as unknown as CallFrameInfo;
-    const unwinder = new Unwinder(x86_64, () => cfi, () => true, async (addr, size) => {
+    const unwinder = new Unwinder(x86_64, (pc) => cfi.rowAt(pc), () => true, async (addr, size) => {
       const v = stack.get(addr);
       if (v === undefined || size !== 8) return undefined;
       const b = Buffer.alloc(8);

@@ -60,9 +60,11 @@ export class FrameContext {
 
   /** Where locations are looked up: a caller's pc is a return address, so step back into the call. */
   get lookupPc(): bigint {
-    if (this.scope?.pc !== undefined) return this.scope.pc;
+    const rel = this.deps.program.rel;
+    if (this.scope?.pc !== undefined) return rel.toLink(this.scope.pc) ?? this.scope.pc;
     const pc = this.frame?.pc ?? 0n;
-    return this.physical > 0 ? pc - 1n : pc;
+    const look = this.physical > 0 ? pc - 1n : pc;
+    return rel.toLink(look) ?? look;
   }
 
   private variables(): { params: VariableDie[]; locals: VariableDie[] } {
@@ -210,6 +212,7 @@ export class FrameContext {
         return evaluateValue(expr, { ...this.exprContext(), frameBase: undefined });
       },
       addrx: scope ? (i) => scope.cu.addrx(i) : undefined,
+      relocate: (a) => this.deps.program.rel.toRuntime(a),
       entryValue: (sub) => this.entryValue(sub),
     };
   }
@@ -231,7 +234,7 @@ export class FrameContext {
     const caller = this.deps.frames[callerIndex];
     const callerScope = this.deps.scopeOf(callerIndex);
     if (!caller || !callerScope) return undefined;
-    const site = findCallSite(callerScope.cu, callerScope.fn, caller.pc);
+    const site = findCallSite(callerScope.cu, callerScope.fn, this.deps.program.rel.toLink(caller.pc) ?? caller.pc);
     if (!site) return undefined;
     for (const p of site.children) {
       if (p.tag !== DW_TAG.call_site_parameter && p.tag !== DW_TAG.GNU_call_site_parameter) continue;

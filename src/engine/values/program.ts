@@ -9,6 +9,7 @@ import type { Dwarf } from '../../symbols/dwarf/dwarf';
 import type { DebugInfoOffset } from '../../symbols/dwarf/offsets';
 import { TypeReader, syntheticId, type CType } from '../../symbols/dwarf/types';
 import { attrFlag, type Die } from '../../symbols/dwarf/unit';
+import { IDENTITY, type Relocation } from '../../symbols/relocation';
 import { TYPE_PREFIX } from '../../symbols/dwarf/scan';
 import { originOf, unitFunctions } from '../../symbols/dwarf/scopes';
 import { unitDeclarations, unitVariables, type VariableDie } from '../../symbols/dwarf/variables';
@@ -70,6 +71,8 @@ export class Program {
      * module has a few units; vmlinux has thousands and an index).
      */
     private readonly scanUnits = false,
+    /** vmlinux's relocation (KASLR): DWARF's addresses are link-time ones. */
+    readonly rel: Relocation = IDENTITY,
   ) {
     this.types = new TypeReader(dwarf);
     this.builtin = builtins(charSigned);
@@ -230,7 +233,8 @@ export class Program {
    */
   typeNear(key: string, address: bigint): CType | undefined {
     try {
-      const cu = this.dwarf.unitForAddress(address);
+      const link = this.rel.toLink(address);
+      const cu = link === undefined ? undefined : this.dwarf.unitForAddress(link);
       const off = cu && this.unitTypes(cu).get(key);
       return cu && off !== undefined ? this.types.at(cu, off) : undefined;
     } catch {
@@ -270,9 +274,10 @@ export class Program {
     return undefined;
   }
 
-  private functionTypeHere(addr: bigint): CType | undefined {
+  private functionTypeHere(runtime: bigint): CType | undefined {
     try {
-      const cu = this.dwarf.unitForAddress(addr);
+      const addr = this.rel.toLink(runtime);
+      const cu = addr === undefined ? undefined : this.dwarf.unitForAddress(addr);
       const fn = cu && unitFunctions(cu).find((f) => f.low === addr);
       if (!cu || !fn) return undefined;
       const o = originOf(this.dwarf, cu, fn.die);

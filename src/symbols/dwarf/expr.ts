@@ -35,6 +35,8 @@ export interface ExprContext {
   cfa?(): Promise<bigint | undefined>;
   /** Entry of .debug_addr for DW_OP_addrx / DW_OP_constx / DW_OP_GNU_addr_index / GNU_const_index. */
   addrx?(index: number): bigint;
+  /** An address operand (DW_OP_addr, DW_OP_addrx) where the running image has it (KASLR); constants are left alone. */
+  relocate?(link: bigint): bigint;
   /**
    * Resolve DW_OP_entry_value / DW_OP_GNU_entry_value: the value the sub-expression (usually
    * DW_OP_regN) had on entry to the current function. Returns undefined when it can't be known.
@@ -256,6 +258,8 @@ class Machine {
     const s = this.stack;
     switch (op) {
       case DW_OP.addr:
+        this.push(this.ctx.relocate ? this.ctx.relocate(o.a) : o.a);
+        break;
       case DW_OP.const1u:
       case DW_OP.const1s:
       case DW_OP.const2u:
@@ -271,10 +275,13 @@ class Machine {
       case DW_OP.addrx:
       case DW_OP.constx:
       case DW_OP.GNU_addr_index:
-      case DW_OP.GNU_const_index:
+      case DW_OP.GNU_const_index: {
         if (!this.ctx.addrx) throw new DwarfError(EXPR_SECTION, o.offset, `${opName(op)} needs .debug_addr, which is not available here`);
-        this.push(this.ctx.addrx(Number(o.a)));
+        const v = this.ctx.addrx(Number(o.a));
+        // An address moves with the image; a constant kept in .debug_addr does not.
+        this.push((op === DW_OP.addrx || op === DW_OP.GNU_addr_index) && this.ctx.relocate ? this.ctx.relocate(v) : v);
         break;
+      }
       case DW_OP.dup:
         this.need(o, 1);
         s.push(s[s.length - 1]);

@@ -1,0 +1,94 @@
+/**
+ * What makes the engine a kernel debugger rather than a debugger of a program at fixed
+ * addresses: where vmlinux runs in this boot (KASLR, kernelbase.ts) and which modules are
+ * loaded (moduletracker.ts). The Debugger calls in at the points that matter (a stop the
+ * user sees, breakpoint changes, hook hits, detach) and stays a list of wires.
+ */
+import type { BreakpointHost } from './bptypes';
+import { KernelBase } from './kernelbase';
+import type { ModuleFileOptions } from './modulefiles';
+import { moduleHost, type ModuleHostDeps } from './modulehost';
+import { ModuleTracker } from './moduletracker';
+import { SourceSet } from './sources';
+import type { SourceInfo } from './sourceinfo';
+import type { StopReason } from './stopreason';
+
+/** The module host's needs, plus the breakpoint host and a way to drop the stop's reads. */
+export type AwarenessDeps = Omit<ModuleHostDeps, 'source'> & {
+  source: SourceInfo | undefined;
+  host: BreakpointHost;
+  forgetStop(): void;
+};
+
+export class KernelAwareness {
+  tracker: ModuleTracker | undefined;
+  base: KernelBase | undefined;
+
+  constructor(private readonly d: AwarenessDeps) {}
+
+  /** Follow module loads and unloads (and load what is loaded). Call with the guest stopped. */
+  async enableModules(opts: ModuleFileOptions): Promise<void> {
+    const source = this.d.source;
+    if (!(source instanceof SourceSet) || this.tracker) return;
+    this.tracker = new ModuleTracker(moduleHost({ ...this.d, source }), this.d.target.arch, opts);
+    await this.tracker.start();
+  }
+
+  /**
+   * Where vmlinux runs: 'fixed' at its link addresses (booted with nokaslr), or 'find' it at
+   * the first stop inside the running kernel. Call with the guest stopped; an attach looks at once.
+   */
+  async followKernelBase(mode: 'fixed' | 'find'): Promise<void> {
+    const source = this.d.source;
+    if (!(source instanceof SourceSet) || this.base) return;
+    const d = this.d;
+    this.base = new KernelBase(
+      {
+        target: d.target,
+        images: source.images,
+        host: d.host,
+        placed: () => [...d.functions.all(), ...d.lines.all()],
+        tracker: () => this.tracker,
+        placePending: async () => {
+          await d.functions.imageAdded(source);
+          await d.lines.imageAdded(source);
+        },
+        forget: d.forgetStop,
+        log: (m) => d.events.emit('log', m),
+      },
+      mode,
+    );
+    await this.base.atStop(d.thread());
+  }
+
+  /** A stop the user will see: find the kernel if not yet found, then bring the module list up to date. */
+  async atStop(reason: StopReason, tid: number): Promise<void> {
+    if (reason === 'step') return;
+    await this.base?.atStop(tid);
+    await this.tracker?.refresh();
+  }
+
+  /** Before breakpoints change: the modules the guest has now (a breakpoint in one is placed at once). */
+  async beforeChange(): Promise<void> {
+    await this.tracker?.refresh();
+  }
+
+  /** After breakpoints changed: the module hooks follow what the breakpoints need. */
+  async afterChange(): Promise<void> {
+    await this.tracker?.sync();
+  }
+
+  /** The breakpoints a stop hit that are the user's; the engine's own hooks among them have run. */
+  userHits(ids: number[], tid: number): Promise<number[]> {
+    return this.tracker ? this.tracker.takeHooks(ids, tid) : Promise.resolve(ids);
+  }
+
+  /** Whether the module list is only read at stops (no hook keeps it current while the guest runs). */
+  get listStaleWhileRunning(): boolean {
+    return this.tracker !== undefined && !this.tracker.following;
+  }
+
+  async removeAll(): Promise<void> {
+    await this.tracker?.removeAll();
+  }
+}
