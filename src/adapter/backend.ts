@@ -10,6 +10,7 @@ import { KernelTarget } from '../engine/target';
 import { decideAccel, AccelDecision } from '../qemu/kvmprobe';
 import { kvmBootTrial } from '../qemu/boottrial';
 import { buildGuest } from '../guest/build';
+import { monitorCommand } from '../rsp/packets';
 import { kaslrWord, parseLaunch, problemText, resolveAttach, resolveLaunch, withGuest } from '../config';
 import type { AttachConfig, DisassemblySyntax, ResolvedLaunch, SourceOptions } from '../config/types';
 import { QemuInstance } from '../qemu/instance';
@@ -170,6 +171,8 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
   const source = loaded && cfg.vmlinux ? sourceInfo(loaded.elf, loaded.symbols, cfg.vmlinux, cfg, [], gate) : undefined;
   prepareIndex(source, gate, log);
   target.warn = (m) => log(m, 'warn');
+  // Someone else's QEMU: ask it whether software breakpoints are bytes in guest memory (KVM).
+  target.breakpointsInMemory = await kvmEnabled(target);
   const dbg = new Debugger(target, source?.images ?? loaded?.symbols, source);
   gate.follow(dbg);
   await dbg.init();
@@ -187,4 +190,11 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
 function moduleOptions(cfg: { modulePaths: string[]; vmlinux?: string }): ModuleFileOptions {
   const vmlinux = cfg.vmlinux && path.resolve(cfg.vmlinux);
   return { modulePaths: cfg.modulePaths, vmlinux, extraDirs: vmlinux ? sampleModuleDirsFor(vmlinux) : [] };
+}
+
+/** QEMU's `info kvm` through the gdbstub's monitor; undefined from a stub without one. */
+async function kvmEnabled(target: KernelTarget): Promise<boolean | undefined> {
+  const out = await monitorCommand(target.rsp, 'info kvm').catch(() => '');
+  const m = /kvm support: (enabled|disabled)/.exec(out);
+  return m ? m[1] === 'enabled' : undefined;
 }

@@ -78,9 +78,19 @@ export class KernelAwareness {
     await this.tracker?.sync();
   }
 
-  /** The breakpoints a stop hit that are the user's; the engine's own hooks among them have run. */
-  userHits(ids: number[], tid: number): Promise<number[]> {
-    return this.tracker ? this.tracker.takeHooks(ids, tid) : Promise.resolve(ids);
+  /**
+   * The breakpoints a stop hit that are the user's; the engine's own hooks among them have
+   * run. A breakpoint armed at every place the kernel could be (its offset unknown) hit at one
+   * of them: the kernel is found now, and only a hit where the breakpoint really is counts.
+   */
+  async userHits(ids: number[], tid: number): Promise<number[]> {
+    const user = this.tracker ? await this.tracker.takeHooks(ids, tid) : ids;
+    const base = this.base;
+    if (!base || base.isKnown || !user.length) return user;
+    await base.atStop(tid);
+    if (!base.isKnown) return user;
+    const here = new Set(this.d.bps.idsAt(await this.d.target.pc(tid)));
+    return user.filter((id) => here.has(id));
   }
 
   /** Whether the module list is only read at stops (no hook keeps it current while the guest runs). */

@@ -29,6 +29,8 @@ export interface PlacedBreakpoint {
   id: number;
   addresses: bigint[];
   result: BreakpointResult;
+  /** Armed at every place the kernel can be while its KASLR offset is unknown (see armCandidates). */
+  candidates?: boolean;
 }
 
 /** The engine as a breakpoint set sees it. */
@@ -50,6 +52,25 @@ export interface BreakpointHost {
   pendingReason?(what: { function: string } | { file: string }): string | undefined;
   /** Why no kernel address can be placed yet (the KASLR offset is not known), if so. */
   addressesUnknown?(): string | undefined;
+  /**
+   * While the offset is unknown: the shifts a breakpoint can be armed at all at once (TCG on
+   * x86_64, where breakpoints are unlimited and the kernel has a few hundred places to be).
+   */
+  candidateShifts?(): readonly bigint[] | undefined;
+}
+
+/**
+ * A kernel breakpoint while the KASLR offset is unknown: pending with the reason, or, where
+ * the host offers candidate shifts, armed at each of them, so an early function (start_kernel)
+ * still stops; the hit tells where the kernel is, and the engine then keeps the right address.
+ */
+export async function unknownPlacement(host: BreakpointHost, id: number, addrs: readonly bigint[], reason: string): Promise<PlacedBreakpoint> {
+  const shifts = host.candidateShifts?.();
+  if (!shifts?.length) return { id, addresses: [], result: { id, verified: false, message: reason } };
+  const all = addrs.flatMap((a) => shifts.map((k) => a + k));
+  const addresses = await host.bps.addAll(all, id).catch(() => []);
+  const message = `pending: armed at each of the ${shifts.length} places this kernel can run at (KASLR, under TCG); placed for good at its first stop`;
+  return { id, addresses, result: { id, verified: false, message }, candidates: addresses.length > 0 };
 }
 
 /** What a breakpoint says while nothing it names is loaded. */

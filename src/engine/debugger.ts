@@ -101,6 +101,7 @@ export class Debugger extends EventEmitter {
       changed: (r) => this.emit('breakpoint-changed', r),
       pendingReason: (what) => this.kernel.tracker?.files.pendingReason(what),
       addressesUnknown: () => this.kernel.base?.unknownReason(),
+      candidateShifts: () => this.kernel.base?.candidateShifts(),
     };
     this.functions = new FunctionBreakpoints(host, symbols, source);
     this.lines = new SourceBreakpoints(host, source);

@@ -3,7 +3,7 @@
  * duplicate, compiler clones, and inlined calls from the background index).
  */
 import type { SymbolLookup } from '../symbols/symtab';
-import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, removePlaced, type BreakpointHost, type BreakpointResult, type FunctionBreakpointRequest, type PlacedBreakpoint } from './bptypes';
+import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, removePlaced, unknownPlacement, type BreakpointHost, type BreakpointResult, type FunctionBreakpointRequest, type PlacedBreakpoint } from './bptypes';
 import type { CodeLocation, SourceInfo } from './sourceinfo';
 
 export class FunctionBreakpoints {
@@ -88,9 +88,9 @@ export class FunctionBreakpoints {
     }
     const unknown = this.host.addressesUnknown?.();
     if (unknown) {
-      const result: BreakpointResult = { id, verified: false, message: unknown };
-      this.placed.set(name, { id, addresses: [], result });
-      return result;
+      const p = await unknownPlacement(this.host, id, locations.map((l) => l.address), unknown);
+      this.placed.set(name, p);
+      return p.result;
     }
     const { addresses, failure } = await insertAll(this.host, locations.map((l) => l.address), id);
     const result: BreakpointResult =

@@ -10,6 +10,11 @@ import { liftRanges, rebasePlaced, type BreakpointHost, type PlacedBreakpoint } 
 import type { ModuleTracker } from './moduletracker';
 import type { KernelTarget } from './target';
 
+const MiB2 = 0x200000n;
+/** x86_64's __START_KERNEL_map, and the 1 GiB window above it the image is placed in. */
+const X86_KERNEL_MAP = 0xffffffff80000000n;
+const X86_IMAGE_WINDOW = 0x40000000n;
+
 export interface KernelBaseDeps {
   target: KernelTarget;
   images: ImageSet;
@@ -57,6 +62,7 @@ export class KernelBase {
     if (!r) return;
     this.known = true;
     this.found = { ...r, ms: performance.now() - t0 };
+    await this.liftCandidates();
     if (r.offset !== this.d.images.kernelRelocation.bias) await this.apply(r.offset);
     await this.d.placePending();
     this.d.log(this.describe() ?? '');
@@ -68,6 +74,34 @@ export class KernelBase {
     if (!f) return undefined;
     const phys = f.physBase !== undefined ? `, physical base 0x${f.physBase.toString(16)}` : '';
     return `KASLR: vmlinux runs at offset 0x${f.offset.toString(16)} from its link addresses${phys} (found by ${f.method} in ${f.ms.toFixed(1)} ms).`;
+  }
+
+  /**
+   * Where a breakpoint can be armed while the offset is unknown: x86_64's kernel runs 2 MiB
+   * aligned at or above its link address, within the 1 GiB above __START_KERNEL_map, so every
+   * place is known in advance. Only under TCG, whose breakpoints are unlimited and outside
+   * guest memory; KVM writes each one into memory that is not the kernel's yet.
+   */
+  candidateShifts(): readonly bigint[] | undefined {
+    if (this.known || this.d.target.arch.name !== 'x86_64' || this.d.target.breakpointsInMemory !== false) return undefined;
+    if (!this.shifts) {
+      const rel = this.d.images.kernelRelocation;
+      const out: bigint[] = [];
+      for (let k = 0n; rel.hi + k <= X86_KERNEL_MAP + X86_IMAGE_WINDOW; k += MiB2) out.push(k);
+      this.shifts = out;
+    }
+    return this.shifts;
+  }
+  private shifts: bigint[] | undefined;
+
+  /** The offset is known: breakpoints armed at every candidate go back to pending, to be placed where it is. */
+  private async liftCandidates(): Promise<void> {
+    for (const p of this.d.placed()) {
+      if (!p.candidates) continue;
+      await this.d.host.bps.removeAll(p.addresses, p.id).catch(() => undefined);
+      p.addresses = [];
+      p.candidates = false;
+    }
   }
 
   /**

@@ -3,7 +3,7 @@
  * (inlined copies included); a line without code moves to the next line that has some, and
  * the result says which line was used.
  */
-import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, removePlaced, type BreakpointHost, type BreakpointResult, type PlacedBreakpoint, type SourceBreakpointRequest } from './bptypes';
+import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, removePlaced, unknownPlacement, type BreakpointHost, type BreakpointResult, type PlacedBreakpoint, type SourceBreakpointRequest } from './bptypes';
 import type { SourceInfo } from './sourceinfo';
 
 export class SourceBreakpoints {
@@ -75,7 +75,7 @@ export class SourceBreakpoints {
       return { id, addresses: [], result: { id, verified: false, message } };
     }
     const unknown = this.host.addressesUnknown?.();
-    if (unknown) return { id, addresses: [], result: { id, verified: false, message: unknown } };
+    if (unknown) return unknownPlacement(this.host, id, resolved.locations.map((l) => l.address), unknown);
     const ins = await insertAll(this.host, resolved.locations.map((l) => l.address), id);
     const addresses = ins.addresses;
     const first = resolved.locations.find((l) => l.address === addresses[0]);

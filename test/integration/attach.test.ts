@@ -1,5 +1,6 @@
 /** Attach to a QEMU someone else started, paused, with a gdbstub on 127.0.0.1. */
 import * as assert from 'node:assert/strict';
+import type { DebugProtocol } from '@vscode/debugprotocol';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { artifact, requireBuilt, sampleGuest } from '../support/env';
@@ -56,8 +57,13 @@ describe('attach to a running QEMU gdbstub', function () {
     const initialized = s.dc.waitForEvent('initialized');
     await s.dc.attachRequest({ target: `127.0.0.1:${port}`, vmlinux: g.vmlinux, rspLog: artifact(this, 'rsp.log') } as never);
     await initialized;
+    const changed: DebugProtocol.Breakpoint[] = [];
+    s.dc.on('breakpoint', (e: DebugProtocol.BreakpointEvent) => changed.push(e.body.breakpoint));
     const bps = (await s.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'kernel_clone' }] })).body.breakpoints;
-    assert.equal(bps[0].verified, true);
+    // Attached at the reset vector: the kernel has not chosen where to run yet (KASLR), so
+    // the breakpoint is armed at every place it can be (TCG, found through `info kvm`).
+    assert.equal(bps[0].verified, false);
+    assert.match(bps[0].message ?? '', /armed at each of the \d{3} places this kernel can run at/);
     const stopped = s.dc.waitForEvent('stopped');
     await s.dc.configurationDoneRequest();
     const ev = (await stopped) as { body: { reason: string; threadId: number } };
@@ -65,6 +71,10 @@ describe('attach to a running QEMU gdbstub', function () {
     const top = await s.topFrame(ev.body.threadId);
     assert.equal(top.name, 'kernel_clone');
     assert.equal(BigInt(top.instructionPointerReference as string), nmAddress(g.vmlinux, 'kernel_clone'));
+    // The hit told where the kernel runs (nokaslr: at its link address), and the breakpoint is placed there for good.
+    const now = changed.filter((b) => b.id === bps[0].id).pop();
+    assert.ok(now?.verified, JSON.stringify(changed));
+    assert.equal(now.instructionReference, top.instructionPointerReference);
     // Detaching leaves someone else's QEMU running.
     await s.dc.disconnectRequest({});
     assert.equal(qemu.exitCode, null);
