@@ -48,3 +48,13 @@ export interface CommandLineResponseBody {
   commandLine: string;
   pid?: number;
 }
+
+/** The kernel log read from guest memory (the printk ring), as dmesg prints it; the guest is stopped briefly if it runs. */
+export const KERNEL_LOG_REQUEST = 'qemuKernel.kernelLog';
+export interface KernelLogResponseBody {
+  /** `[    1.234567] text` lines. */
+  text: string;
+  records: number;
+  /** Sequence number of the oldest record still in the ring (earlier ones were overwritten). */
+  firstSeq?: number;
+}

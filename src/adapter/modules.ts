@@ -24,7 +24,7 @@ export function dapModule(v: ModuleView): DebugProtocol.Module {
 
 export async function modulesBody(dbg: Debugger, args: DebugProtocol.ModulesArguments): Promise<DebugProtocol.ModulesResponse['body']> {
   // Loads since the last stop are found now when no hook followed them.
-  await dbg.refreshModules().catch(() => undefined);
+  if (dbg.kernel.listStaleWhileRunning) await dbg.stoppedTurn(async () => undefined).catch(() => undefined);
   const all = (dbg.modules?.modules() ?? []).map(dapModule);
   const start = args.startModule ?? 0;
   const count = args.moduleCount ? args.moduleCount : all.length;

@@ -3,6 +3,7 @@
  * at the first hit of a function breakpoint, prints the stop as gdb would (where, the source
  * line, the backtrace with arguments, the registers), ends the guest.
  */
+import { KERNEL_LOG_REQUEST, type KernelLogResponseBody } from '../adapter/events';
 import { parseArgs } from 'node:util';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import { InProcessDap } from './dap';
@@ -19,7 +20,7 @@ function lsmodText(modules: DebugProtocol.Module[]): string[] {
 }
 
 export async function debugCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...LAUNCH_OPTIONS, break: { type: 'string', multiple: true }, timeout: { type: 'string' }, lsmod: { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { ...LAUNCH_OPTIONS, break: { type: 'string', multiple: true }, timeout: { type: 'string' }, lsmod: { type: 'boolean' }, dmesg: { type: 'boolean' } } });
   const breaks = values.break?.length ? values.break : ['kernel_clone'];
   const timeoutMs = Number(values.timeout ?? 300) * 1000;
   const cfg = await launchConfigFrom(values);
@@ -48,8 +49,9 @@ export async function debugCommand(args: string[]): Promise<number> {
     const stop = await stopped;
     const report = await collectStop(dap, stop, bps.breakpoints.map((b) => b.id), (Date.now() - t0) / 1000);
     const modules = values.lsmod ? (await dap.request<DebugProtocol.ModulesResponse['body']>('modules', {})).modules : undefined;
-    if (values.json) process.stdout.write(JSON.stringify(modules ? { ...report, modules } : report) + '\n');
-    else process.stdout.write(formatStop(report) + '\n' + (modules ? `\n${lsmodText(modules).join('\n')}\n` : ''));
+    const dmesg = values.dmesg ? (await dap.request<KernelLogResponseBody>(KERNEL_LOG_REQUEST, {})).text : undefined;
+    if (values.json) process.stdout.write(JSON.stringify({ ...report, ...(modules ? { modules } : {}), ...(dmesg !== undefined ? { dmesg } : {}) }) + '\n');
+    else process.stdout.write(formatStop(report) + '\n' + (modules ? `\n${lsmodText(modules).join('\n')}\n` : '') + (dmesg !== undefined ? `\n${dmesg}` : ''));
     return 0;
   } finally {
     if (!terminated) await dap.request('disconnect', { terminateDebuggee: true }).catch(() => undefined);

@@ -5,6 +5,9 @@
  * user sees, breakpoint changes, hook hits, detach) and stays a list of wires.
  */
 import type { BreakpointHost } from './bptypes';
+import { readKernelLog, type LogRecord } from '../kernel/printk';
+import { errors } from '../util/errors';
+import { kernelAccess } from './kaccess';
 import { KernelBase } from './kernelbase';
 import type { ModuleFileOptions } from './modulefiles';
 import { moduleHost, type ModuleHostDeps } from './modulehost';
@@ -96,6 +99,13 @@ export class KernelAwareness {
   /** Whether the module list is only read at stops (no hook keeps it current while the guest runs). */
   get listStaleWhileRunning(): boolean {
     return this.tracker !== undefined && !this.tracker.following;
+  }
+
+  /** The printk ring, read from guest memory. Call with the guest stopped. */
+  async kernelLog(): Promise<LogRecord[]> {
+    const source = this.d.source;
+    if (!(source instanceof SourceSet)) throw errors.unsupported('Reading the kernel log needs vmlinux with DWARF (set "vmlinux").');
+    return readKernelLog(kernelAccess(this.d.target, source.images, this.d.program, this.d.thread));
   }
 
   async removeAll(): Promise<void> {

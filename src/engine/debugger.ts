@@ -155,7 +155,7 @@ export class Debugger extends EventEmitter {
   }
 
   /** Breakpoint changes, in turn with other engine work, with the guest stopped and its module list read; the module hooks then follow. */
-  private stoppedTurn<T>(fn: () => Promise<T>): Promise<T> {
+  stoppedTurn<T>(fn: () => Promise<T>): Promise<T> {
     const work = async (): Promise<T> => {
       await this.kernel.beforeChange();
       const out = await fn();
@@ -163,11 +163,6 @@ export class Debugger extends EventEmitter {
       return out;
     };
     return this.run.serialize(() => this.run.whileStopped(work));
-  }
-
-  /** The module list as the guest has it now, when no hook keeps it so (stops the guest briefly). */
-  refreshModules(): Promise<void> {
-    return this.kernel.listStaleWhileRunning ? this.stoppedTurn(async () => undefined) : Promise.resolve();
   }
 
   /** Replace the set of function breakpoints; each gets every address its name resolves to. */

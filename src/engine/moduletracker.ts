@@ -15,6 +15,7 @@
 import type { ArchInfo } from '../arch';
 import { ModuleReader, type LoadedModule } from '../kernel/modules';
 import type { KernelAccess } from '../kernel/layout';
+import { kernelAccess } from './kaccess';
 import { kernelRelease } from '../kernel/release';
 import type { AddressRange, Image, ImageSet } from '../symbols/imageset';
 import { messageOf } from '../util/errors';
@@ -89,24 +90,7 @@ export class ModuleTracker {
   }
 
   private access(): KernelAccess {
-    const t = this.host.target;
-    const images = this.host.source.images;
-    return {
-      pointerSize: this.arch.pointerSize,
-      // Through the stop's memory cache: section names and attributes sit in the same few
-      // slab pages, so one read of a block answers several lookups.
-      read: (addr, size) => t.memory(this.host.thread()).read(addr, size),
-      symbol: (name) => dataAddress(images, name),
-      type: async (key, near) => {
-        const program = this.host.program();
-        for (const fn of near) {
-          const sym = images.kernelSymbols(fn).find((x) => x.type === 'func' && x.value !== 0n);
-          const t = sym && program?.typeNear(key, sym.value);
-          if (t) return program?.types.complete(t) ?? t;
-        }
-        return undefined;
-      },
-    };
+    return kernelAccess(this.host.target, this.host.source.images, () => this.host.program(), () => this.host.thread());
   }
 
   /**

@@ -4,7 +4,7 @@
  * most recent one still running when another debugger is active.
  */
 import * as vscode from 'vscode';
-import { COMMAND_LINE_REQUEST, RESTART_GUEST_REQUEST, type CommandLineResponseBody, type RestartGuestResponseBody } from '../adapter/events';
+import { COMMAND_LINE_REQUEST, KERNEL_LOG_REQUEST, RESTART_GUEST_REQUEST, type CommandLineResponseBody, type KernelLogResponseBody, type RestartGuestResponseBody } from '../adapter/events';
 import type { MonitorTerminals } from './monitor';
 
 /** Context key: the active debug session is a qemu-kernel launch whose QEMU still runs. */
@@ -82,6 +82,18 @@ export function registerCommands(sessions: QemuSessions, monitors: MonitorTermin
       if (!s) return void vscode.window.showInformationMessage(NO_SESSION);
       if (!monitors.open(s)) {
         void vscode.window.showInformationMessage(`"${s.name}" has no QEMU monitor to open: it attached to a QEMU it does not own, or its QEMU has exited.`);
+      }
+    }),
+    vscode.commands.registerCommand('qemuKernel.showKernelLog', async () => {
+      const s = sessions.target();
+      if (!s) return void vscode.window.showInformationMessage(NO_SESSION);
+      try {
+        const r = (await s.customRequest(KERNEL_LOG_REQUEST)) as KernelLogResponseBody;
+        const doc = await vscode.workspace.openTextDocument({ language: 'linux-kernel-log', content: r.text });
+        await vscode.window.showTextDocument(doc, { preview: false });
+        vscode.window.setStatusBarMessage(`Kernel log of "${s.name}": ${r.records} records read from guest memory.`, 5000);
+      } catch (e) {
+        void vscode.window.showErrorMessage(`Show Kernel Log: ${reason(e)}`);
       }
     }),
     vscode.commands.registerCommand('qemuKernel.copyQemuCommandLine', async () => {

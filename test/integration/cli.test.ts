@@ -25,15 +25,18 @@ describe('qkd CLI', function () {
     assert.equal(gdbScripts, g.gdbScripts);
   });
 
-  it('debug --break kernel_clone --json stops there and prints the registers', async function () {
+  it('debug --break kernel_clone --dmesg --json stops there and prints the registers and the kernel log from memory', async function () {
     requireBuilt(this);
     const g = sampleGuest(this);
-    const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--json', '--accel', 'tcg', '--console-log', artifact(this, 'console.log')]);
-    const out = JSON.parse(stdout) as { function: string; reason: string; pc: string; registers: Record<string, string> };
+    const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--dmesg', '--json', '--accel', 'tcg', '--console-log', artifact(this, 'console.log')]);
+    const out = JSON.parse(stdout) as { function: string; reason: string; pc: string; registers: Record<string, string>; dmesg: string };
     assert.equal(out.function, 'kernel_clone');
     assert.equal(out.reason, 'breakpoint');
     assert.equal(BigInt(out.registers.rip), nmAddress(g.vmlinux, 'kernel_clone'));
     assert.match(stderr, /breakpoint kernel_clone: at 0x/);
+    // The first kernel_clone runs before the console is registered: the ring already has the boot's start.
+    assert.match(out.dmesg, /^\[    0\.000000\] Linux version 6\.1/);
+    assert.match(out.dmesg, /\] Command line: .*console=ttyS0/);
   });
 
   it('debug with the default accel prints the stop as gdb does: the frame line, the source line, a backtrace gdb agrees with, the registers', async function () {

@@ -142,6 +142,24 @@ describe('launch the sample guest and stop at kernel_clone', function () {
     assert.equal(ev.body.reason, 'pause');
   });
 
+  it('reads the kernel log from guest memory: every line the console printed, and the debug-level ones it did not', async () => {
+    const body = (await s.dc.customRequest('qemuKernel.kernelLog', {})).body as { text: string; records: number; firstSeq?: number };
+    const ours = new Set(body.text.split('\n'));
+    const printed = fs
+      .readFileSync(s.console!.log, 'utf8')
+      .slice(s.console!.logStart ?? 0)
+      .split('\n')
+      .map((l) => l.replace(/\r$/, ''))
+      .filter((l) => /^\[\s*\d+\.\d{6}\] /.test(l));
+    assert.ok(printed.length > 50, `the console printed ${printed.length} log lines`);
+    const missing = printed.filter((l) => !ours.has(l));
+    assert.deepEqual(missing, [], 'console lines missing from the ring as read');
+    // pcpu-alloc lines are KERN_DEBUG: in the ring, never on a console at the default level.
+    assert.ok([...ours].some((l) => /\] pcpu-alloc: /.test(l)), 'a debug-level record');
+    assert.equal(body.firstSeq, 0, 'the ring still holds the boot from its first record');
+    assert.ok(body.text.startsWith('[    0.000000] Linux version 6.1'), body.text.slice(0, 80));
+  });
+
   it('leaves no QEMU behind after disconnect', async () => {
     const pid = s.console!.pid;
     await s.dc.disconnectRequest({});
