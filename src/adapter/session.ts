@@ -312,8 +312,7 @@ export class QemuKernelSession extends DebugSession {
     dbg.on('warning', (m: string) => this.log(m, 'console', 'warn'));
     dbg.on('log', (m: string) => this.log(m));
     // An attach finds the kernel before these wires exist.
-    const kernelAt = dbg.kernel.base?.describe();
-    if (kernelAt) this.log(kernelAt);
+    for (const line of [dbg.kernel.base?.describe(), dbg.kernel.infoLine]) if (line) this.log(line);
     wireModuleEvents(dbg, (e) => this.sendEvent(e));
     // Logpoint messages: the Debug Console, as the user's own output.
     dbg.on('output', (m: string) => this.sendEvent(new OutputEvent(m.endsWith('\n') ? m : m + '\n', 'console')));

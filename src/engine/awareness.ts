@@ -5,6 +5,8 @@
  * user sees, breakpoint changes, hook hits, detach) and stays a list of wires.
  */
 import type { BreakpointHost } from './bptypes';
+import { describeKernel, readKernelInfo } from '../kernel/info';
+import { gnuBuildId } from '../kernel/modules';
 import { readKernelLog, type LogRecord } from '../kernel/printk';
 import { errors } from '../util/errors';
 import { kernelAccess } from './kaccess';
@@ -62,13 +64,36 @@ export class KernelAwareness {
       mode,
     );
     await this.base.atStop(d.thread());
+    await this.describeKernel();
   }
 
   /** A stop the user will see: find the kernel if not yet found, then bring the module list up to date. */
   async atStop(reason: StopReason, tid: number): Promise<void> {
     if (reason === 'step') return;
     await this.base?.atStop(tid);
+    await this.describeKernel();
     await this.tracker?.refresh();
+  }
+
+  /** The Debug Console's line about the running kernel, once it could be read. */
+  infoLine: string | undefined;
+
+  /** Read the running kernel's release, build ID, CPUs and command line once, when known where it runs. */
+  private async describeKernel(): Promise<void> {
+    const source = this.d.source;
+    if (this.infoLine !== undefined || !(source instanceof SourceSet) || (this.base && !this.base.isKnown)) return;
+    const info = await readKernelInfo(kernelAccess(this.d.target, source.images, this.d.program, this.d.thread)).catch(() => undefined);
+    if (!info?.release) return;
+    const notes = source.images.kernel.elf.section('.notes');
+    const own = notes ? gnuBuildId(source.images.kernel.elf.sectionData(notes)) : undefined;
+    this.infoLine = describeKernel(info, own, this.base?.isKnown ? source.images.kernelRelocation.bias : undefined);
+    this.d.events.emit('log', this.infoLine);
+  }
+
+  /** The guest is being reset: the next boot is found, and described, again. */
+  async rebooting(): Promise<void> {
+    this.infoLine = undefined;
+    await this.base?.reboot();
   }
 
   /** Before breakpoints change: the modules the guest has now (a breakpoint in one is placed at once). */

@@ -151,7 +151,7 @@ export class Debugger extends EventEmitter {
 
   /** The guest is about to be reset: a KASLR kernel's breakpoints wait for the next boot's offset. */
   rebooting(): Promise<void> {
-    return this.stoppedTurn(async () => this.kernel.base?.reboot());
+    return this.stoppedTurn(() => this.kernel.rebooting());
   }
 
   /** Breakpoint changes, in turn with other engine work, with the guest stopped and its module list read; the module hooks then follow. */

@@ -9,6 +9,7 @@
  * "auto"`, where breakpoints are pending with the reason until the first stop in the kernel.
  */
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import type { GuestPaths } from '../../src/guest/build';
@@ -81,6 +82,13 @@ for (const arch of ARCHES) {
         await initialized;
         offset = offsetFromLog(s.output);
         assert.equal(`0x${offset.toString(16)}`, `0x${(text - nmAddress(guest.vmlinux, '_text')).toString(16)}`);
+        // The kernel described from its memory: the running build is vmlinux's, with the command line it booted with.
+        const buildId = /Build ID: ([0-9a-f]+)/.exec(execFileSync('readelf', ['-n', guest.vmlinux], { encoding: 'utf8' }))?.[1];
+        const info = s.output.find((o) => o.startsWith('Kernel: '));
+        assert.ok(info, s.output.slice(-6).join(''));
+        assert.match(info, new RegExp(`^Kernel: Linux 6\\.1\\.\\d+, build ID ${buildId} \\(vmlinux's\\), 1 CPU online, `));
+        assert.match(info, offset === 0n ? /at its link addresses/ : new RegExp(`KASLR offset 0x${offset.toString(16)}`));
+        assert.match(info, /command line: console=\S+ kaslr/);
         if (arch === 'riscv64') assert.equal(offset, 0n, 'riscv 6.1 has no KASLR');
       });
 
