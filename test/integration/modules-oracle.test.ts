@@ -5,7 +5,8 @@
  * QEMU's only gdbstub connection (it pauses the booted guest), stops at the `cmd-entry` line of
  * qkd_sample_do_cmd after `insmod` and `echo add 5 > /dev/qkd_sample` typed in the console,
  * reads what it needs, lends the gdbstub connection to gdb, which runs `lx-symbols` and
- * prints the same things, and takes it back to go on. The kernel's sysfs section files
+ * prints the same things (and `lx-dmesg`, against the kernel log we read from memory), and
+ * takes it back to go on. The kernel's sysfs section files
  * (/sys/module/qkd_sample/sections/*), read in the guest before the stop, are the third
  * party for section addresses. One boot per arch carries every check.
  *
@@ -157,6 +158,8 @@ for (const arch of ARCHES) {
     const ourAddr = new Map<string, bigint>();
     const ourValue = new Map<string, string>();
     let gdbOut = '';
+    /** The kernel log as our adapter read it from guest memory at the stop. */
+    let ourLog = '';
     let gdbMs = 0;
     let heldBytes = 0;
     let koForGdb: { dir: string; zeroed: string[] } = { dir: '', zeroed: [] };
@@ -216,6 +219,7 @@ for (const arch of ARCHES) {
       mod = ((await s.dc.customRequest('modules', {})).body.modules as DebugProtocol.Module[]).find((m) => m.name === 'qkd_sample');
       for (const sym of SYMBOLS) ourAddr.set(sym, BigInt(await evaluate(`(unsigned long)&${sym}`)));
       for (const [v] of VALUES) ourValue.set(v, await evaluate(v, 'clipboard'));
+      ourLog = ((await s.dc.customRequest('qemuKernel.kernelLog', {})).body as { text: string }).text;
 
       // Our reading is done: gdb gets the connection, at this same stop.
       koForGdb = koFolderForGdb(modules.dir, vm.dir);
@@ -236,6 +240,7 @@ for (const arch of ARCHES) {
         ...marked('add', `add-symbol-file ${ko} ${[...sysfs].filter(([n]) => !NOT_IMAGE.has(n)).map(([n, a]) => `-s ${n} 0x${a.toString(16)}`).join(' ')}`),
         ...SYMBOLS.flatMap((sym) => marked(`all addr ${sym}`, `print/x (unsigned long)&${sym}`)),
         ...VALUES.flatMap(([v]) => marked(`all value ${v}`, `print ${v}`)),
+        ...marked('dmesg', 'lx-dmesg'),
         ...marked('end', 'disconnect'),
       ]);
       gdbMs = Date.now() - t0;
@@ -333,6 +338,26 @@ for (const arch of ARCHES) {
       assert.equal(ourValue.get('start_value'), '42');
       assert.equal(ourValue.get('arg'), '5');
       assert.match(ourValue.get('__this_module.name') ?? '', /"qkd_sample"/);
+    });
+
+    it("the kernel log read from memory is lx-dmesg's, record for record", () => {
+      // lx-dmesg rounds each timestamp to the microsecond where the kernel's console (and
+      // dmesg, and ours) truncates: the times may differ by 1 µs, the text not at all.
+      const parse = (text: string): Array<{ t: number; line: string }> =>
+        text
+          .split('\n')
+          .map((l) => /^\[\s*(\d+\.\d{6})\] (.*)$/.exec(l))
+          .filter((m): m is RegExpExecArray => m !== null)
+          .map((m) => ({ t: Number(m[1]), line: m[2] }));
+      const theirs = parse(gdbSection('dmesg'));
+      const ours = parse(ourLog);
+      assert.ok(theirs.length > 50, `lx-dmesg printed ${theirs.length} lines:\n${gdbSection('dmesg').slice(0, 400)}`);
+      assert.deepEqual(
+        ours.map((r) => r.line),
+        theirs.map((r) => r.line),
+      );
+      const off = ours.findIndex((r, i) => Math.abs(r.t - theirs[i].t) > 1.5e-6);
+      assert.equal(off, -1, off >= 0 ? `line ${off}: ours ${ours[off].t}, lx-dmesg ${theirs[off].t}` : '');
     });
 
     it('gdb only read: our session goes on at the same stop, and the guest finishes the command', async () => {
