@@ -3,6 +3,7 @@
  * this file, so it holds names and types only: nothing that would pull the engine into
  * dist/extension.js.
  */
+import type { KernelTask } from '../kernel/tasks';
 
 /** Where the guest console can be read and typed into, and where QEMU's human monitor listens. */
 export const CONSOLE_EVENT = 'qemuKernel.console';
@@ -57,4 +58,21 @@ export interface KernelLogResponseBody {
   records: number;
   /** Sequence number of the oldest record still in the ring (earlier ones were overwritten). */
   firstSeq?: number;
+}
+
+/** The kernel's tasks at this stop, as lx-ps walks them; the guest is stopped briefly if it runs. */
+export const TASKS_REQUEST = 'qemuKernel.tasks';
+/** A task as the tasks request sends it: the kernel layer's row, its address in hex. */
+export type TaskInfo = Omit<KernelTask, 'addr'> & {
+  /** task_struct address, hex. */
+  address: string;
+  /** The vCPU (DAP thread id) running it now. */
+  vcpu?: number;
+};
+export interface TasksResponseBody {
+  tasks: TaskInfo[];
+  /** Each vCPU with the Linux CPU it is and its `current`. */
+  cpus: Array<{ thread: number; cpu?: number; current?: string; how: string }>;
+  /** Milliseconds the reading took. */
+  ms: number;
 }

@@ -23,12 +23,13 @@ import { shellQuote } from '../qemu/argv';
 import type { ExitInfo } from '../qemu/instance';
 import { ErrorCode, errors, toUserError } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
-import { COMMAND_LINE_REQUEST, KERNEL_LOG_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST } from './events';
+import { COMMAND_LINE_REQUEST, KERNEL_LOG_REQUEST, TASKS_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST } from './events';
 import { BootProgress } from './bootprogress';
 import { Feedback } from './feedback';
 import { HeldResponse, inOneWrite } from './heldresponse';
 import { commandLine, restartGuest } from './guestcontrol';
 import { kernelLogBody } from './kernellog';
+import { tasksBody } from './ktasks';
 import { StopHandles } from './handles';
 import { FrameRef, stackFrames } from './stack';
 import { parseDataId, VariablesView, type VarRef } from './variables';
@@ -136,6 +137,7 @@ export class QemuKernelSession extends DebugSession {
       [RESTART_GUEST_REQUEST]: () => restartGuest(this.backend),
       [COMMAND_LINE_REQUEST]: async () => commandLine(this.backend),
       [KERNEL_LOG_REQUEST]: () => kernelLogBody(this.need().debugger),
+      [TASKS_REQUEST]: () => tasksBody(this.need().debugger),
     };
   }
 

@@ -3,7 +3,8 @@
  * at the first hit of a function breakpoint, prints the stop as gdb would (where, the source
  * line, the backtrace with arguments, the registers), ends the guest.
  */
-import { KERNEL_LOG_REQUEST, type KernelLogResponseBody } from '../adapter/events';
+import { KERNEL_LOG_REQUEST, TASKS_REQUEST, type KernelLogResponseBody, type TasksResponseBody } from '../adapter/events';
+import { psText } from '../adapter/pstext';
 import { parseArgs } from 'node:util';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import { InProcessDap } from './dap';
@@ -20,7 +21,7 @@ function lsmodText(modules: DebugProtocol.Module[]): string[] {
 }
 
 export async function debugCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...LAUNCH_OPTIONS, break: { type: 'string', multiple: true }, timeout: { type: 'string' }, lsmod: { type: 'boolean' }, dmesg: { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { ...LAUNCH_OPTIONS, break: { type: 'string', multiple: true }, timeout: { type: 'string' }, lsmod: { type: 'boolean' }, dmesg: { type: 'boolean' }, ps: { type: 'boolean' } } });
   const breaks = values.break?.length ? values.break : ['kernel_clone'];
   const timeoutMs = Number(values.timeout ?? 300) * 1000;
   const cfg = await launchConfigFrom(values);
@@ -50,8 +51,9 @@ export async function debugCommand(args: string[]): Promise<number> {
     const report = await collectStop(dap, stop, bps.breakpoints.map((b) => b.id), (Date.now() - t0) / 1000);
     const modules = values.lsmod ? (await dap.request<DebugProtocol.ModulesResponse['body']>('modules', {})).modules : undefined;
     const dmesg = values.dmesg ? (await dap.request<KernelLogResponseBody>(KERNEL_LOG_REQUEST, {})).text : undefined;
-    if (values.json) process.stdout.write(JSON.stringify({ ...report, ...(modules ? { modules } : {}), ...(dmesg !== undefined ? { dmesg } : {}) }) + '\n');
-    else process.stdout.write(formatStop(report) + '\n' + (modules ? `\n${lsmodText(modules).join('\n')}\n` : '') + (dmesg !== undefined ? `\n${dmesg}` : ''));
+    const ps = values.ps ? await dap.request<TasksResponseBody>(TASKS_REQUEST, {}) : undefined;
+    if (values.json) process.stdout.write(JSON.stringify({ ...report, ...(modules ? { modules } : {}), ...(dmesg !== undefined ? { dmesg } : {}), ...(ps ? { tasks: ps.tasks, cpus: ps.cpus } : {}) }) + '\n');
+    else process.stdout.write(formatStop(report) + '\n' + (modules ? `\n${lsmodText(modules).join('\n')}\n` : '') + (ps ? `\n${psText(ps.tasks).join('\n')}\n` : '') + (dmesg !== undefined ? `\n${dmesg}` : ''));
     return 0;
   } finally {
     if (!terminated) await dap.request('disconnect', { terminateDebuggee: true }).catch(() => undefined);

@@ -11,6 +11,9 @@ import { readKernelLog, type LogRecord } from '../kernel/printk';
 import { errors } from '../util/errors';
 import { kernelAccess } from './kaccess';
 import { KernelBase } from './kernelbase';
+import { KernelTasks } from './ktasks';
+import type { KernelHelpers } from './expr/helpers';
+import type { VcpuKernelState } from '../kernel/current';
 import type { ModuleFileOptions } from './modulefiles';
 import { moduleHost, type ModuleHostDeps } from './modulehost';
 import { ModuleTracker } from './moduletracker';
@@ -30,6 +33,43 @@ export class KernelAwareness {
   base: KernelBase | undefined;
 
   constructor(private readonly d: AwarenessDeps) {}
+
+  private tasksInstance: KernelTasks | undefined;
+
+  /** Tasks, `current` and per-CPU data at this stop. */
+  get tasks(): KernelTasks {
+    const source = this.d.source;
+    if (!(source instanceof SourceSet)) throw errors.unsupported('Tasks, current and per-CPU data need vmlinux with DWARF (set "vmlinux").');
+    this.tasksInstance ??= new KernelTasks(this.d.target, () => kernelAccess(this.d.target, source.images, this.d.program, this.d.thread));
+    return this.tasksInstance;
+  }
+
+  /** $current, per_cpu() and the other expression helpers, as seen from vCPU `tid`. */
+  helpers(tid: number): KernelHelpers | undefined {
+    if (!(this.d.source instanceof SourceSet)) return undefined;
+    const kt = this.tasks;
+    const vcpu = async (): Promise<VcpuKernelState> => kt.vcpu(tid);
+    return {
+      perCpuOffset: async (cpu) => (await kt.percpu()).address(0n, cpu),
+      thisCpu: async () => {
+        const v = await vcpu();
+        if (v.cpu === undefined) throw errors.unsupported(`which Linux CPU vCPU ${tid} is could not be told (${v.how})`);
+        return v.cpu;
+      },
+      current: async () => {
+        const v = await vcpu();
+        if (!v.current) throw errors.unsupported(`current on vCPU ${tid} could not be read (${v.how})`);
+        return v.current;
+      },
+      task: (pid) => kt.byPid(pid),
+      taskType: async () => (await kt.tasks()).task.type,
+    };
+  }
+
+  /** The guest ran: what was read of tasks and CPUs is stale. */
+  forget(): void {
+    this.tasksInstance?.forget();
+  }
 
   /** Follow module loads and unloads (and load what is loaded). Call with the guest stopped. */
   async enableModules(opts: ModuleFileOptions): Promise<void> {

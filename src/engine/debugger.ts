@@ -82,6 +82,7 @@ export class Debugger extends EventEmitter {
       forget: () => {
         this.stackCache.clear();
         this.inspectorInstance?.reset();
+        this.kernel.forget();
       },
       beforeStop: (reason) => this.kernel.atStop(reason, this.run.thread),
       stopped: (e) => this.emit('stopped', e),

@@ -6,6 +6,7 @@
 import type { KernelTarget } from './target';
 import type { Unwinder, UnwoundFrame } from './unwind';
 import { Evaluator, EvalError, type EvalHost } from './expr/evaluate';
+import type { KernelHelpers } from './expr/helpers';
 import type { Expr } from './expr/ast';
 import { ExprSyntaxError, formatSyntaxError, parseExpression } from './expr/parse';
 import type { SourceInfo, FrameScope } from './sourceinfo';
@@ -41,6 +42,8 @@ export interface InspectHost {
   functionBreakpointsAt(pc: bigint): Set<string>;
   /** Registers or memory were written: what this stop had read is stale. */
   forgetStop(): void;
+  /** The running kernel, for $current, per_cpu() and friends. */
+  readonly kernel?: { helpers(tid: number): KernelHelpers | undefined };
 }
 
 export class Inspector {
@@ -197,6 +200,7 @@ export class Inspector {
       frame,
       env: this.env(sel.tid),
       register: (name) => this.register(sel, frame, name),
+      kernel: this.dbg.kernel?.helpers(sel.tid),
       write: opts.allowWrites ? (place, bytes) => this.write(sel, place, bytes) : undefined,
     };
   }

@@ -385,7 +385,11 @@ export class SourceInfo {
   /** The copies of a function DWARF knows: inlined calls and compiler clones (from the background function index). */
   async inlinedLocations(name: string): Promise<CodeLocation[]> {
     if (!this.index) return [];
-    const addrs = [...new Set(await this.index.codeEntries(name))];
+    // The index knows a function by DWARF's start, which on arm64 and riscv64 is past the
+    // ftrace NOPs its ELF symbol (the breakpoint's address) covers: the same entry, not a
+    // second copy, or each call would stop twice.
+    const past = new Set(this.functionEntries(name).map((e) => this.patchableEntry(e.address)).filter((a): a is bigint => a !== undefined).map((a) => this.toLink(a)));
+    const addrs = [...new Set(await this.index.codeEntries(name))].filter((a) => !past.has(a));
     return addrs.sort((a, b) => (a < b ? -1 : 1)).map((a) => this.entryLocation(a, name));
   }
 

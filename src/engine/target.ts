@@ -37,7 +37,13 @@ export class KernelTarget {
     rsp.on('resumed', () => this.invalidate());
     // Every stop is followed by a read of the stopped vCPU's registers: ask for them with the
     // stop's ack, unless the stop is another vCPU's than the one `g` reads (Hg).
-    rsp.prefetchOnStop = (stop) => (stop.kind === 'signal' && this.selectedG !== undefined && (stop.thread ?? this.selectedG) === this.selectedG ? 'g' : undefined);
+    rsp.prefetchOnStop = (stop) => {
+      // QEMU makes the vCPU that stopped the one `g`, `p` and `m` address (gdb_set_stop_cpu),
+      // whatever Hg chose before: a read meant for the thread selected earlier would get
+      // another vCPU's registers and page tables.
+      if (stop.kind === 'signal' && stop.thread !== undefined) this.selectedG = stop.thread;
+      return stop.kind === 'signal' && this.selectedG !== undefined && (stop.thread ?? this.selectedG) === this.selectedG ? 'g' : undefined;
+    };
   }
 
   static async connect(where: RspTarget, arch: ArchInfo, opts: RspClientOptions = {}): Promise<KernelTarget> {
@@ -182,6 +188,7 @@ export class KernelTarget {
     for (const info of this.registers) {
       let bytes = values.get(info.regnum);
       if (!bytes) {
+        await this.select(tid);
         bytes = await P.readRegister(this.rsp, info.regnum).catch(() => Buffer.alloc(0));
         values.set(info.regnum, bytes);
       }
@@ -229,6 +236,8 @@ export class KernelTarget {
     const values = await this.registerBlock(tid);
     let bytes = values.get(info.regnum);
     if (!bytes) {
+      // The block may have come from the cache, with another vCPU selected since.
+      await this.select(tid);
       bytes = await P.readRegister(this.rsp, info.regnum);
       values.set(info.regnum, bytes);
     }

@@ -94,6 +94,19 @@ describe('qkd CLI', function () {
     });
   });
 
+  it('where --inlined: on arm64 and riscv64 a function is one location, its ELF entry before the ftrace NOPs, not also its DWARF start', async function () {
+    requireBuilt(this);
+    for (const arch of ['aarch64', 'riscv64']) {
+      const g = sampleGuest(this, arch);
+      const { stdout } = await run('node', [CLI, 'where', '--json', '--inlined', '--vmlinux', g.vmlinux, 'kernel_clone']);
+      const [where] = JSON.parse(stdout) as Array<{ addresses: Array<{ address: string }> }>;
+      const nm = execFileSync('nm', [g.vmlinux], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const entry = BigInt('0x' + (/^([0-9a-f]{16}) T kernel_clone$/m.exec(nm) as RegExpExecArray)[1]);
+      // Both stops would be the same call: a continue from the first would stop again at once.
+      assert.deepEqual(where.addresses.map((a) => BigInt(a.address)), [entry], `${arch}: ${stdout}`);
+    }
+  });
+
   it('where says a function has no code and exits 1; without --vmlinux it names the field', async function () {
     requireBuilt(this);
     const g = sampleGuest(this);

@@ -41,7 +41,7 @@ import { DebugProtocol } from '@vscode/debugprotocol';
 import { GuestPaths } from '../../src/guest/build';
 import { waitForConsole } from '../../src/qemu/console';
 import { artifact, requireBuilt, requireOrSkip, sampleGuest } from '../support/env';
-import { gdbFor, haveGdb } from '../support/gdb';
+import { gdbFor, gdbFrames, haveGdb, normalizeValue as normalize } from '../support/gdb';
 import { markerLine, OwnGuest, RspSwitch, runGdb, startOwnGuest } from '../support/handover';
 import { TestSession } from '../support/session';
 import { ours, Where } from '../support/source';
@@ -73,16 +73,6 @@ const VALUES: Array<[string, string | undefined]> = [
 ];
 /** Sysfs section files that are not sections of the module's image (the kernel's copies of the symbol tables). */
 const NOT_IMAGE = new Set(['.symtab', '.strtab']);
-
-/** gdb's and our printing of the same value, formatting aside (as variables.test.ts compares them). */
-function normalize(s: string): string {
-  return s
-    .trim()
-    .replace(/", '\\000' <repeats \d+ times>/g, '"')
-    .replace(/(\\000)+"/g, '"')
-    .replace(/ <[^<>]*>/g, '')
-    .replace(/^\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s+(?=0x|-?\d)/, '');
-}
 
 /** Each symbol's section name and offset in it, from the .ko's own tables (binutils' readelf). */
 function koSymbols(ko: string): Map<string, { section: string; offset: bigint }> {
@@ -131,16 +121,6 @@ function koFolderForGdb(modulesDir: string, into: string): { dir: string; zeroed
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'qkd_sample.ko'), bytes);
   return { dir, zeroed };
-}
-
-/** gdb's `bt` lines with their pc (none for frame #0 and inlined frames). */
-function gdbFrames(text: string): Array<Where & { pc?: string }> {
-  const out: Array<Where & { pc?: string }> = [];
-  for (const line of text.split('\n')) {
-    const m = /^#\d+\s+(?:(0x[0-9a-f]+) in )?([\w.]+) \(.*\) at (\S+):(\d+)\s*$/.exec(line);
-    if (m) out.push({ pc: m[1], fn: m[2], file: m[3], line: Number(m[4]) });
-  }
-  return out;
 }
 
 for (const arch of ARCHES) {

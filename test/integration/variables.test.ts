@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import { GuestPaths } from '../../src/guest/build';
 import { requireBuilt, requireOrSkip, sampleGuest } from '../support/env';
-import { gdbSession, haveGdb } from '../support/gdb';
+import { gdbSession, haveGdb, normalizeValue } from '../support/gdb';
 import { TestSession } from '../support/session';
 
 /** [ours, gdb's print command] when they differ; a plain string is both. */
@@ -106,19 +106,8 @@ export function ourExpression(c: Case): string {
   return typeof c === 'string' ? c : c.ours;
 }
 
-/**
- * The same value, formatting aside: gdb's `(type) ` prefix before a scalar, symbol names
- * after addresses (gdb's choice among aliases differs, and it names NULL after the per-CPU
- * symbol at 0), and the NUL padding it prints in char arrays.
- */
-export function normalize(s: string): string {
-  return s
-    .trim()
-    .replace(/", '\\000' <repeats \d+ times>/g, '"')
-    .replace(/(\\000)+"/g, '"')
-    .replace(/ <[^<>]*>/g, '')
-    .replace(/^\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s+(?=0x|-?\d)/, '');
-}
+/** The same value, formatting aside (test/support/gdb.ts says what is set aside). */
+export const normalize = normalizeValue;
 
 /** gdb's `$N = value` lines, in order, between our echo markers. */
 export function gdbValues(out: string, count: number): string[] {

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { getArch } from '../../src/arch';
 import { GuestPaths } from '../../src/guest/build';
+import type { Where } from './source';
 
 /**
  * The sample tree has the kernel's vmlinux-gdb.py beside vmlinux (for the module oracle,
@@ -98,4 +99,50 @@ export function gdbOutput(g: ChildProcessByStdio<null, Readable, Readable | null
       resolve(out);
     });
   });
+}
+
+/**
+ * The same value, formatting aside: gdb's `(type) ` prefix before a scalar, symbol names
+ * after addresses (gdb's choice among aliases differs, and it names NULL after the per-CPU
+ * symbol at 0), and the NUL padding it prints in char arrays.
+ */
+export function normalizeValue(s: string): string {
+  return s
+    .trim()
+    .replace(/", '\\000' <repeats \d+ times>/g, '"')
+    .replace(/(\\000)+"/g, '"')
+    .replace(/ <[^<>]*>/g, '')
+    .replace(/^\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\s+(?=0x|-?\d)/, '');
+}
+
+/** gdb's `bt` lines with their pc (none for frame #0 and inlined frames). */
+export function gdbFrames(text: string): Array<Where & { pc?: string }> {
+  const out: Array<Where & { pc?: string }> = [];
+  for (const line of text.split('\n')) {
+    const m = /^#\d+\s+(?:(0x[0-9a-f]+) in )?([\w.]+) \(.*\) at (\S+):(\d+)\s*$/.exec(line);
+    if (m) out.push({ pc: m[1], fn: m[2], file: m[3], line: Number(m[4]) });
+  }
+  return out;
+}
+
+/** gdb's output for commands run as `echo @@key@@\n` then the command: what each printed, by key. */
+export class MarkedOutput {
+  constructor(readonly text: string) {}
+
+  static commands(key: string, cmd: string): string[] {
+    return [`echo @@${key}@@\\n`, cmd];
+  }
+
+  section(key: string): string {
+    const start = this.text.indexOf(`@@${key}@@\n`);
+    if (start < 0) return '';
+    const rest = this.text.slice(start + key.length + 5);
+    const end = rest.indexOf('@@');
+    return end < 0 ? rest : rest.slice(0, end);
+  }
+
+  /** The value of a `print`: what follows `$N = `. */
+  printed(key: string): string {
+    return /^\$\d+ = ([\s\S]*?)\s*$/m.exec(this.section(key).trim())?.[1] ?? `<gdb: ${this.section(key).trim()}>`;
+  }
 }

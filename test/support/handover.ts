@@ -44,9 +44,9 @@ export interface OwnGuest {
 
 /**
  * Boot `guest` under TCG, running (no -S), with its gdbstub and console on unix sockets, and
- * wait for the init's ready line. `append` is added to the kernel command line.
+ * wait for the init's ready line. `append` is added to the kernel command line; `smp` vCPUs.
  */
-export async function startOwnGuest(guest: GuestPaths, consoleLog: string, append = '', timeoutMs = 300_000): Promise<OwnGuest> {
+export async function startOwnGuest(guest: GuestPaths, consoleLog: string, append = '', timeoutMs = 300_000, smp = 1): Promise<OwnGuest> {
   const arch = getArch(guest.arch);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-own-'));
   const gdbSocket = path.join(dir, 'gdb.sock');
@@ -67,7 +67,7 @@ export async function startOwnGuest(guest: GuestPaths, consoleLog: string, appen
     '-m',
     '512M',
     '-smp',
-    '1',
+    String(smp),
     '-kernel',
     guest.kernel,
     '-initrd',
@@ -250,7 +250,13 @@ export class RspSwitch {
     if (REFUSED.test(body)) return reply('E01', 'refused here');
     // QEMU keeps multiprocess mode once a client asks for it, and would then send our
     // adapter (which declines it) `p1.1` thread ids: gdb does without it.
-    const sent = body.startsWith('qSupported') ? body.replace(/multiprocess\+/, 'multiprocess-') : body;
+    let sent = body.startsWith('qSupported') ? body.replace(/multiprocess\+/, 'multiprocess-') : body;
+    // gdb asks for "any thread" (Hgp0.0), which QEMU takes for the first vCPU, then believes
+    // the general thread is the one the `?` reply names: with the guest stopped on another
+    // vCPU, gdb would show the first one's registers as the stopped one's. The stub's "any"
+    // is the stopped thread here, which keeps gdb's belief true.
+    const stopThread = /thread:(?:p[0-9a-f]+\.)?([0-9a-f]+);/.exec(this.lastStop ?? '')?.[1];
+    if (/^Hg(?:p0\.0|0)$/.test(body) && stopThread) sent = `Hg${stopThread}`;
     this.gdbPackets.push(sent);
     this.upstream?.write(frame(sent));
   }

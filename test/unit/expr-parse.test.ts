@@ -394,9 +394,25 @@ describe('expr/parse', () => {
     });
 
     it('refuses function calls, pointing at the callee', () => {
-      fails('foo(1)', "calling functions in the guest is not supported: 'foo(...)' at column 1", 0, 4);
-      fails('x + ops->open()', "calling functions in the guest is not supported: 'ops->open(...)' at column 5", 4, 14);
-      fails('(x)(y)', "calling functions in the guest is not supported: '(x)(...)' at column 1", 0, 4);
+      fails('foo(1)', "calling functions in the guest is not supported: 'foo(...)' at column 1 (the kernel helpers are per_cpu, per_cpu_ptr, this_cpu, this_cpu_ptr, container_of and $task)", 0, 4);
+      fails('x + ops->open()', "calling functions in the guest is not supported: 'ops->open(...)' at column 5 (the kernel helpers are per_cpu, per_cpu_ptr, this_cpu, this_cpu_ptr, container_of and $task)", 4, 14);
+      fails('(x)(y)', "calling functions in the guest is not supported: '(x)(...)' at column 1 (the kernel helpers are per_cpu, per_cpu_ptr, this_cpu, this_cpu_ptr, container_of and $task)", 0, 4);
+    });
+
+    it('parses the kernel helpers as calls: per_cpu, this_cpu, container_of with its type and member path, $task', () => {
+      assert.equal(show('per_cpu(runqueues, 1).curr'), '(. (call per_cpu runqueues 1) curr)');
+      assert.equal(show('this_cpu_ptr(&runqueues)->nr_running'), '(-> (call this_cpu_ptr (& runqueues)) nr_running)');
+      assert.equal(show('container_of(p->next, struct task_struct, se.group_node)'), '(call container_of (-> p next) <struct task_struct> se.group_node)');
+      assert.equal(show('container_of(p, struct foo, a[2].b)->x'), '(-> (call container_of p <struct foo> a[2].b) x)');
+      assert.equal(show('$task(1)->comm'), '(-> (call $task 1) comm)');
+      assert.equal(show('$current->pid'), '(-> $current pid)');
+    });
+
+    it('says what a kernel helper takes when it is given something else', () => {
+      fails('per_cpu(x)', "expected ',' (per_cpu takes 2 arguments) after 'x' at column 10, found ')'", 9, 10);
+      fails('this_cpu(x, 1)', "expected ')' (this_cpu takes 1 argument) after 'x' at column 11, found ','", 10, 11);
+      fails('container_of(p, 5, m)', "expected a type (container_of's second argument, as in 'container_of(p, struct task_struct, tasks)') after ',' at column 17, found '5'", 16, 17);
+      fails('$task(1, 2)', "expected ')' ($task takes 1 argument) after '1' at column 8, found ','", 7, 8);
     });
 
     it('refuses ++ and --, suggesting the assignment to use', () => {
@@ -468,7 +484,7 @@ describe('expr/parse', () => {
 
     it('reports the leftmost problem, lexical or not', () => {
       fails('a b #', "unexpected 'b' after the expression at column 3", 2, 3);
-      fails('foo(1) #', "calling functions in the guest is not supported: 'foo(...)' at column 1", 0, 4);
+      fails('foo(1) #', "calling functions in the guest is not supported: 'foo(...)' at column 1 (the kernel helpers are per_cpu, per_cpu_ptr, this_cpu, this_cpu_ptr, container_of and $task)", 0, 4);
       fails('# a b', "unexpected character '#' at column 1", 0, 1);
     });
 

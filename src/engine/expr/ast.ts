@@ -43,7 +43,17 @@ export type Expr =
    */
   | { kind: 'assign'; op: AssignOp; target: Expr; value: Expr; pos: Pos }
   /** gdb's artificial array `first@count`: `count` objects laid out from `first`'s address. */
-  | { kind: 'array'; first: Expr; count: Expr; pos: Pos };
+  | { kind: 'array'; first: Expr; count: Expr; pos: Pos }
+  /**
+   * A kernel helper, the only calls there are (nothing runs in the guest): `per_cpu(var, cpu)`,
+   * `per_cpu_ptr(ptr, cpu)`, `this_cpu(var)`, `container_of(ptr, type, member)` and `$task(pid)`.
+   * `container_of` carries its type and member path apart from `args`.
+   */
+  | { kind: 'call'; name: string; dollar: boolean; args: Expr[]; type?: TypeName; member?: string; pos: Pos };
+
+/** The helpers a call may name, with their argument counts. */
+export const HELPERS: Record<string, number> = { per_cpu: 2, per_cpu_ptr: 2, this_cpu: 1, this_cpu_ptr: 1, container_of: 3 };
+export const DOLLAR_HELPERS: Record<string, number> = { task: 1 };
 
 export type UnaryOp = '*' | '&' | '-' | '+' | '~' | '!';
 export type AssignOp = '=' | '+=' | '-=' | '*=' | '/=' | '%=' | '&=' | '|=' | '^=' | '<<=' | '>>=';
@@ -131,6 +141,10 @@ export function showExpr(e: Expr): string {
       return `(${e.op} ${showExpr(e.target)} ${showExpr(e.value)})`;
     case 'array':
       return `(@ ${showExpr(e.first)} ${showExpr(e.count)})`;
+    case 'call': {
+      const extra = e.type ? [showType(e.type), e.member ?? ''] : [];
+      return `(call ${e.dollar ? '$' : ''}${e.name} ${[...e.args.map(showExpr), ...extra].join(' ')})`;
+    }
   }
 }
 

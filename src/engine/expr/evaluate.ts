@@ -9,6 +9,7 @@ import type { FrameContext } from '../values/frame';
 import type { Program } from '../values/program';
 import { bigLe, contents, derefValue, elementValue, findMember, isInteger, isPointer, isSignedType, memberValue, memoryValue, toInteger, toNumber, ValueError, valueOf, type Value, type ValueEnv } from '../values/value';
 import type { BinaryOp, Expr, Pos, TypeName } from './ast';
+import { callHelper, type KernelHelpers } from './helpers';
 
 export interface EvalHost {
   program: Program;
@@ -18,6 +19,8 @@ export interface EvalHost {
   register(name: string): Promise<Value | undefined>;
   /** Writes: undefined when side effects are not allowed here (hover, watch). */
   write?(place: Value, bytes: Buffer): Promise<void>;
+  /** The running kernel's tasks and per-CPU data, for $current, per_cpu() and friends. */
+  kernel?: KernelHelpers;
 }
 
 export class EvalError extends ValueError {
@@ -64,13 +67,29 @@ export class Evaluator {
           return memoryValue(t, sym.value);
         }
         if (sym) this.fail(`'${e.name}' has unknown type; cast it to its declared type, e.g. *(long *)&${e.name}`, e.pos);
+        // The kernel's `current` is a macro (get_current()), so DWARF has no variable of that name.
+        if (e.name === 'current' && this.host.kernel) return this.current();
         return this.fail(`No symbol "${e.name}" in current context.`, e.pos);
       }
       case 'register': {
         const v = await this.host.register(e.name);
+        if (!v && e.name === 'current') {
+          if (!this.host.kernel) this.fail('$current needs the running kernel: the session has no vmlinux with DWARF', e.pos);
+          return this.current();
+        }
         if (!v) this.fail(`No register named $${e.name} on this target.`, e.pos);
         return v;
       }
+      case 'call':
+        return callHelper(e, {
+          kernel: this.host.kernel,
+          env: this.host.env,
+          evaluate: (x) => this.evaluate(x),
+          resolveType: (t) => this.resolveType(t),
+          complete: (t) => this.host.program.types.complete(t),
+          fail: (m, p) => this.fail(m, p),
+          snippet: (p) => this.snippet(p),
+        });
       case 'int': {
         // C11 6.4.4.1: the first type in the suffix's list that holds the value.
         const decimal = (e.radix ?? 10) === 10;
@@ -150,6 +169,12 @@ export class Evaluator {
     if (!sym) return undefined;
     const opaque: CType = { kind: 'base', id: syntheticId(), name: '<data variable, no debug info>', size: 0, encoding: 'other' };
     return valueOf(pointerTo(opaque), sym.value);
+  }
+
+  /** `current`: a pointer to the selected vCPU's task_struct. */
+  private async current(): Promise<Value> {
+    const k = this.host.kernel as KernelHelpers;
+    return valueOf(pointerTo(await k.taskType()), await k.current());
   }
 
   async resolveType(t: TypeName): Promise<CType> {

@@ -7,7 +7,7 @@
  * Every error says what was expected and the 1-based column where it went wrong; the same
  * span is on the error for a caret display (formatSyntaxError).
  */
-import type { AssignOp, BinaryOp, BuiltinType, Derivation, Expr, Pos, TypeName, UnaryOp } from './ast';
+import { DOLLAR_HELPERS, HELPERS, type AssignOp, type BinaryOp, type BuiltinType, type Derivation, type Expr, type Pos, type TypeName, type UnaryOp } from './ast';
 import { at, clip, describe, ExprSyntaxError, Lexer, type Token } from './lexer';
 
 export { ExprSyntaxError } from './lexer';
@@ -243,13 +243,65 @@ class Parser {
         this.next();
         e = { kind: 'member', object: e, name: name.text, arrow: t.text === '->', pos: this.span(e.pos.start) };
       } else if (t.text === '(') {
-        const pos = { start: e.pos.start, end: t.pos.end };
-        this.fail(`calling functions in the guest is not supported: '${clip(this.text(e.pos))}(...)' ${at(pos)}`, pos);
+        const helper = e.kind === 'ident' ? HELPERS[e.name] : e.kind === 'register' ? DOLLAR_HELPERS[e.name] : undefined;
+        if (helper === undefined || (e.kind !== 'ident' && e.kind !== 'register')) {
+          const pos = { start: e.pos.start, end: t.pos.end };
+          this.fail(`calling functions in the guest is not supported: '${clip(this.text(e.pos))}(...)' ${at(pos)} (the kernel helpers are per_cpu, per_cpu_ptr, this_cpu, this_cpu_ptr, container_of and $task)`, pos);
+        }
+        e = this.parseCall(e.name, e.kind === 'register', helper, e.pos.start, t);
       } else if (t.text === '++' || t.text === '--') {
         this.incDec(t, e);
       } else {
         return e;
       }
+    }
+  }
+
+  /** `name(args)` for a kernel helper; container_of's second argument is a type, its third a member path. */
+  private parseCall(name: string, dollar: boolean, arity: number, start: number, open: Token): Expr {
+    this.next();
+    const args: Expr[] = [];
+    let type: TypeName | undefined;
+    let member: string | undefined;
+    const shown = `${dollar ? '$' : ''}${name}`;
+    for (let i = 0; i < arity; i++) {
+      if (i > 0) {
+        if (!this.isPunct(',')) this.expected(`',' (${shown} takes ${arity} arguments)`);
+        this.next();
+      }
+      if (name === 'container_of' && i === 1) {
+        if (!this.startsType(this.peek())) this.expected(`a type (container_of's second argument, as in 'container_of(p, struct task_struct, tasks)')`);
+        type = this.parseTypeName(false);
+      } else if (name === 'container_of' && i === 2) {
+        member = this.parseMemberPath();
+      } else {
+        args.push(this.parseAssign());
+      }
+    }
+    if (this.isPunct(',')) this.expected(`')' (${shown} takes ${arity} argument${arity === 1 ? '' : 's'})`);
+    this.close(open, ')');
+    return { kind: 'call', name, dollar, args, type, member, pos: this.span(start) };
+  }
+
+  /** `a.b[2].c`: a member designator, as offsetof takes one. */
+  private parseMemberPath(): string {
+    let path = '';
+    for (;;) {
+      const id = this.peek();
+      if (id.kind !== 'ident') this.expected('a member name');
+      this.next();
+      path += id.text;
+      while (this.isPunct('[')) {
+        const open = this.next();
+        const n = this.peek();
+        if (n.kind !== 'int') this.expected('an array index (a number)');
+        this.next();
+        this.close(open, ']');
+        path += `[${n.value}]`;
+      }
+      if (!this.isPunct('.')) return path;
+      this.next();
+      path += '.';
     }
   }
 
