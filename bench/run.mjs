@@ -16,10 +16,11 @@ import * as guest from './measures/guest.mjs';
 import * as activation from './measures/activation.mjs';
 import * as soak from './measures/soak.mjs';
 import * as modules from './measures/modules.mjs';
+import * as kernel from './measures/kernel.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
-const FAMILIES = [resolve, guest, modules, activation, soak];
+const FAMILIES = [resolve, guest, modules, kernel, activation, soak];
 const ALL = FAMILIES.flatMap((f) => f.ids);
 // Selected only by name (long, or not a comparison): the soak.
 const OPT_IN = FAMILIES.flatMap((f) => f.optIn ?? []);
@@ -28,14 +29,14 @@ const DEFAULT = ALL.filter((id) => !OPT_IN.includes(id));
 const SMOKE = ['P1e', 'P1s', 'P2s', 'P7a'];
 // A measure's name on the command line also selects its companion rows: P1's net needs
 // P1e, and the sample-vmlinux and second-stop rows ride along with their measure.
-const ALIASES = { P1: ['P1', 'P1e', 'P1s'], P2: ['P2', 'P1e', 'P2s'], P6: ['P6', 'P6b'], P7: ['P7a', 'P7b'], M1: ['M1a', 'M1b'], soak: ['SOAK'] };
+const ALIASES = { P1: ['P1', 'P1e', 'P1s'], P2: ['P2', 'P1e', 'P2s'], P6: ['P6', 'P6b'], P7: ['P7a', 'P7b'], M1: ['M1a', 'M1b'], K: ['K1', 'K2', 'K3'], soak: ['SOAK'] };
 
 const USAGE = `usage: npm run bench -- [soak] [--json] [--runs N] [--only P1,P4] [--markdown FILE] [--quick] [--smoke] [--soak-events N]
   soak             run the soak (SOAK: ${soak.EVENTS} breakpoint hits and steps in one session; minutes), alone
                    unless --only names more; it is never part of the default set
   --json           print the results as a JSON array instead of the table
   --runs N         runs per side for each measure (default 5; at least 5 unless --quick)
-  --only IDS       run only these measures: P1 … P7, M1, M2, SOAK, or single rows (${ALL.filter((id) => !/^[PM]\d$/.test(id) && id !== 'SOAK').join(', ')})
+  --only IDS       run only these measures: P1 … P7, M1, M2, K (K1–K3), SOAK, or single rows (${ALL.filter((id) => !/^[PM]\d$/.test(id) && id !== 'SOAK').join(', ')})
   --markdown FILE  also write the results, with a description of the machine, as Markdown
   --quick          allow fewer than 5 runs (for development; not for published figures)
   --smoke          check the bench itself: import every module under bench/, then one run of

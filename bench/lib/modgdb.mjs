@@ -79,7 +79,7 @@ function collect(child, onOut = () => undefined) {
 
 const exited = (child) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('close', r)));
 
-async function killQemu(qemu, sockPattern, who) {
+export async function killQemu(qemu, sockPattern, who) {
   if (!qemu) return;
   if (qemu.exitCode === null && qemu.signalCode === null) {
     const gone = exited(qemu);

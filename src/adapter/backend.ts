@@ -39,6 +39,8 @@ export interface Backend {
   disassemblySyntax: DisassemblySyntax;
   /** Holds the function index back while the guest boots; DAP requests keep it waiting. */
   indexGate?: IndexGate;
+  /** Every kernel task is a DAP thread. */
+  tasksAsThreads?: boolean;
 }
 
 export interface Progress {
@@ -146,7 +148,7 @@ export async function launchBackend(
     // nokaslr: vmlinux runs at its link addresses; otherwise where is found once the kernel runs.
     await dbg.followKernelBase(kaslrWord(cfg.append) === false ? 'fixed' : 'find');
     await dbg.enableModules(moduleOptions(cfg));
-    return { debugger: dbg, source, symbols: source.images, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
+    return { debugger: dbg, source, symbols: source.images, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate, tasksAsThreads: cfg.tasksAsThreads };
   } catch (e) {
     await instance?.stop();
     await source.index?.close();
@@ -179,7 +181,7 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
   // A running kernel may have been booted with KASLR: where it runs is read at this first stop.
   await dbg.followKernelBase('find');
   await dbg.enableModules(moduleOptions(cfg));
-  return { debugger: dbg, source, symbols: source?.images ?? loaded?.symbols, elf: loaded?.elf, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate };
+  return { debugger: dbg, source, symbols: source?.images ?? loaded?.symbols, elf: loaded?.elf, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate, tasksAsThreads: cfg.tasksAsThreads };
 }
 
 /**

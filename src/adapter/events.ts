@@ -76,3 +76,6 @@ export interface TasksResponseBody {
   /** Milliseconds the reading took. */
   ms: number;
 }
+
+/** Show a task's stack in the Call Stack (the Kernel Tasks view's pick): a stopped event focuses its thread. */
+export const SHOW_TASK_REQUEST = 'qemuKernel.showTask';

@@ -23,13 +23,13 @@ import { shellQuote } from '../qemu/argv';
 import type { ExitInfo } from '../qemu/instance';
 import { ErrorCode, errors, toUserError } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
-import { COMMAND_LINE_REQUEST, KERNEL_LOG_REQUEST, TASKS_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST } from './events';
+import { COMMAND_LINE_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST } from './events';
 import { BootProgress } from './bootprogress';
 import { Feedback } from './feedback';
 import { HeldResponse, inOneWrite } from './heldresponse';
 import { commandLine, restartGuest } from './guestcontrol';
-import { kernelLogBody } from './kernellog';
-import { tasksBody } from './ktasks';
+import { kernelRequests } from './kernelrequests';
+import { TaskThreads } from './taskthreads';
 import { StopHandles } from './handles';
 import { FrameRef, stackFrames } from './stack';
 import { parseDataId, VariablesView, type VarRef } from './variables';
@@ -66,6 +66,7 @@ export class QemuKernelSession extends DebugSession {
   private readonly rawSourceRefs = new Map<string, number>();
   private readonly rawSources = new Map<number, string>();
   private lastThreads: number[] = [1];
+  private taskThreads = new TaskThreads(false);
   private readonly feedback = new Feedback(
     (e) => this.sendEvent(e),
     () => this.clientCaps.supportsProgressReporting === true,
@@ -125,19 +126,14 @@ export class QemuKernelSession extends DebugSession {
       readMemory: (a: DebugProtocol.ReadMemoryArguments) => readMemory(this.need().debugger, a),
       writeMemory: (a: DebugProtocol.WriteMemoryArguments) => this.writeMemory(a),
       'qemuKernel.registers': (a: RegistersArguments) => registersView(this.need().debugger, this.registerSelector(a), a.format ?? 'hex'),
-      'qemuKernel.setRegister': async (a: SetRegisterArguments) => {
-        const body = await setRegisterValue(this.need().debugger, this.registerSelector(a), a);
-        // The Variables pane's Registers scope and any value held in that register are stale now.
-        this.sendEvent(new Event('invalidated', { areas: ['variables'] }));
-        return body;
-      },
+      // The Variables pane's Registers scope and any value held in that register are stale after a write.
+      'qemuKernel.setRegister': (a: SetRegisterArguments) => setRegisterValue(this.need().debugger, this.registerSelector(a), a).finally(() => this.sendEvent(new Event('invalidated', { areas: ['variables'] }))),
       source: (a: DebugProtocol.SourceArguments) => this.source(a),
       disconnect: (a: DebugProtocol.DisconnectArguments) => this.disconnect(a),
       terminate: () => this.terminate(),
       [RESTART_GUEST_REQUEST]: () => restartGuest(this.backend),
       [COMMAND_LINE_REQUEST]: async () => commandLine(this.backend),
-      [KERNEL_LOG_REQUEST]: () => kernelLogBody(this.need().debugger),
-      [TASKS_REQUEST]: () => tasksBody(this.need().debugger),
+      ...kernelRequests({ debugger: () => this.need().debugger, taskThreads: () => this.taskThreads, sendEvent: (e) => this.sendEvent(e) }),
     };
   }
 
@@ -292,6 +288,7 @@ export class QemuKernelSession extends DebugSession {
 
   private wireDebugger(): void {
     const dbg = this.need().debugger;
+    this.taskThreads = new TaskThreads(this.need().tasksAsThreads === true);
     dbg.on('stopped', (ev: StopEvent) => {
       this.bootProgress?.stop();
       this.frames.reset();
@@ -445,8 +442,9 @@ export class QemuKernelSession extends DebugSession {
 
   private async threads(): Promise<DebugProtocol.ThreadsResponse['body']> {
     const dbg = this.backend?.debugger;
-    if (dbg && !dbg.isRunning && !dbg.isExited && !this.ended) this.lastThreads = await dbg.target.threads();
-    return { threads: this.lastThreads.map((tid) => ({ id: tid, name: `CPU ${tid - 1}` })) };
+    const live = dbg && !dbg.isRunning && !dbg.isExited && !this.ended ? dbg : undefined;
+    if (live) this.lastThreads = await live.target.threads();
+    return { threads: await this.taskThreads.withVcpus(this.lastThreads, live) };
   }
 
   private async stackTrace(args: DebugProtocol.StackTraceArguments): Promise<DebugProtocol.StackTraceResponse['body']> {
@@ -518,6 +516,7 @@ export class QemuKernelSession extends DebugSession {
    * innermost frame, inlined or not, at any granularity.
    */
   private async step(threadId: number, kind: StepKind, granularity: DebugProtocol.SteppingGranularity | undefined): Promise<undefined> {
+    TaskThreads.requireVcpu(threadId, 'step');
     const dbg = this.need().debugger;
     if (granularity === 'instruction' && kind !== 'out') await dbg.stepInstruction(threadId, kind === 'over');
     else await dbg.stepSource(threadId, kind);

@@ -119,6 +119,7 @@ function common(raw: Raw, arch: ArchInfo, vmlinux: string | undefined, warnings:
     cwd: str(raw, 'cwd'),
     breakAt: (raw.breakAt as string[] | undefined) ?? [],
     modulePaths: ((raw.modulePaths as string[] | undefined) ?? []).map((d, i) => requireModuleDir(`modulePaths[${i}]`, d)),
+    tasksAsThreads: raw.tasksAsThreads === true,
     warnings: warnings.filter((p) => !isError(p)),
   };
 }

@@ -41,6 +41,7 @@ const SOURCE_PROPS: Record<string, SchemaProp> = {
   disassemblySyntax: { type: 'string', enum: ['att', 'intel'], default: 'att', hint: 'Use "att" (AT&T, as gdb and objdump print by default) or "intel".' },
   breakAt: strings('"breakAt": ["kernel_clone"]'),
   modulePaths: strings('"modulePaths": ["${workspaceFolder}/drivers/mydriver"]'),
+  tasksAsThreads: { type: 'boolean', default: false, hint: 'Write true or false, without quotes.' },
 };
 
 export const LAUNCH_SCHEMA: RequestSchema = {

@@ -44,6 +44,7 @@ export interface LaunchConfig extends SourceOptions {
   disassemblySyntax?: DisassemblySyntax;
   /** Folders searched (recursively, first) for loaded modules' .ko files. */
   modulePaths?: string[];
+  tasksAsThreads?: boolean;
   /** Use the sample guest (built or taken from the cache) for kernel, vmlinux and initrd. */
   sampleGuest?: boolean;
   breakAt?: string[];
@@ -59,6 +60,7 @@ export interface AttachConfig extends SourceOptions {
   disassemblySyntax?: DisassemblySyntax;
   breakAt?: string[];
   modulePaths?: string[];
+  tasksAsThreads?: boolean;
 }
 
 /**
@@ -89,6 +91,8 @@ export interface ResolvedCommon {
   breakAt: string[];
   /** Absolute folders, each existing: searched first for modules' .ko files. */
   modulePaths: string[];
+  /** Every kernel task as a DAP thread (for clients without the Kernel Tasks view). */
+  tasksAsThreads: boolean;
   /** Fields that were ignored (a typo of a known one, for instance), for the Debug Console. */
   warnings: Problem[];
 }

@@ -11,7 +11,7 @@ import { readKernelLog, type LogRecord } from '../kernel/printk';
 import { errors } from '../util/errors';
 import { kernelAccess } from './kaccess';
 import { KernelBase } from './kernelbase';
-import { KernelTasks } from './ktasks';
+import { isTaskThread, KernelTasks } from './ktasks';
 import type { KernelHelpers } from './expr/helpers';
 import type { VcpuKernelState } from '../kernel/current';
 import type { ModuleFileOptions } from './modulefiles';
@@ -32,7 +32,10 @@ export class KernelAwareness {
   tracker: ModuleTracker | undefined;
   base: KernelBase | undefined;
 
-  constructor(private readonly d: AwarenessDeps) {}
+  constructor(private readonly d: AwarenessDeps) {
+    // A task shown as a thread reads memory as the vCPU that stopped sees it.
+    d.target.aliasThread = (tid) => (isTaskThread(tid) ? d.thread() : undefined);
+  }
 
   private tasksInstance: KernelTasks | undefined;
 

@@ -16,6 +16,7 @@ import { Inspector } from './inspect';
 import type { ModuleFileOptions } from './modulefiles';
 import type { ModuleTracker } from './moduletracker';
 import { KernelAwareness } from './awareness';
+import { isTaskThread } from './ktasks';
 import { InstructionBreakpoints, type InstructionBreakpointRequest } from './instbreakpoints';
 import { RunControl } from './runcontrol';
 import type { SourceInfo } from './sourceinfo';
@@ -241,7 +242,7 @@ export class Debugger extends EventEmitter {
    * the kernel, built without FP, never keeps there).
    */
   dwarfRegisters(tid: number): Promise<Map<number, bigint>> {
-    return this.target.readDwarfRegisters(tid);
+    return isTaskThread(tid) ? this.kernel.tasks.registers(tid) : this.target.readDwarfRegisters(tid);
   }
 
   /** The physical frames of a stopped vCPU, innermost first; cached until the guest runs. */

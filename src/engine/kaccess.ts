@@ -13,6 +13,7 @@ export function kernelAccess(target: KernelTarget, images: ImageSet, program: ()
     pointerSize: target.arch.pointerSize,
     // Through the stop's memory cache: neighbouring fields and records share blocks.
     read: (addr, size) => target.memory(thread()).read(addr, size),
+    readMany: (ranges) => target.memory(thread()).readMany(ranges),
     symbol: (name) => images.kernelSymbols(name).find((x) => x.type !== 'func' && x.value !== 0n)?.value,
     type: async (key, near) => {
       const p = program();

@@ -7,7 +7,9 @@
 import { vcpuKernelState, type VcpuKernelState } from '../kernel/current';
 import type { KernelAccess } from '../kernel/layout';
 import { PerCpu } from '../kernel/percpu';
+import { sleepingRegisters } from '../kernel/switchframe';
 import { TaskReader, type KernelTask } from '../kernel/tasks';
+import { errors } from '../util/errors';
 import type { KernelTarget } from './target';
 
 export interface TaskRow extends KernelTask {
@@ -85,8 +87,29 @@ export class KernelTasks {
     return this.stop.list;
   }
 
+  /**
+   * The registers to unwind a task thread from: its vCPU's while it runs on one, else the
+   * ones its last switch saved (kernel/switchframe.ts).
+   */
+  async registers(tid: number): Promise<Map<number, bigint>> {
+    const pid = pidOfTaskThread(tid);
+    const row = (await this.list()).find((r) => r.pid === pid);
+    if (!row) throw errors.unsupported(`no task has pid ${pid} at this stop (it has exited)`);
+    if (row.vcpu !== undefined) return this.target.readDwarfRegisters(row.vcpu);
+    return sleepingRegisters(this.access(), this.target.arch.name, row.addr, (await this.tasks()).task);
+  }
+
   /** The task_struct of pid (a thread id, as the kernel's pid), or undefined. */
   async byPid(pid: number): Promise<bigint | undefined> {
     return (await this.list()).find((t) => t.pid === pid)?.addr;
   }
 }
+
+/**
+ * DAP thread ids for tasks shown as threads (a sleeping task's stack in the Call Stack): far
+ * above QEMU's vCPU ids (1, 2, …) and below 2^31, with room for PID_MAX_LIMIT (4 Mi).
+ */
+export const TASK_THREAD_BASE = 0x40000000;
+export const isTaskThread = (tid: number): boolean => tid >= TASK_THREAD_BASE;
+export const taskThread = (pid: number): number => TASK_THREAD_BASE + pid;
+export const pidOfTaskThread = (tid: number): number => tid - TASK_THREAD_BASE;

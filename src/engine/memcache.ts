@@ -14,10 +14,14 @@ export class MemoryError extends Error {
 }
 
 const BLOCK = 256;
+/** The most blocks one raw read fetches (32 KiB). */
+const RUN_BLOCKS = 128;
 const BLOCK_N = BigInt(BLOCK);
 const MASK64 = (1n << 64n) - 1n;
 
 export type RawRead = (addr: bigint, length: number) => Promise<Buffer>;
+/** Several reads pipelined; a failed one is undefined. */
+export type RawReadMany = (ranges: ReadonlyArray<readonly [bigint, number]>) => Promise<Array<Buffer | undefined>>;
 
 export class MemoryCache {
   private readonly blocks = new Map<bigint, Buffer | null>();
@@ -28,7 +32,43 @@ export class MemoryCache {
     private readonly raw: RawRead,
     /** The largest single read the stub accepts. */
     private readonly maxRead: number,
+    private readonly rawMany?: RawReadMany,
   ) {}
+
+  /**
+   * Many ranges at once: the blocks none of them has yet are fetched in one pipelined batch
+   * (a run with a hole is then probed block by block), and each range is read from the blocks.
+   * A range that is not all readable is undefined.
+   */
+  async readMany(ranges: ReadonlyArray<readonly [bigint, number]>): Promise<Array<Buffer | undefined>> {
+    const want = new Set<bigint>();
+    for (const [addr, length] of ranges) {
+      if (length <= 0) continue;
+      const start = addr & MASK64;
+      for (let b = start / BLOCK_N; b <= (start + BigInt(length) - 1n) / BLOCK_N; b++) if (!this.blocks.has(b)) want.add(b);
+    }
+    if (want.size && this.rawMany) {
+      const sorted = [...want].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const perRead = BigInt(Math.max(1, Math.floor(this.maxRead / BLOCK)));
+      const runs: Array<[bigint, bigint]> = [];
+      for (const b of sorted) {
+        const last = runs[runs.length - 1];
+        if (last && b === last[1] + 1n && b - last[0] < perRead) last[1] = b;
+        else runs.push([b, b]);
+      }
+      this.fetches += runs.length;
+      const got = await this.rawMany(runs.map(([a, z]) => [a * BLOCK_N, Number(z - a + 1n) * BLOCK] as const));
+      for (let i = 0; i < runs.length; i++) {
+        const data = got[i];
+        if (!data) continue;
+        for (let b = runs[i][0]; b <= runs[i][1]; b++) this.blocks.set(b, data.subarray(Number(b - runs[i][0]) * BLOCK, Number(b - runs[i][0] + 1n) * BLOCK));
+      }
+    }
+    // One at a time: a range the batch could not fill then reuses the blocks the one before fetched.
+    const out: Array<Buffer | undefined> = [];
+    for (const [addr, length] of ranges) out.push(await this.read(addr, length).catch(() => undefined));
+    return out;
+  }
 
   clear(): void {
     this.blocks.clear();
@@ -56,7 +96,10 @@ export class MemoryCache {
 
   /** Fetch the missing blocks of [first, last], coalescing runs into reads of up to maxRead. */
   private async fill(first: bigint, last: bigint): Promise<void> {
-    const perRead = BigInt(Math.max(1, Math.floor(this.maxRead / BLOCK)));
+    // A run longer than one packet goes out as several `m` packets without waiting for each
+    // reply (the raw read pipelines them), so the printk ring's 128 KiB costs the stub's work,
+    // not a round trip per 2 KiB. Capped so that a run with a hole costs few probes.
+    const perRead = BigInt(Math.max(1, Math.floor(this.maxRead / BLOCK), RUN_BLOCKS));
     let b = first;
     while (b <= last) {
       if (this.blocks.has(b)) {

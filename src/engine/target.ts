@@ -89,14 +89,33 @@ export class KernelTarget {
     this.memCaches.clear();
   }
 
+  /**
+   * Thread ids that are no vCPU (a sleeping task shown as a thread) and the vCPU whose view of
+   * memory they read through; undefined for a vCPU's own id. Their registers are not a
+   * vCPU's: the engine gives their frames the registers the task's switch saved.
+   */
+  aliasThread?: (tid: number) => number | undefined;
+
+  private memoryThread(tid: number): number {
+    return this.aliasThread?.(tid) ?? tid;
+  }
+
   /** Memory as `tid` sees it, cached in blocks until the guest runs again. */
   memory(tid: number): MemoryCache {
+    tid = this.memoryThread(tid);
     let c = this.memCaches.get(tid);
     if (!c) {
-      c = new MemoryCache(async (addr, length) => {
-        await this.select(tid);
-        return P.readMemory(this.rsp, addr, length, this.maxReadChunk);
-      }, this.maxReadChunk);
+      c = new MemoryCache(
+        async (addr, length) => {
+          await this.select(tid);
+          return P.readMemory(this.rsp, addr, length, this.maxReadChunk);
+        },
+        this.maxReadChunk,
+        async (ranges) => {
+          await this.select(tid);
+          return P.readMemoryMany(this.rsp, ranges, this.maxReadChunk);
+        },
+      );
       this.memCaches.set(tid, c);
     }
     return c;
@@ -106,6 +125,7 @@ export class KernelTarget {
   writes = 0;
 
   async writeMemory(addr: bigint, data: Buffer, tid: number): Promise<void> {
+    tid = this.memoryThread(tid);
     this.writes++;
     await this.select(tid);
     await P.writeMemory(this.rsp, addr, data, this.stub.packetSize);
@@ -249,6 +269,7 @@ export class KernelTarget {
   }
 
   private async registerBlock(tid: number): Promise<Map<number, Buffer>> {
+    if (this.aliasThread?.(tid) !== undefined) throw errors.unsupported(`thread ${tid} is a task that is not running on a CPU: it has only the registers its switch saved, which its frames show`);
     let values = this.regCache.get(tid);
     if (!values) {
       await this.select(tid);
@@ -260,7 +281,7 @@ export class KernelTarget {
 
   /** Read guest virtual memory as `tid` sees it (QEMU uses that vCPU's page tables). */
   async readMemory(addr: bigint, length: number, tid?: number): Promise<Buffer> {
-    if (tid !== undefined) await this.select(tid);
+    if (tid !== undefined) await this.select(this.memoryThread(tid));
     return P.readMemory(this.rsp, addr, length, this.maxReadChunk);
   }
 
@@ -269,6 +290,7 @@ export class KernelTarget {
    * `physical` reads guest-physical addresses (QEMU's PhyMemMode) instead of virtual ones.
    */
   async readMemoryPartial(addr: bigint, length: number, tid?: number, physical = false): Promise<Buffer> {
+    if (tid !== undefined) tid = this.memoryThread(tid);
     if (physical) return P.withPhysicalMemory(this.rsp, () => this.readMemoryPartial(addr, length, undefined, false));
     if (tid !== undefined) await this.select(tid);
     return P.readMemoryPrefix(this.rsp, addr, length, this.maxReadChunk);

@@ -15,6 +15,7 @@ import { ConsoleInfo, ConsoleTerminals } from './console';
 import { AdapterFactory } from './adapterfactory';
 import { QemuKernelConfigProvider } from './config';
 import { ModulesView } from '../ui/modules';
+import { TasksView } from '../ui/tasks';
 import { RegistersView } from '../ui/registers';
 import { registerMemoryCommands } from '../ui/memory';
 
@@ -36,6 +37,7 @@ export function activate(context: vscode.ExtensionContext): void {
     status,
     new RegistersView(context.workspaceState),
     new ModulesView(),
+    new TasksView(),
     registerMemoryCommands(),
     vscode.debug.registerDebugAdapterDescriptorFactory('qemu-kernel', new AdapterFactory(context.asAbsolutePath('dist'), (m) => void vscode.window.showWarningMessage(m))),
     vscode.debug.registerDebugConfigurationProvider('qemu-kernel', new QemuKernelConfigProvider()),

@@ -10,6 +10,8 @@ import { sizeOf, strip, type CType, type Member } from '../symbols/dwarf/types';
 export interface KernelAccess {
   readonly pointerSize: number;
   read(addr: bigint, size: number): Promise<Buffer>;
+  /** Many reads at once, pipelined (the fast way to read one field of many objects); undefined where unreadable. */
+  readMany(ranges: ReadonlyArray<readonly [bigint, number]>): Promise<Array<Buffer | undefined>>;
   /** The address of a global symbol of vmlinux (not a module's). */
   symbol(name: string): bigint | undefined;
   /**

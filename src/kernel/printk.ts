@@ -43,41 +43,74 @@ export async function readKernelLog(access: KernelAccess): Promise<LogRecord[]> 
   const tail = u('desc_ring.tail_id');
   const textSize = 1n << u('text_data_ring.size_bits', 4);
   const textAddr = u('text_data_ring.data');
-  // Three reads for the whole ring: what lx-dmesg does, and far fewer round trips than one per record.
-  const descBuf = await access.read(descs, Number(count) * descT.size);
-  const infoBuf = await access.read(infos, Number(count) * infoT.size);
-  const text = await access.read(textAddr, Number(textSize));
   const flagsShift = BigInt(ps * 8 - 2);
   const idMask = (1n << flagsShift) - 1n;
+  // Only the live records, not the whole ring (4096 descriptors and 88-byte infos for a
+  // 128 KiB log): their descriptors and infos from tail to head, then the text they point
+  // at, in two pipelined batches.
+  const live = Number(((head - tail) & idMask) % count) + 1;
+  const first = Number(tail % count);
+  const wrap = (base: bigint, size: number): Array<readonly [bigint, number]> => {
+    const a = Math.min(live, Number(count) - first);
+    const out: Array<readonly [bigint, number]> = [[base + BigInt(first * size), a * size]];
+    if (live > a) out.push([base, (live - a) * size]);
+    return out;
+  };
+  const dRanges = wrap(descs, descT.size);
+  const iRanges = wrap(infos, infoT.size);
+  const got = await access.readMany([...dRanges, ...iRanges]);
+  if (got.some((b) => !b)) throw new LayoutError('the printk ring\'s descriptors cannot be read at this stop');
+  const descBuf = Buffer.concat(got.slice(0, dRanges.length) as Buffer[]);
+  const infoBuf = Buffer.concat(got.slice(dRanges.length) as Buffer[]);
+  const slot = (id: bigint): number => (Number(id % count) - first + Number(count)) % Number(count);
+  // Each record's text block, then one read per run of overlapping or touching blocks.
+  const blocks: Array<[number, number]> = [];
+  for (let id = tail, n = 0; n < live; n++, id = (id + 1n) & idMask) {
+    const d = slot(id) * descT.size;
+    let begin = readUint(descBuf, d + descT.offset('text_blk_lpos.begin'), ps) % textSize;
+    const end = readUint(descBuf, d + descT.offset('text_blk_lpos.next'), ps) % textSize;
+    if ((begin & 1n) !== 0n) continue;
+    if (begin > end) begin = 0n;
+    blocks.push([Number(begin), Number(end)]);
+  }
+  blocks.sort((a, b) => a[0] - b[0]);
+  const runs: Array<[number, number]> = [];
+  for (const b of blocks) {
+    const last = runs[runs.length - 1];
+    if (last && b[0] <= last[1]) last[1] = Math.max(last[1], b[1]);
+    else runs.push([b[0], b[1]]);
+  }
+  const texts = await access.readMany(runs.map(([a, z]) => [textAddr + BigInt(a), z - a] as const));
+  const textAt = (start: number, len: number): string => {
+    const i = runs.findIndex(([a, z]) => start >= a && start + len <= z);
+    const t = i >= 0 ? texts[i] : undefined;
+    return t ? t.toString('utf8', start - runs[i][0], start - runs[i][0] + len) : '';
+  };
   const out: LogRecord[] = [];
   const levelField = infoT.has('level') ? infoT.field('level') : undefined;
-  for (let id = tail, n = 0n; n <= count; n++, id = (id + 1n) & idMask) {
-    const i = Number(id % count);
-    const d = i * descT.size;
+  for (let id = tail, n = 0; n < live; n++, id = (id + 1n) & idMask) {
+    const d = slot(id) * descT.size;
     const state = (readUint(descBuf, d + descT.offset('state_var'), ps) >> flagsShift) & 3n;
-    if (state === DESC_COMMITTED || state === DESC_FINALIZED) {
-      const o = i * infoT.size;
-      const len = Number(readUint(infoBuf, o + infoT.offset('text_len'), 2));
-      let begin = readUint(descBuf, d + descT.offset('text_blk_lpos.begin'), ps) % textSize;
-      const end = readUint(descBuf, d + descT.offset('text_blk_lpos.next'), ps) % textSize;
-      let body = '';
-      // An odd begin is a record without text; a block that wraps starts again at 0.
-      if ((begin & 1n) === 0n) {
-        if (begin > end) begin = 0n;
-        const start = Number(begin) + ps;
-        const take = Math.max(0, Math.min(len, Number(end) - start));
-        body = text.toString('utf8', start, start + take);
-      }
-      const callerId = Number(readUint(infoBuf, o + infoT.offset('caller_id'), 4));
-      out.push({
-        seq: readUint(infoBuf, o + infoT.offset('seq'), 8),
-        tsNsec: readUint(infoBuf, o + infoT.offset('ts_nsec'), 8),
-        level: levelField ? levelOf(infoBuf[o + levelField.offset]) : 6,
-        caller: callerId & 0x80000000 ? `C${callerId & 0x7fffffff}` : `T${callerId}`,
-        text: body,
-      });
+    if (state !== DESC_COMMITTED && state !== DESC_FINALIZED) continue;
+    const o = slot(id) * infoT.size;
+    const len = Number(readUint(infoBuf, o + infoT.offset('text_len'), 2));
+    let begin = readUint(descBuf, d + descT.offset('text_blk_lpos.begin'), ps) % textSize;
+    const end = readUint(descBuf, d + descT.offset('text_blk_lpos.next'), ps) % textSize;
+    let body = '';
+    // An odd begin is a record without text; a block that wraps starts again at 0.
+    if ((begin & 1n) === 0n) {
+      if (begin > end) begin = 0n;
+      const start = Number(begin) + ps;
+      body = textAt(start, Math.max(0, Math.min(len, Number(end) - start)));
     }
-    if (id === head) break;
+    const callerId = Number(readUint(infoBuf, o + infoT.offset('caller_id'), 4));
+    out.push({
+      seq: readUint(infoBuf, o + infoT.offset('seq'), 8),
+      tsNsec: readUint(infoBuf, o + infoT.offset('ts_nsec'), 8),
+      level: levelField ? levelOf(infoBuf[o + levelField.offset]) : 6,
+      caller: callerId & 0x80000000 ? `C${callerId & 0x7fffffff}` : `T${callerId}`,
+      text: body,
+    });
   }
   return out;
 }

@@ -49,9 +49,17 @@ export function stateLetter(state: number, exitState: number): string {
 /** A task list can't be longer than PID_MAX_LIMIT; a longer walk is a corrupt or changing list. */
 const MAX_TASKS = 4 * 1024 * 1024;
 
+interface Row {
+  task: KernelTask;
+  /** The next task of its thread group, and (for a leader) the next leader. */
+  threadNext: bigint;
+  tasksNext: bigint;
+  parent: bigint;
+}
+
 export class TaskReader {
-  /** Byte spans of task_struct to read per task, covering every field a row needs. */
-  private readonly spans: Array<[number, number]>;
+  /** The bytes of task_struct read per task: from the first field a row needs to the end of the last. */
+  private readonly span: [number, number];
 
   private constructor(
     private readonly access: KernelAccess,
@@ -60,7 +68,9 @@ export class TaskReader {
     private readonly f: Record<string, number>,
     private readonly threads: 'thread_group' | 'thread_node',
   ) {
-    this.spans = spansOf(Object.values(f), 32);
+    // One span per task: another packet costs more than a kilobyte more of reply.
+    const offs = Object.values(f);
+    this.span = [Math.min(...offs), Math.max(...offs) + 16];
   }
 
   static async create(access: KernelAccess): Promise<TaskReader> {
@@ -90,13 +100,29 @@ export class TaskReader {
     return new TaskReader(access, task, rq, f, threads);
   }
 
-  /** Every task, thread-group leaders in list order each followed by its other threads, as lx-ps lists them. */
+  /** The task_structs the last list walked, in its order: read again in one batch at the next stop. */
+  private lastOrder: bigint[] = [];
+
+  /**
+   * Every task, thread-group leaders in list order each followed by its other threads, as
+   * lx-ps lists them. The walk follows each task's list pointers, which makes it a round trip
+   * per task; so every task the last list had is read first in one pipelined batch, and the
+   * walk then only waits on tasks that are new since. A task that exited is not reached.
+   */
   async list(percpu?: PerCpu): Promise<KernelTask[]> {
     const init = this.access.symbol('init_task');
     if (init === undefined) throw new LayoutError('vmlinux has no init_task');
+    const rows = new Map<bigint, Row>();
+    await this.readRows([init, ...this.lastOrder], rows);
+    const row = async (t: bigint): Promise<Row> => {
+      if (!rows.has(t)) await this.readRows([t], rows);
+      const r = rows.get(t);
+      if (!r) throw new LayoutError(`the task list leads to 0x${t.toString(16)}, which cannot be read: it is being changed at this stop, or corrupt`);
+      return r;
+    };
     const out: KernelTask[] = [];
+    const order: bigint[] = [];
     const seen = new Set<bigint>();
-    const parents = new Map<KernelTask, bigint>();
     let leader = init;
     do {
       let t = leader;
@@ -104,15 +130,16 @@ export class TaskReader {
       do {
         if (seen.has(t) || out.length >= MAX_TASKS) throw new LayoutError(`the task list loops at 0x${t.toString(16)}: it is being changed at this stop, or corrupt`);
         seen.add(t);
-        const { task, next, parent } = await this.readRow(t);
-        out.push(task);
-        parents.set(task, parent);
-        t = next;
+        const r = await row(t);
+        out.push(r.task);
+        order.push(t);
+        t = r.threadNext;
       } while (t !== leader && t !== groupEnd);
-      leader = (await this.pointerAt(leader + BigInt(this.f.tasks))) - BigInt(this.f.tasks);
+      leader = (await row(leader)).tasksNext;
     } while (leader !== init);
+    this.lastOrder = order;
     const byAddr = new Map(out.map((t) => [t.addr, t]));
-    for (const t of out) t.ppid = byAddr.get(parents.get(t) ?? 0n)?.tgid;
+    for (const t of out) t.ppid = byAddr.get(rows.get(t.addr)?.parent ?? 0n)?.tgid;
     if (percpu) for (const [cpu, curr] of await this.runqueueCurrents(percpu)) {
       const t = byAddr.get(curr);
       if (t) t.runningOn = cpu;
@@ -120,9 +147,20 @@ export class TaskReader {
     return out;
   }
 
+  /** Read the rows of `addrs` into `rows`, in one pipelined batch; unreadable ones are left out. */
+  private async readRows(addrs: readonly bigint[], rows: Map<bigint, Row>): Promise<void> {
+    const [lo, hi] = this.span;
+    const bufs = await this.access.readMany(addrs.map((a) => [a + BigInt(lo), hi - lo] as const));
+    addrs.forEach((a, i) => {
+      const b = bufs[i];
+      if (b) rows.set(a, this.parseRow(a, b));
+    });
+  }
+
   /** One task by its task_struct address. */
   async read(addr: bigint): Promise<KernelTask> {
-    return (await this.readRow(addr)).task;
+    const [lo, hi] = this.span;
+    return this.parseRow(addr, await this.access.read(addr + BigInt(lo), hi - lo)).task;
   }
 
   /** The task running on each online CPU, from its runqueue (`rq->curr`). */
@@ -150,15 +188,12 @@ export class TaskReader {
     return signal + BigInt(sig.offset('thread_head')) - BigInt(this.f.threads);
   }
 
-  private async readRow(addr: bigint): Promise<{ task: KernelTask; next: bigint; parent: bigint }> {
+  /** A task's row from the bytes of its span. */
+  private parseRow(addr: bigint, buf: Buffer): Row {
     const ps = this.access.pointerSize;
-    const bufs = await Promise.all(this.spans.map(([lo, hi]) => this.access.read(addr + BigInt(lo), hi - lo)));
-    const at = (off: number, size: number): bigint => {
-      const i = this.spans.findIndex(([lo, hi]) => off >= lo && off + size <= hi);
-      return readUint(bufs[i], off - this.spans[i][0], size);
-    };
-    const commSpan = this.spans.findIndex(([lo, hi]) => this.f.comm >= lo && this.f.comm + 16 <= hi);
-    const commBytes = bufs[commSpan].subarray(this.f.comm - this.spans[commSpan][0], this.f.comm - this.spans[commSpan][0] + 16);
+    const base = this.span[0];
+    const at = (off: number, size: number): bigint => readUint(buf, off - base, size);
+    const commBytes = buf.subarray(this.f.comm - base, this.f.comm - base + 16);
     const nul = commBytes.indexOf(0);
     const flags = Number(at(this.f.flags, 4));
     const task: KernelTask = {
@@ -170,22 +205,10 @@ export class TaskReader {
       kthread: (flags & PF_KTHREAD) !== 0,
     };
     if (this.f.cpu !== undefined) task.cpu = Number(at(this.f.cpu, 4));
-    return { task, next: at(this.f.threads, ps) - BigInt(this.f.threads), parent: at(this.f.realParent, ps) };
+    return { task, threadNext: at(this.f.threads, ps) - BigInt(this.f.threads), tasksNext: at(this.f.tasks, ps) - BigInt(this.f.tasks), parent: at(this.f.realParent, ps) };
   }
 
   private async pointerAt(addr: bigint): Promise<bigint> {
     return readUint(await this.access.read(addr, this.access.pointerSize), 0, this.access.pointerSize);
   }
-}
-
-/** Field offsets grouped into spans to read, merging fields closer than `gap` bytes (each field given 16 bytes). */
-export function spansOf(offsets: readonly number[], gap: number): Array<[number, number]> {
-  const sorted = [...offsets].sort((a, b) => a - b);
-  const out: Array<[number, number]> = [];
-  for (const o of sorted) {
-    const last = out[out.length - 1];
-    if (last && o <= last[1] + gap) last[1] = Math.max(last[1], o + 16);
-    else out.push([o, o + 16]);
-  }
-  return out;
 }

@@ -81,6 +81,10 @@ for (const arch of ARCHES) {
     const ourValue = new Map<string, string>();
     let gdb = new MarkedOutput('');
     let cloneLine = 0;
+    let sleeperThread = 0;
+    let sleeperStop: DebugProtocol.StoppedEvent | undefined;
+    let sleeperFrames: DebugProtocol.StackFrame[] = [];
+    let threadsAfter: DebugProtocol.Thread[] = [];
     let cpu = 0;
     let fork = '';
 
@@ -133,6 +137,15 @@ for (const arch of ARCHES) {
       cpu = tasks.cpus.find((c) => c.thread === tid)?.cpu ?? -1;
       for (const v of [...VALUES, ...helperPairs(arch, cpu).map(([o]) => o)]) ourValue.set(v, await evaluate(v));
       ourLog = ((await s.dc.customRequest('qemuKernel.kernelLog', {})).body as { text: string }).text;
+      // The sample's `sleep` daemon, asleep in nanosleep: its stack from what its switch saved.
+      const sleeper = tasks.tasks.find((t) => t.comm === 'sleep' && t.ppid === 1);
+      if (sleeper) {
+        const shown = s.dc.waitForEvent('stopped');
+        sleeperThread = ((await s.dc.customRequest('qemuKernel.showTask', { pid: sleeper.pid })).body as { threadId: number }).threadId;
+        sleeperStop = (await shown) as DebugProtocol.StoppedEvent;
+        sleeperFrames = (await s.dc.stackTraceRequest({ threadId: sleeperThread })).body.stackFrames;
+        threadsAfter = (await s.dc.threadsRequest()).body.threads;
+      }
 
       await sw.lend();
       const m = MarkedOutput.commands;
@@ -230,6 +243,21 @@ for (const arch of ARCHES) {
       assert.ok(tasks?.tasks.some((t) => t.comm === 'kthreadd' && t.kthread && t.pid === 2));
       // eslint-disable-next-line no-console
       console.log(`      ${arch}: ${tasks?.tasks.length} tasks read in ${tasks?.ms} ms; CPUs ${JSON.stringify(tasks?.cpus)}`);
+    });
+
+    it("a sleeping task's stack, from the registers its switch saved: sleep's, through nanosleep to the syscall entry", () => {
+      assert.equal(sleeperStop?.body.reason, 'task');
+      assert.equal(sleeperStop?.body.threadId, sleeperThread);
+      assert.ok(threadsAfter.some((t) => t.id === sleeperThread && /^Task \d+ sleep \(sleeping\)$/.test(t.name)), JSON.stringify(threadsAfter));
+      const names = sleeperFrames.map((f) => f.name);
+      const shown = names.join(' < ');
+      for (const fn of ['__schedule', 'schedule', 'do_nanosleep', 'hrtimer_nanosleep']) assert.ok(names.includes(fn), `${fn} in ${shown}`);
+      assert.ok(names.indexOf('__schedule') < names.indexOf('do_nanosleep'), shown);
+      const entry = { x86_64: /^entry_SYSCALL_64/, aarch64: /^el0t_64_sync$/, riscv64: /^handle_exception$|^ret_from_exception$/ }[arch] as RegExp;
+      assert.match(names[names.length - 1], entry, shown);
+      // eslint-disable-next-line no-console
+      console.log(`      ${arch}: sleep's stack: ${shown}`);
+      assert.ok(sleeperFrames.every((f) => f.line > 0 || /^entry_|^el0t|^handle_exc|^ret_from/.test(f.name)), `every C frame has its line: ${JSON.stringify(sleeperFrames.map((f) => [f.name, f.line]))}`);
     });
 
     it("the kernel log is lx-dmesg's, and lx-lsmod lists no modules, as ours", async () => {

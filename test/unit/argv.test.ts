@@ -26,6 +26,7 @@ function cfg(over: Partial<ResolvedLaunch> = {}): ResolvedLaunch {
     sourceMap: {},
     breakAt: [],
     modulePaths: [],
+    tasksAsThreads: false,
     warnings: [],
     ...over,
   };

@@ -66,14 +66,31 @@ describe('breakpoint conditions, hit counts and logpoints', () => {
 
 describe('stop-scoped memory cache', () => {
   const mapped = (addr: bigint): boolean => addr >= 0x10000n && addr < 0x11000n;
-  function fake(): { cache: MemoryCache; reads: Array<[bigint, number]> } {
+  function fake(): { cache: MemoryCache; reads: Array<[bigint, number]>; batches: Array<Array<readonly [bigint, number]>> } {
     const reads: Array<[bigint, number]> = [];
-    const cache = new MemoryCache(async (addr, len) => {
-      reads.push([addr, len]);
+    const batches: Array<Array<readonly [bigint, number]>> = [];
+    const bytes = (addr: bigint, len: number): Buffer => {
       for (let a = addr; a < addr + BigInt(len); a += 256n) if (!mapped(a)) throw new Error('E14');
       return Buffer.from(Array.from({ length: len }, (_, i) => Number((addr + BigInt(i)) & 0xffn)));
-    }, 2048);
-    return { cache, reads };
+    };
+    const cache = new MemoryCache(
+      async (addr, len) => {
+        reads.push([addr, len]);
+        return bytes(addr, len);
+      },
+      2048,
+      async (ranges) => {
+        batches.push([...ranges]);
+        return ranges.map(([a, n]) => {
+          try {
+            return bytes(a, n);
+          } catch {
+            return undefined;
+          }
+        });
+      },
+    );
+    return { cache, reads, batches };
   }
 
   it('serves neighbouring reads from one fetch of aligned blocks', async () => {
@@ -87,10 +104,37 @@ describe('stop-scoped memory cache', () => {
       [0x10100n, 256],
     ]);
     await cache.read(0x10200n, 4096 - 0x200);
-    // A long run is fetched in maxRead-sized pieces: 14 blocks, 8 per read.
-    assert.deepEqual(reads.slice(2), [
-      [0x10200n, 2048],
-      [0x10a00n, 1536],
+    // A long run is one raw read (which sends its packets pipelined): 14 blocks.
+    assert.deepEqual(reads.slice(2), [[0x10200n, 3584]]);
+  });
+
+  it('reads many ranges with one pipelined batch, in runs of at most one packet, and gives undefined for what is unreadable', async () => {
+    const { cache, reads, batches } = fake();
+    await cache.read(0x10100n, 8);
+    const got = await cache.readMany([
+      [0x10010n, 8],
+      [0x10108n, 8],
+      [0x10400n, 3000],
+      [0x10ff0n, 32],
+    ]);
+    assert.deepEqual(
+      got.map((b) => b?.[0]),
+      [0x10, 0x08, 0x00, undefined],
+    );
+    assert.equal(got[2]?.length, 3000);
+    // Block 0x10100 was cached; the 3000 bytes span 12 blocks, 8 to a packet; 0x11000 is a hole.
+    assert.deepEqual(batches, [
+      [
+        [0x10000n, 256],
+        [0x10400n, 2048],
+        [0x10c00n, 1280],
+      ],
+    ]);
+    // The run that ran into the hole is read again without the batch: its readable blocks, then the hole, probed once.
+    assert.deepEqual(reads.slice(1), [
+      [0x10c00n, 1024],
+      [0x11000n, 256],
+      [0x11000n, 256],
     ]);
   });
 
