@@ -62,6 +62,19 @@ export interface KernelLogResponseBody {
 
 /** The kernel's tasks at this stop, as lx-ps walks them; the guest is stopped briefly if it runs. */
 export const TASKS_REQUEST = 'qemuKernel.tasks';
+/** /proc's state letters in words, for tooltips and the view. */
+export const STATE_WORDS: Record<string, string> = {
+  R: 'running',
+  S: 'sleeping',
+  D: 'disk sleep',
+  T: 'stopped',
+  t: 'tracing stop',
+  X: 'dead',
+  Z: 'zombie',
+  P: 'parked',
+  I: 'idle',
+};
+
 /** A task as the tasks request sends it: the kernel layer's row, its address in hex. */
 export type TaskInfo = Omit<KernelTask, 'addr'> & {
   /** task_struct address, hex. */
@@ -79,3 +92,23 @@ export interface TasksResponseBody {
 
 /** Show a task's stack in the Call Stack (the Kernel Tasks view's pick): a stopped event focuses its thread. */
 export const SHOW_TASK_REQUEST = 'qemuKernel.showTask';
+
+/** Walk the page tables for an address (or an expression's value) as a vCPU's MMU would. */
+export const TRANSLATE_REQUEST = 'qemuKernel.translate';
+export interface TranslateArguments {
+  /** An address, or any C expression whose value is one (`&init_task`, `$current`, `$sp`). */
+  expression: string;
+  /** The vCPU (thread) whose page tables to walk; default the one that stopped. */
+  threadId?: number;
+}
+export interface TranslateResponseBody {
+  virtual: string;
+  physical?: string;
+  pageSize?: string;
+  /** 'kernel' when the vCPU's own tables (PTI's user copy) don't map it and the kernel's did. */
+  root: 'vcpu' | 'kernel';
+  levels: Array<{ name: string; index: number; entryAddress: string; entry: string }>;
+  fault?: string;
+  /** The walk as lines, one per level, for a terminal or a document. */
+  text: string;
+}

@@ -1,9 +1,10 @@
-/** The kernel-awareness requests of the session: the kernel log, the task list, and showing a task's stack. */
+/** The kernel-awareness requests of the session: the kernel log, the task list, showing a task's stack, translating an address. */
 import { StoppedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { Debugger } from '../engine/debugger';
 import { errors } from '../util/errors';
-import { KERNEL_LOG_REQUEST, SHOW_TASK_REQUEST, TASKS_REQUEST } from './events';
+import { KERNEL_LOG_REQUEST, SHOW_TASK_REQUEST, TASKS_REQUEST, TRANSLATE_REQUEST, type TranslateArguments } from './events';
+import { translateBody } from './translate';
 import { kernelLogBody } from './kernellog';
 import { tasksBody } from './ktasks';
 import type { TaskThreads } from './taskthreads';
@@ -19,6 +20,7 @@ export function kernelRequests(h: KernelRequestHost): Record<string, (args: neve
     [KERNEL_LOG_REQUEST]: () => kernelLogBody(h.debugger()),
     [TASKS_REQUEST]: () => tasksBody(h.debugger()),
     [SHOW_TASK_REQUEST]: (a: { pid: number }) => showTask(h, a.pid),
+    [TRANSLATE_REQUEST]: (a: TranslateArguments) => translateBody(h.debugger(), a),
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * readMemory/writeMemory for VS Code's binary data view. A memory reference is a virtual
  * address (`0xffffffff81000000`) as seen by the current vCPU, or a guest-physical one
- * prefixed `phys:` (`phys:0x1000000`), read through QEMU's PhyMemMode.
+ * prefixed `phys:` (`phys:0x1000000`), read through QEMU's PhyMemMode. `phys:` followed by a
+ * virtual address (above any physical one: `phys:0xffff888000100000`) reads the physical
+ * pages the page tables map it to, page by page.
  */
 import { DebugProtocol } from '@vscode/debugprotocol';
 import type { Debugger } from '../engine/debugger';
@@ -23,8 +25,31 @@ export function parseMemoryReference(ref: string, offset = 0): MemoryAddress {
 export async function readMemory(dbg: Debugger, args: DebugProtocol.ReadMemoryArguments): Promise<DebugProtocol.ReadMemoryResponse['body']> {
   if (dbg.isRunning) throw errors.targetRunning('read memory');
   const at = parseMemoryReference(args.memoryReference, args.offset);
-  const data = await dbg.target.readMemoryPartial(at.address, args.count, dbg.currentThread, at.physical);
+  const data = at.physical && at.address >= PHYS_LIMIT ? await throughPageTables(dbg, at.address, args.count) : await dbg.target.readMemoryPartial(at.address, args.count, dbg.currentThread, at.physical);
   return { address: `0x${at.address.toString(16)}`, data: data.toString('base64'), unreadableBytes: args.count - data.length };
+}
+
+/** No guest-physical address reaches this far (52 bits is every arch's limit). */
+const PHYS_LIMIT = 1n << 52n;
+
+/** A virtual range read physically, each page where the page tables map it; stops at the first unmapped one. */
+async function throughPageTables(dbg: Debugger, va: bigint, count: number): Promise<Buffer> {
+  const view = dbg.kernel.view;
+  if (!view) throw errors.unsupported(`'phys:0x${va.toString(16)}' is a virtual address, and translating it needs vmlinux (set "vmlinux").`);
+  const parts: Buffer[] = [];
+  let at = va;
+  let left = count;
+  while (left > 0) {
+    const n = Math.min(left, Number(0x1000n - (at & 0xfffn)));
+    const t = await view.translate(dbg.currentThread, at);
+    if (t.physical === undefined) break;
+    const b = await dbg.target.readMemoryPartial(t.physical, n, undefined, true);
+    parts.push(b);
+    if (b.length < n) break;
+    at += BigInt(n);
+    left -= n;
+  }
+  return Buffer.concat(parts);
 }
 
 export async function writeMemory(dbg: Debugger, args: DebugProtocol.WriteMemoryArguments): Promise<DebugProtocol.WriteMemoryResponse['body']> {

@@ -1,18 +1,5 @@
-/** The task list as a ps-like table: the CLI prints it, and the Tasks view's tooltip uses the same words. */
+/** The task list as a ps-like table, as `qkd debug --ps` prints it. */
 import type { TaskInfo } from './events';
-
-/** /proc's state letters in words, for tooltips and the view. */
-export const STATE_WORDS: Record<string, string> = {
-  R: 'running',
-  S: 'sleeping',
-  D: 'disk sleep',
-  T: 'stopped',
-  t: 'tracing stop',
-  X: 'dead',
-  Z: 'zombie',
-  P: 'parked',
-  I: 'idle',
-};
 
 /** `PID TGID PPID ST CPU TASK COMM`, kernel threads in brackets as ps shows them, `*` on a task running on a CPU now. */
 export function psText(tasks: readonly TaskInfo[]): string[] {

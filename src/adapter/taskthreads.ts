@@ -8,7 +8,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { Debugger } from '../engine/debugger';
 import { isTaskThread, pidOfTaskThread, taskThread } from '../engine/ktasks';
 import { errors } from '../util/errors';
-import { STATE_WORDS } from './pstext';
+import { STATE_WORDS } from './events';
 
 export class TaskThreads {
   /** Pids picked in the view, kept across stops while the task lives. */

@@ -12,8 +12,10 @@ import { errors } from '../util/errors';
 import { kernelAccess } from './kaccess';
 import { KernelBase } from './kernelbase';
 import { isTaskThread, KernelTasks } from './ktasks';
+import { KernelView } from './kview';
 import type { KernelHelpers } from './expr/helpers';
 import type { VcpuKernelState } from '../kernel/current';
+import { StructLayout, type KernelAccess } from '../kernel/layout';
 import type { ModuleFileOptions } from './modulefiles';
 import { moduleHost, type ModuleHostDeps } from './modulehost';
 import { ModuleTracker } from './moduletracker';
@@ -35,7 +37,16 @@ export class KernelAwareness {
   constructor(private readonly d: AwarenessDeps) {
     // A task shown as a thread reads memory as the vCPU that stopped sees it.
     d.target.aliasThread = (tid) => (isTaskThread(tid) ? d.thread() : undefined);
+    const source = d.source;
+    if (source instanceof SourceSet) {
+      this.view = new KernelView(d.target, (name) => source.images.kernel.symbols.lookup(name).find((s) => s.value !== 0n)?.value);
+      const view = this.view;
+      d.target.kernelFallback = (tid, addr, length) => view.read(tid, addr, length);
+    }
   }
+
+  /** Page-table walks, and kernel memory seen past PTI/KPTI. */
+  readonly view: KernelView | undefined;
 
   private tasksInstance: KernelTasks | undefined;
 
@@ -90,6 +101,12 @@ export class KernelAwareness {
     const source = this.d.source;
     if (!(source instanceof SourceSet) || this.base) return;
     const d = this.d;
+    // Said when the session is wired (this runs before it listens), as the offset found is.
+    let note: string | undefined;
+    if (mode === 'find' && (await cannotRandomize(d.target.arch.name, kernelAccess(d.target, source.images, d.program, d.thread)))) {
+      mode = 'fixed';
+      note = 'KASLR: this kernel cannot move (riscv64 randomizes its base from Linux 6.6 on): it runs at its link addresses.';
+    }
     this.base = new KernelBase(
       {
         target: d.target,
@@ -105,6 +122,7 @@ export class KernelAwareness {
         log: (m) => d.events.emit('log', m),
       },
       mode,
+      note,
     );
     await this.base.atStop(d.thread());
     await this.describeKernel();
@@ -179,4 +197,15 @@ export class KernelAwareness {
   async removeAll(): Promise<void> {
     await this.tracker?.removeAll();
   }
+}
+
+/**
+ * Whether the kernel has no way to run anywhere but its link addresses, so nothing need wait
+ * for a first stop: riscv64 randomizes only from 6.6, where `struct kernel_mapping` gained
+ * `virt_offset` (told by this kernel's DWARF).
+ */
+async function cannotRandomize(arch: string, access: KernelAccess): Promise<boolean> {
+  if (arch !== 'riscv64') return false;
+  const layout = await StructLayout.of(access, 'struct kernel_mapping', ['setup_vm', 'setup_bootmem', 'paging_init']).catch(() => undefined);
+  return layout !== undefined && !layout.has('virt_offset');
 }

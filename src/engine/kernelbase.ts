@@ -39,6 +39,8 @@ export class KernelBase {
     private readonly d: KernelBaseDeps,
     /** 'fixed': the kernel runs at its link addresses (nokaslr); 'find': look at each stop until found. */
     private readonly mode: 'fixed' | 'find',
+    /** What describe() says while nothing was found (why the base is fixed). */
+    private readonly note?: string,
   ) {
     this.known = mode === 'fixed';
   }
@@ -71,7 +73,7 @@ export class KernelBase {
   /** The Debug Console's line about the offset found, once found. */
   describe(): string | undefined {
     const f = this.found;
-    if (!f) return undefined;
+    if (!f) return this.note;
     const phys = f.physBase !== undefined ? `, physical base 0x${f.physBase.toString(16)}` : '';
     return `KASLR: vmlinux runs at offset 0x${f.offset.toString(16)} from its link addresses${phys} (found by ${f.method} in ${f.ms.toFixed(1)} ms).`;
   }

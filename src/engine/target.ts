@@ -96,6 +96,23 @@ export class KernelTarget {
    */
   aliasThread?: (tid: number) => number | undefined;
 
+  /**
+   * Kernel memory a vCPU in user mode can't see through its own page tables (PTI, KPTI), read
+   * through the kernel's (engine/kview.ts); undefined when that fails too.
+   */
+  kernelFallback?: (tid: number, addr: bigint, length: number) => Promise<Buffer | undefined>;
+
+  /** A virtual read, or for a kernel address its own tables don't map, the kernel's view of it. */
+  private async readVirtual(tid: number | undefined, addr: bigint, length: number): Promise<Buffer> {
+    try {
+      return await P.readMemory(this.rsp, addr, length, this.maxReadChunk);
+    } catch (e) {
+      const other = tid !== undefined || this.selectedG !== undefined ? await this.kernelFallback?.(tid ?? (this.selectedG as number), addr, length) : undefined;
+      if (other) return other;
+      throw e;
+    }
+  }
+
   private memoryThread(tid: number): number {
     return this.aliasThread?.(tid) ?? tid;
   }
@@ -108,7 +125,7 @@ export class KernelTarget {
       c = new MemoryCache(
         async (addr, length) => {
           await this.select(tid);
-          return P.readMemory(this.rsp, addr, length, this.maxReadChunk);
+          return this.readVirtual(tid, addr, length);
         },
         this.maxReadChunk,
         async (ranges) => {
@@ -282,7 +299,7 @@ export class KernelTarget {
   /** Read guest virtual memory as `tid` sees it (QEMU uses that vCPU's page tables). */
   async readMemory(addr: bigint, length: number, tid?: number): Promise<Buffer> {
     if (tid !== undefined) await this.select(this.memoryThread(tid));
-    return P.readMemory(this.rsp, addr, length, this.maxReadChunk);
+    return this.readVirtual(tid === undefined ? undefined : this.memoryThread(tid), addr, length);
   }
 
   /**

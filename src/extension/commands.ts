@@ -4,7 +4,7 @@
  * most recent one still running when another debugger is active.
  */
 import * as vscode from 'vscode';
-import { COMMAND_LINE_REQUEST, KERNEL_LOG_REQUEST, RESTART_GUEST_REQUEST, type CommandLineResponseBody, type KernelLogResponseBody, type RestartGuestResponseBody } from '../adapter/events';
+import { COMMAND_LINE_REQUEST, KERNEL_LOG_REQUEST, RESTART_GUEST_REQUEST, TRANSLATE_REQUEST, type CommandLineResponseBody, type KernelLogResponseBody, type RestartGuestResponseBody, type TranslateResponseBody } from '../adapter/events';
 import type { MonitorTerminals } from './monitor';
 
 /** Context key: the active debug session is a qemu-kernel launch whose QEMU still runs. */
@@ -94,6 +94,19 @@ export function registerCommands(sessions: QemuSessions, monitors: MonitorTermin
         vscode.window.setStatusBarMessage(`Kernel log of "${s.name}": ${r.records} records read from guest memory.`, 5000);
       } catch (e) {
         void vscode.window.showErrorMessage(`Show Kernel Log: ${reason(e)}`);
+      }
+    }),
+    vscode.commands.registerCommand('qemuKernel.translateAddress', async () => {
+      const s = sessions.target();
+      if (!s) return void vscode.window.showInformationMessage(NO_SESSION);
+      const expression = await vscode.window.showInputBox({ title: 'Translate Address', prompt: 'A virtual address or a C expression: 0xffff888000000000, &init_task, $current, $sp', ignoreFocusOut: true });
+      if (!expression) return;
+      try {
+        const r = (await s.customRequest(TRANSLATE_REQUEST, { expression })) as TranslateResponseBody;
+        const doc = await vscode.workspace.openTextDocument({ content: r.text });
+        await vscode.window.showTextDocument(doc, { preview: true });
+      } catch (e) {
+        void vscode.window.showErrorMessage(`Translate Address: ${reason(e)}`);
       }
     }),
     vscode.commands.registerCommand('qemuKernel.copyQemuCommandLine', async () => {

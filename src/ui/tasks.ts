@@ -5,8 +5,7 @@
  * Read from guest memory at each stop the user sees; while the guest runs it shows the last.
  */
 import * as vscode from 'vscode';
-import { SHOW_TASK_REQUEST, TASKS_REQUEST, type TaskInfo, type TasksResponseBody } from '../adapter/events';
-import { STATE_WORDS } from '../adapter/pstext';
+import { SHOW_TASK_REQUEST, STATE_WORDS, TASKS_REQUEST, type TaskInfo, type TasksResponseBody } from '../adapter/events';
 
 export const TASKS_VIEW = 'qemuKernel.tasks';
 

@@ -217,6 +217,19 @@ describe('e2e: workbench', function () {
     await restorePanes();
   });
 
+  it('lists the kernel\'s tasks in the Kernel Tasks view: at the first clone, swapper/0 running on CPU 0', async () => {
+    const view = await onlyPane('Kernel Tasks').catch(() => undefined);
+    assert.ok(view, 'no "Kernel Tasks" view (qemuKernel.tasks) in the Run and Debug view');
+    const row = view.locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: /^0\s+\[swapper\/0\]$/ }) });
+    await row.waitFor();
+    assert.equal(await row.locator('.label-description').innerText(), 'running on CPU 0');
+    await shot('kernel-tasks');
+    // Picking the running task focuses its CPU's stack, which is where the session stopped.
+    await row.click();
+    await restorePanes();
+    await callStackRow('kernel_clone').first().waitFor();
+  });
+
   it('shows the boot log in the "Guest Console: Debug sample guest" terminal', async () => {
     await runCommand(page, 'QEMU Kernel: Show Guest Console');
     const panel = page.locator('.part.panel');
