@@ -173,7 +173,9 @@ export class KernelAwareness {
    * of them: the kernel is found now, and only a hit where the breakpoint really is counts.
    */
   async userHits(ids: number[], tid: number): Promise<number[]> {
-    const user = this.tracker ? await this.tracker.takeHooks(ids, tid) : ids;
+    const mine = this.base ? await this.base.takeEarly(ids, tid) : ids;
+    if (!mine.length) return mine;
+    const user = this.tracker ? await this.tracker.takeHooks(mine, tid) : mine;
     const base = this.base;
     if (!base || base.isKnown || !user.length) return user;
     await base.atStop(tid);

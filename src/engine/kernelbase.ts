@@ -4,6 +4,7 @@
  * and runtime addresses from then on, and what already sits at runtime addresses moves: the
  * placed breakpoints and the module hooks.
  */
+import { arm64EarlyHook, earlyOffset } from '../kernel/earlykaslr';
 import { findKaslrOffset, type KaslrProbe, type KaslrResult } from '../kernel/kaslr';
 import type { ImageSet } from '../symbols/imageset';
 import { liftRanges, rebasePlaced, type BreakpointHost, type PlacedBreakpoint } from './bptypes';
@@ -52,6 +53,7 @@ export class KernelBase {
   /** Why a kernel breakpoint can't be placed yet, while the offset is unknown. */
   unknownReason(): string | undefined {
     if (this.known) return undefined;
+    if (this.early) return 'pending: placed as soon as the kernel chooses its KASLR offset, early in boot (a hidden breakpoint after kaslr_early_init tells it)';
     return 'pending: where this kernel runs (its KASLR offset) is found at its first stop; the breakpoint is placed then. Pause once it has booted, or launch with "kaslr": false to boot it at its link addresses.';
   }
 
@@ -60,6 +62,7 @@ export class KernelBase {
     if (this.known) return;
     const t0 = performance.now();
     const pc = await this.d.target.pc(tid).catch(() => undefined);
+    if (pc !== undefined && !this.early && this.d.target.arch.name === 'aarch64' && this.d.target.breakpointsInMemory === false) await this.armEarly(tid, pc);
     const r = await findKaslrOffset(this.probe(tid), pc).catch(() => undefined);
     if (!r) return;
     this.known = true;
@@ -68,6 +71,43 @@ export class KernelBase {
     if (r.offset !== this.d.images.kernelRelocation.bias) await this.apply(r.offset);
     await this.d.placePending();
     this.d.log(this.describe() ?? '');
+  }
+
+  /** arm64's hidden breakpoint after kaslr_early_init, while armed. */
+  private early: { id: number; pa: bigint } | undefined;
+  /** Where the hook goes, kept for the next boot (the image loads at the same place). */
+  private earlyPa: bigint | undefined;
+
+  /** At the reset stop (paging off): arm the hook that tells arm64's offset before it is used. */
+  private async armEarly(tid: number, pc: bigint): Promise<void> {
+    const regs = await this.d.target.readRegister(tid, 'SCTLR_EL1').catch(() => undefined);
+    if (regs !== undefined && (regs & 1n) === 1n) return;
+    this.earlyPa ??= (await arm64EarlyHook(this.probe(tid), pc).catch(() => undefined))?.pa;
+    if (this.earlyPa === undefined) return;
+    const id = this.d.host.newId();
+    await this.d.host.bps.add(this.earlyPa, id).catch(() => undefined);
+    if (this.d.host.bps.idsAt(this.earlyPa).includes(id)) this.early = { id, pa: this.earlyPa };
+  }
+
+  /**
+   * A stop's breakpoint ids without the early hook's: at the hook, the offset is read from the
+   * registers and applied (the breakpoints waiting for it placed), and the guest goes on.
+   */
+  async takeEarly(ids: number[], tid: number): Promise<number[]> {
+    const e = this.early;
+    if (!e || !ids.includes(e.id)) return ids;
+    const t0 = performance.now();
+    this.early = undefined;
+    await this.d.host.bps.remove(e.pa, e.id).catch(() => undefined);
+    const x0 = await this.d.target.readRegister(tid, 'x0');
+    const x23 = await this.d.target.readRegister(tid, 'x23');
+    const offset = earlyOffset(x0, x23);
+    this.known = true;
+    this.found = { offset, method: 'kaslr_early_init', ms: performance.now() - t0 };
+    if (offset !== this.d.images.kernelRelocation.bias) await this.apply(offset);
+    await this.d.placePending();
+    this.d.log(this.describe() ?? '');
+    return ids.filter((i) => i !== e.id);
   }
 
   /** The Debug Console's line about the offset found, once found. */
@@ -113,6 +153,12 @@ export class KernelBase {
   async reboot(): Promise<void> {
     if (this.mode === 'fixed') return;
     this.known = false;
+    // The next boot's image loads where this one's did: the hook goes back before it runs.
+    if (this.earlyPa !== undefined && !this.early && this.d.target.breakpointsInMemory === false) {
+      const id = this.d.host.newId();
+      await this.d.host.bps.add(this.earlyPa, id).catch(() => undefined);
+      if (this.d.host.bps.idsAt(this.earlyPa).includes(id)) this.early = { id, pa: this.earlyPa };
+    }
     const rel = this.d.images.kernelRelocation;
     const inKernel = (a: bigint): boolean => rel.holds(rel.toLink(a) ?? a) && this.d.images.moduleAt(a) === undefined;
     await liftRanges(this.d.host, this.d.placed(), inKernel, this.unknownReason() ?? '');
