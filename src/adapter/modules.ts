@@ -6,6 +6,7 @@ import { Event } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { Debugger } from '../engine/debugger';
 import type { ModuleView } from '../engine/modulefiles';
+import type { ModuleUsage } from '../kernel/modules';
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
@@ -22,10 +23,13 @@ export function dapModule(v: ModuleView): DebugProtocol.Module {
   };
 }
 
+/** A DAP Module with lsmod's columns (the Kernel Modules view and `qkd --lsmod` show them). */
+export type KernelModule = DebugProtocol.Module & Partial<ModuleUsage>;
+
 export async function modulesBody(dbg: Debugger, args: DebugProtocol.ModulesArguments): Promise<DebugProtocol.ModulesResponse['body']> {
-  // Loads since the last stop are found now when no hook followed them.
-  if (dbg.kernel.listStaleWhileRunning) await dbg.stoppedTurn(async () => undefined).catch(() => undefined);
-  const all = (dbg.modules?.modules() ?? []).map(dapModule);
+  // Loads since the last stop are found now when no hook followed them; references are read then too.
+  const usage = !dbg.modules ? new Map<string, ModuleUsage>() : dbg.isRunning && !dbg.kernel.listStaleWhileRunning ? new Map<string, ModuleUsage>() : await dbg.stoppedTurn(async () => (dbg.modules ? dbg.modules.usage() : new Map<string, ModuleUsage>())).catch(() => new Map<string, ModuleUsage>());
+  const all: KernelModule[] = (dbg.modules?.modules() ?? []).map((v) => ({ ...dapModule(v), ...usage.get(v.name) }));
   const start = args.startModule ?? 0;
   const count = args.moduleCount ? args.moduleCount : all.length;
   return { modules: all.slice(start, start + count), totalModules: all.length };

@@ -5,6 +5,7 @@
  */
 import { KERNEL_LOG_REQUEST, TASKS_REQUEST, type KernelLogResponseBody, type TasksResponseBody } from '../adapter/events';
 import { psText } from '../adapter/pstext';
+import type { KernelModule } from '../adapter/modules';
 import { parseArgs } from 'node:util';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import { InProcessDap } from './dap';
@@ -12,12 +13,13 @@ import { launchConfigFrom, say } from './launchargs';
 import { LAUNCH_OPTIONS } from './options';
 import { collectStop, formatStop } from './stopreport';
 
-/** The Modules list as lsmod prints it, with where each module's symbols came from. */
-function lsmodText(modules: DebugProtocol.Module[]): string[] {
-  const rows = modules.map((m) => [m.name, m.addressRange ?? '-', m.path ?? m.symbolStatus ?? '']);
-  const head = ['Module', 'Address range', 'Symbols'];
+/** The Modules list as lsmod prints it (name, size, users), with its address range and where its symbols came from. */
+function lsmodText(modules: KernelModule[]): string[] {
+  const used = (m: KernelModule): string => (m.refcnt === undefined ? '-' : `${m.refcnt}${m.usedBy?.length ? ` ${m.usedBy.join(',')}` : ''}`);
+  const rows = modules.map((m) => [m.name, m.size === undefined ? '-' : String(m.size), used(m), m.addressRange ?? '-', m.path ?? m.symbolStatus ?? '']);
+  const head = ['Module', 'Size', 'Used by', 'Address range', 'Symbols'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [head, ...rows].map((r) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c)).join('  '));
+  return [head, ...rows].map((r) => r.map((c, i) => (i === 1 ? c.padStart(w[i]) : i < 4 ? c.padEnd(w[i]) : c)).join('  '));
 }
 
 export async function debugCommand(args: string[]): Promise<number> {
@@ -49,7 +51,7 @@ export async function debugCommand(args: string[]): Promise<number> {
     await dap.request('configurationDone');
     const stop = await stopped;
     const report = await collectStop(dap, stop, bps.breakpoints.map((b) => b.id), (Date.now() - t0) / 1000);
-    const modules = values.lsmod ? (await dap.request<DebugProtocol.ModulesResponse['body']>('modules', {})).modules : undefined;
+    const modules = values.lsmod ? ((await dap.request<DebugProtocol.ModulesResponse['body']>('modules', {})).modules as KernelModule[]) : undefined;
     const dmesg = values.dmesg ? (await dap.request<KernelLogResponseBody>(KERNEL_LOG_REQUEST, {})).text : undefined;
     const ps = values.ps ? await dap.request<TasksResponseBody>(TASKS_REQUEST, {}) : undefined;
     if (values.json) process.stdout.write(JSON.stringify({ ...report, ...(modules ? { modules } : {}), ...(dmesg !== undefined ? { dmesg } : {}), ...(ps ? { tasks: ps.tasks, cpus: ps.cpus } : {}) }) + '\n');

@@ -13,7 +13,7 @@
  * the Modules view are as right as with the hooks wherever the user can look.
  */
 import type { ArchInfo } from '../arch';
-import { ModuleReader, type LoadedModule } from '../kernel/modules';
+import { ModuleReader, type LoadedModule, type ModuleUsage } from '../kernel/modules';
 import type { KernelAccess } from '../kernel/layout';
 import { kernelAccess } from './kaccess';
 import { kernelRelease } from '../kernel/release';
@@ -346,6 +346,18 @@ export class ModuleTracker {
 
   modules(): ModuleView[] {
     return [...this.views.values()];
+  }
+
+  /** lsmod's size and users of each module, read now (call with the guest stopped). */
+  async usage(): Promise<Map<string, ModuleUsage>> {
+    const out = new Map<string, ModuleUsage>();
+    const reader = await this.reader();
+    if (!reader) return out;
+    for (const v of this.views.values()) {
+      const u = await reader.usage(v.structAddress).catch(() => undefined);
+      if (u) out.set(v.name, u);
+    }
+    return out;
   }
 
   /** vmlinux moved (KASLR found): the hooks follow, and the list is read again where it now is. */

@@ -28,6 +28,16 @@ export interface LoadedModule {
   srcversion?: string;
 }
 
+/** What lsmod shows of a module beside its name: its size and who uses it. */
+export interface ModuleUsage {
+  /** Bytes of its core memory (lsmod's Size: `core_layout.size`, or 6.4's core `mem[]` added up). */
+  size: number;
+  /** References held on it (`refcnt` less the module's own), lsmod's Used by count. */
+  refcnt: number;
+  /** The modules that use it (its `source_list`). */
+  usedBy: string[];
+}
+
 /** 6.4's enum mod_mem_type: the first four are core memory, the next three init. */
 const MOD_MEM_INIT_FIRST = 4;
 const MOD_MEM_TYPES = 7;
@@ -142,6 +152,29 @@ export class ModuleReader {
     }
     return mod;
   }
+
+  /** lsmod's columns for the module at `address`, read now (references come and go while it is loaded). */
+  async usage(address: bigint): Promise<ModuleUsage> {
+    const m = this.layouts.module;
+    const raw = await this.access.read(address, m.size);
+    const core = m.has('mem') ? Array.from({ length: MOD_MEM_INIT_FIRST }, (_, i) => Number(readUint(raw, m.offset(`mem[${i}].size`), 4))).reduce((a, b) => a + b, 0) : Number(readUint(raw, m.offset('core_layout.size'), 4));
+    const refcnt = m.has('refcnt') ? Number(BigInt.asIntN(32, readUint(raw, m.offset('refcnt'), 4))) - 1 : 0;
+    const usedBy: string[] = [];
+    if (m.has('source_list')) {
+      this.use ??= await StructLayout.of(this.access, 'struct module_use', LOADER);
+      const head = address + BigInt(m.offset('source_list'));
+      let p = this.ptr(raw, m.offset('source_list'));
+      for (let n = 0; p !== head && p !== 0n && n < 256; n++) {
+        const entry = p - BigInt(this.use.offset('source_list'));
+        const src = this.ptr(await this.access.read(entry + BigInt(this.use.offset('source')), this.access.pointerSize), 0);
+        const name = await readCString(this.access, src + BigInt(m.offset('name')), 56);
+        usedBy.push(name);
+        p = this.ptr(await this.access.read(p, this.access.pointerSize), 0);
+      }
+    }
+    return { size: core, refcnt, usedBy };
+  }
+  private use: StructLayout | undefined;
 
   private memory(raw: Buffer): { core: AddressRange[]; init: AddressRange[] } {
     const m = this.layouts.module;

@@ -40,8 +40,11 @@ export class ModulesView implements vscode.TreeDataProvider<Node>, vscode.Dispos
   async getChildren(node?: Node): Promise<Node[]> {
     if (node?.kind === 'module') {
       const m = node.m;
+      const k = m as DebugProtocol.Module & { size?: number; refcnt?: number; usedBy?: string[] };
       return [
         { kind: 'detail', label: 'Address range', value: m.addressRange ?? '-' },
+        ...(k.size !== undefined ? [{ kind: 'detail' as const, label: 'Size', value: `${k.size} bytes` }] : []),
+        ...(k.refcnt !== undefined ? [{ kind: 'detail' as const, label: 'Used by', value: `${k.refcnt}${k.usedBy?.length ? ` (${k.usedBy.join(', ')})` : ''}` }] : []),
         { kind: 'detail', label: 'Symbols', value: m.symbolFilePath ?? m.symbolStatus ?? '' },
       ];
     }

@@ -11,6 +11,13 @@ import { nmAddress } from '../support/oracle';
 
 const run = promisify(execFile);
 
+/** A data symbol's address as nm prints it (the sample boots with nokaslr). */
+function nmDataAddress(vmlinux: string, name: string): bigint {
+  const m = new RegExp(`^([0-9a-f]{16}) [DdBb] ${name}$`, 'm').exec(execFileSync('nm', [vmlinux], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  assert.ok(m, name);
+  return BigInt('0x' + m[1]);
+}
+
 describe('qkd CLI', function () {
   this.timeout(240_000);
 
@@ -25,11 +32,17 @@ describe('qkd CLI', function () {
     assert.equal(gdbScripts, g.gdbScripts);
   });
 
-  it('debug --break kernel_clone --dmesg --json stops there and prints the registers and the kernel log from memory', async function () {
+  it('debug --break kernel_clone --dmesg --ps --json stops there and prints the registers, the kernel log from memory and the tasks', async function () {
     requireBuilt(this);
     const g = sampleGuest(this);
-    const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--dmesg', '--json', '--accel', 'tcg', '--console-log', artifact(this, 'console.log')]);
-    const out = JSON.parse(stdout) as { function: string; reason: string; pc: string; registers: Record<string, string>; dmesg: string };
+    const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--dmesg', '--ps', '--json', '--accel', 'tcg', '--console-log', artifact(this, 'console.log')]);
+    const out = JSON.parse(stdout) as { function: string; reason: string; pc: string; registers: Record<string, string>; dmesg: string; tasks: Array<{ pid: number; comm: string; runningOn?: number; address: string }> };
+    // At the first clone (kernel_init's) only the boot task exists, running on CPU 0.
+    assert.deepEqual(
+      out.tasks.map((t) => [t.pid, t.comm, t.runningOn]),
+      [[0, 'swapper/0', 0]],
+    );
+    assert.equal(BigInt(out.tasks[0].address), nmDataAddress(g.vmlinux, 'init_task'));
     assert.equal(out.function, 'kernel_clone');
     assert.equal(out.reason, 'breakpoint');
     assert.equal(BigInt(out.registers.rip), nmAddress(g.vmlinux, 'kernel_clone'));

@@ -251,10 +251,16 @@ for (const arch of ARCHES) {
       assert.equal(start, BigInt(loading[1]), `our range ${mod.addressRange}, lx-symbols @${loading[1]}`);
       assert.equal(start, sysfs.get('.text'));
       // lx-lsmod: the core layout's base and size; our range lies inside it.
-      const lsmod = /^(0x[0-9a-f]+)\s+qkd_sample\s+(\d+)/m.exec(gdbSection('lsmod'));
+      const lsmod = /^(0x[0-9a-f]+)\s+qkd_sample\s+(\d+)\s+(-?\d+)(?: (\S+))?\s*$/m.exec(gdbSection('lsmod'));
       assert.ok(lsmod, `lx-lsmod lists qkd_sample:\n${gdbSection('lsmod')}`);
       assert.equal(BigInt(lsmod[1]), start);
       assert.ok(end <= start + BigInt(lsmod[2]), `our range ${mod.addressRange} ends inside the core layout (${lsmod[1]} + ${lsmod[2]})`);
+      // lsmod's columns: the core size, and the references held (the shell's open /dev/qkd_sample holds one) with the users.
+      const k = mod as DebugProtocol.Module & { size?: number; refcnt?: number; usedBy?: string[] };
+      assert.equal(k.size, Number(lsmod[2]));
+      assert.equal(k.refcnt, Number(lsmod[3]));
+      assert.equal(k.refcnt, 1, 'the writing shell holds the device open');
+      assert.deepEqual(k.usedBy, lsmod[4] ? lsmod[4].split(',') : []);
     });
 
     it('section addresses: gdb after lx-symbols, gdb with every section, the kernel (sysfs) and ours agree', () => {
