@@ -119,19 +119,29 @@ export async function extendPlaced(host: BreakpointHost, p: PlacedBreakpoint, fo
   return true;
 }
 
-/** Insert at each address; the ones that went in, and the last failure's reason. */
-export async function insertAll(host: BreakpointHost, addrs: bigint[], id: number): Promise<{ addresses: bigint[]; failure: string }> {
+/** Insert at each address; the ones that went in, the ones that had to be hardware breakpoints, and the last failure's reason. */
+export async function insertAll(host: BreakpointHost, addrs: bigint[], id: number): Promise<{ addresses: bigint[]; failure: string; hardware: bigint[] }> {
   const addresses: bigint[] = [];
+  const hardware: bigint[] = [];
   let failure = '';
   for (const a of addrs) {
     try {
       await host.bps.add(a, id);
       addresses.push(a);
+      if (host.bps.kindAt(a) === 'hw') hardware.push(a);
     } catch (e) {
       failure = (e as Error).message;
     }
   }
-  return { addresses, failure };
+  return { addresses, failure, hardware };
+}
+
+/** The breakpoint's notes: how many locations, and which of them are hardware breakpoints and why. */
+export function placementNote(count: number, hardware: readonly bigint[]): string | undefined {
+  const hw = hardware.length
+    ? `hardware breakpoint (Z1) at ${hardware.map((a) => `0x${a.toString(16)}`).join(', ')}: a software one (Z0) could not be written there (under KVM the code is not mapped, or not where it will run, yet)`
+    : undefined;
+  return [locationsNote(count), hw].filter(Boolean).join('; ') || undefined;
 }
 
 /**

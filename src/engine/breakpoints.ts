@@ -42,6 +42,8 @@ export class BreakpointTable {
     private readonly rsp: RspClient,
     private readonly kind: number,
     private readonly inMemory: () => boolean | undefined = () => undefined,
+    /** How many hardware breakpoints the CPU has (x86: 4 debug registers); undefined: the stub decides. */
+    private readonly hwSlots?: number,
   ) {
     rsp.addResumePrelude(() => this.takeStale());
   }
@@ -139,9 +141,19 @@ export class BreakpointTable {
     } catch (e) {
       if (!(e instanceof RspError)) throw e;
       type = 'hw';
+      const inUse = [...this.inserted].filter(([, b]) => b.type === 'hw').map(([a]) => a);
+      if (this.hwSlots !== undefined && inUse.length >= this.hwSlots)
+        throw new Error(
+          `a software breakpoint cannot be written at 0x${addr.toString(16)} (the stub said ${e.message.replace(/^.*: /, '')}: under KVM the code is not mapped, or not where it will run, yet), and all ${this.hwSlots} hardware breakpoints are in use (at ${inUse.map((a) => `0x${a.toString(16)}`).join(', ')}). Remove one, or set this breakpoint once the kernel runs there.`,
+        );
       await P.insertBreakpoint(this.rsp, 'hw', addr, this.kind);
     }
     this.inserted.set(addr, { type, ids: new Set([id]) });
+  }
+
+  /** Whether the breakpoint at `addr` is a software (Z0) or hardware (Z1) one. */
+  kindAt(addr: bigint): 'sw' | 'hw' | undefined {
+    return this.inserted.get(addr)?.type;
   }
 
   /**

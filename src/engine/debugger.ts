@@ -51,7 +51,7 @@ export class Debugger extends EventEmitter {
     readonly source?: SourceInfo,
   ) {
     super();
-    this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind, () => target.breakpointsInMemory);
+    this.bps = new BreakpointTable(target.rsp, target.arch.breakpointKind, () => target.breakpointsInMemory, target.arch.name === 'x86_64' ? 4 : undefined);
     this.watches = new WatchTable(target.rsp);
     const isCode = (pc: bigint): boolean => this.symbols?.locate(pc) !== undefined || source?.lineAt(pc) !== undefined;
     this.unwinder = new Unwinder(

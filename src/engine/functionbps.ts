@@ -3,7 +3,7 @@
  * duplicate, compiler clones, and inlined calls from the background index).
  */
 import type { SymbolLookup } from '../symbols/symtab';
-import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, removePlaced, unknownPlacement, type BreakpointHost, type BreakpointResult, type FunctionBreakpointRequest, type PlacedBreakpoint } from './bptypes';
+import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, placementNote, removePlaced, unknownPlacement, type BreakpointHost, type BreakpointResult, type FunctionBreakpointRequest, type PlacedBreakpoint } from './bptypes';
 import type { CodeLocation, SourceInfo } from './sourceinfo';
 
 export class FunctionBreakpoints {
@@ -92,11 +92,11 @@ export class FunctionBreakpoints {
       this.placed.set(name, p);
       return p.result;
     }
-    const { addresses, failure } = await insertAll(this.host, locations.map((l) => l.address), id);
+    const { addresses, failure, hardware } = await insertAll(this.host, locations.map((l) => l.address), id);
     const result: BreakpointResult =
       addresses.length === 0
         ? { id, verified: false, message: `Could not insert a breakpoint at '${name}': ${failure}` }
-        : { id, verified: true, address: addresses[0], location: locations.find((l) => l.address === addresses[0])?.location, message: locationsNote(addresses.length) };
+        : { id, verified: true, address: addresses[0], location: locations.find((l) => l.address === addresses[0])?.location, message: placementNote(addresses.length, hardware) };
     this.placed.set(name, { id, addresses, result });
     if (completeLater && addresses.length) void this.addInlinedCopies(name, id);
     return result;

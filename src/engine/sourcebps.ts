@@ -3,7 +3,7 @@
  * (inlined copies included); a line without code moves to the next line that has some, and
  * the result says which line was used.
  */
-import { extendPlaced, insertAll, liftRanges, locationsNote, pendingMessage, removePlaced, unknownPlacement, type BreakpointHost, type BreakpointResult, type PlacedBreakpoint, type SourceBreakpointRequest } from './bptypes';
+import { extendPlaced, insertAll, liftRanges, pendingMessage, placementNote, removePlaced, unknownPlacement, type BreakpointHost, type BreakpointResult, type PlacedBreakpoint, type SourceBreakpointRequest } from './bptypes';
 import type { SourceInfo } from './sourceinfo';
 
 export class SourceBreakpoints {
@@ -85,7 +85,7 @@ export class SourceBreakpoints {
           verified: true,
           address: addresses[0],
           location: { path: clientPath, line: resolved.line, column: first?.location?.line === resolved.line ? first.location.column : 0 },
-          message: locationsNote(addresses.length),
+          message: placementNote(addresses.length, ins.hardware),
         }
       : { id, verified: false, message: `Could not insert a breakpoint for line ${resolved.line}: ${ins.failure}` };
     return { id, addresses, result };
