@@ -82,7 +82,13 @@ export type TaskInfo = Omit<KernelTask, 'addr'> & {
   /** The vCPU (DAP thread id) running it now. */
   vcpu?: number;
 };
+export interface TasksArguments {
+  /** Answer only from a stopped guest: while it runs, say so instead of pausing it for the list. */
+  ifStopped?: boolean;
+}
 export interface TasksResponseBody {
+  /** Set when `ifStopped` was asked and the guest runs: no list was read. */
+  running?: boolean;
   tasks: TaskInfo[];
   /** Each vCPU with the Linux CPU it is and its `current`. */
   cpus: Array<{ thread: number; cpu?: number; current?: string; how: string }>;

@@ -3,7 +3,7 @@ import { StoppedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { Debugger } from '../engine/debugger';
 import { errors } from '../util/errors';
-import { KERNEL_LOG_REQUEST, SHOW_TASK_REQUEST, TASKS_REQUEST, TRANSLATE_REQUEST, type TranslateArguments } from './events';
+import { KERNEL_LOG_REQUEST, SHOW_TASK_REQUEST, TASKS_REQUEST, TRANSLATE_REQUEST, type TasksArguments, type TranslateArguments } from './events';
 import { translateBody } from './translate';
 import { kernelLogBody } from './kernellog';
 import { tasksBody } from './ktasks';
@@ -18,7 +18,7 @@ export interface KernelRequestHost {
 export function kernelRequests(h: KernelRequestHost): Record<string, (args: never) => Promise<unknown>> {
   return {
     [KERNEL_LOG_REQUEST]: () => kernelLogBody(h.debugger()),
-    [TASKS_REQUEST]: () => tasksBody(h.debugger()),
+    [TASKS_REQUEST]: (a: TasksArguments) => tasksBody(h.debugger(), a ?? {}),
     [SHOW_TASK_REQUEST]: (a: { pid: number }) => showTask(h, a.pid),
     [TRANSLATE_REQUEST]: (a: TranslateArguments) => translateBody(h.debugger(), a),
   };

@@ -1,10 +1,11 @@
 /** The tasks request: the kernel's task list read from guest memory at a stop (the guest is stopped for it if it runs). */
 import type { Debugger } from '../engine/debugger';
-import type { TasksResponseBody } from './events';
+import type { TasksArguments, TasksResponseBody } from './events';
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
-export async function tasksBody(dbg: Debugger): Promise<TasksResponseBody> {
+export async function tasksBody(dbg: Debugger, args: TasksArguments = {}): Promise<TasksResponseBody> {
+  if (args.ifStopped && dbg.isRunning) return { running: true, tasks: [], cpus: [], ms: 0 };
   return dbg.stoppedTurn(async () => {
     const t0 = performance.now();
     const kt = dbg.kernel.tasks;

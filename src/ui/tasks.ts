@@ -2,7 +2,8 @@
  * The Kernel Tasks view in Run and Debug: every task of the stopped kernel as lx-ps lists
  * them (pid, comm, state, CPU), the ones running marked with their CPU. Picking one shows
  * its stack in the Call Stack: a sleeping task's from the registers its last switch saved.
- * Read from guest memory at each stop the user sees; while the guest runs it shows the last.
+ * Read from guest memory at each stop the user sees (only while the view is shown); while the
+ * guest runs it shows the last list, unless Refresh asks for a new one (a brief pause).
  */
 import * as vscode from 'vscode';
 import { SHOW_TASK_REQUEST, STATE_WORDS, TASKS_REQUEST, type TaskInfo, type TasksResponseBody } from '../adapter/events';
@@ -14,6 +15,8 @@ export class TasksView implements vscode.TreeDataProvider<TaskInfo>, vscode.Disp
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subs: vscode.Disposable[] = [];
   private last: TaskInfo[] = [];
+  /** The next read may pause a running guest (the Refresh button asked for it). */
+  private force = false;
 
   constructor() {
     const tree = vscode.window.createTreeView(TASKS_VIEW, { treeDataProvider: this });
@@ -32,7 +35,11 @@ export class TasksView implements vscode.TreeDataProvider<TaskInfo>, vscode.Disp
           },
         }),
       }),
-      vscode.commands.registerCommand('qemuKernel.tasks.refresh', () => this.refresh()),
+      // The button may pause a running guest briefly for the list; nothing else does.
+      vscode.commands.registerCommand('qemuKernel.tasks.refresh', () => {
+        this.force = true;
+        this.refresh();
+      }),
       vscode.commands.registerCommand('qemuKernel.tasks.showStack', (t?: TaskInfo) => this.showStack(t)),
     );
   }
@@ -55,8 +62,11 @@ export class TasksView implements vscode.TreeDataProvider<TaskInfo>, vscode.Disp
     if (node) return [];
     const s = vscode.debug.activeDebugSession;
     if (s?.type !== 'qemu-kernel') return [];
+    const force = this.force;
+    this.force = false;
     try {
-      this.last = ((await s.customRequest(TASKS_REQUEST, {})) as TasksResponseBody).tasks;
+      const body = (await s.customRequest(TASKS_REQUEST, { ifStopped: !force })) as TasksResponseBody;
+      if (!body.running) this.last = body.tasks;
     } catch {
       // Running, starting or ending: the last list stands.
     }

@@ -31,6 +31,7 @@ for (const arch of ARCHES) {
     let tid = 1;
     let frameId = 0;
     let pauses = 0;
+    let whileRunning: TasksResponseBody | undefined;
 
     const evaluate = async (expression: string): Promise<string> =>
       (s as TestSession).dc
@@ -48,6 +49,8 @@ for (const arch of ARCHES) {
       await s.dc.attachRequest({ target: vm.gdbSocket, vmlinux: guest.vmlinux, arch, rspLog: artifact(this, 'rsp.log') } as DebugProtocol.AttachRequestArguments);
       await initialized;
       await s.dc.configurationDoneRequest();
+      // The view asks only from a stopped guest: a running one is left running, and says so.
+      whileRunning = (await s.dc.customRequest('qemuKernel.tasks', { ifStopped: true })).body as TasksResponseBody;
       vm.console.write('while :; do :; done &\n');
       await new Promise((r) => setTimeout(r, 1500));
       // Pause until the vCPU is caught running the loop, in user mode.
@@ -77,7 +80,8 @@ for (const arch of ARCHES) {
       console.log(`      ${arch}: caught in user mode after ${pauses} pause(s)`);
     });
 
-    it('the task list reads, with the looping shell running on the stopped CPU', async () => {
+    it('the task list reads, with the looping shell running on the stopped CPU (and, asked while the guest ran with ifStopped, was not read)', async () => {
+      assert.deepEqual(whileRunning, { running: true, tasks: [], cpus: [], ms: 0 });
       const body = (await (s as TestSession).dc.customRequest('qemuKernel.tasks', {})).body as TasksResponseBody;
       assert.ok(body.tasks.length > 20);
       const mine = body.tasks.find((t) => t.vcpu === tid);
