@@ -146,7 +146,7 @@ export async function launchBackend(
     gate.follow(dbg);
     await dbg.init();
     // nokaslr: vmlinux runs at its link addresses; otherwise where is found once the kernel runs.
-    await dbg.followKernelBase(kaslrWord(cfg.append) === false ? 'fixed' : 'find');
+    await dbg.followKernelBase(kaslrWord(cfg.append) === false ? 'fixed' : 'find', () => readBootImage(cfg.kernel));
     await dbg.enableModules(moduleOptions(cfg));
     return { debugger: dbg, source, symbols: source.images, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate, tasksAsThreads: cfg.tasksAsThreads };
   } catch (e) {
@@ -199,4 +199,13 @@ async function kvmEnabled(target: KernelTarget): Promise<boolean | undefined> {
   const out = await monitorCommand(target.rsp, 'info kvm').catch(() => '');
   const m = /kvm support: (enabled|disabled)/.exec(out);
   return m ? m[1] === 'enabled' : undefined;
+}
+
+/** The kernel file QEMU boots, for x86's early KASLR hook; undefined when it can't be read. */
+function readBootImage(file: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,6 @@
 /** Turning CLI options into a launch config, with the sample guest as the default kernel. */
 import { parseLaunch } from '../config';
-import type { Accel, LaunchConfig } from '../config/types';
+import type { Accel, KaslrChoice, LaunchConfig } from '../config/types';
 import { buildGuest } from '../guest/build';
 import { errors } from '../util/errors';
 
@@ -13,6 +13,7 @@ export interface LaunchFlags {
   memory?: string;
   smp?: string;
   accel?: string;
+  kaslr?: string;
   qemu?: string;
   'console-log'?: string;
   'rsp-log'?: string;
@@ -40,10 +41,18 @@ export async function launchConfigFrom(flags: LaunchFlags): Promise<LaunchConfig
     if (!Number.isInteger(n)) throw errors.invalidField('smp', `('${flags.smp}') is not a whole number`, 'Use e.g. --smp 2.');
     cfg.smp = n;
   }
+  if (flags.kaslr !== undefined) cfg.kaslr = kaslrFlag(flags.kaslr);
   if (!cfg.kernel && (cfg.vmlinux || cfg.initrd)) throw errors.missingField('kernel', 'Give --kernel too, or none of --kernel/--vmlinux/--initrd to use the sample guest.');
   // Checked by the resolver the adapter uses too, before a sample guest build of minutes.
   const spec = parseLaunch({ ...cfg, sampleGuest: !cfg.kernel });
   if (!spec.needsGuest) return cfg;
   const g = await buildGuest(spec.arch.name, say);
   return { ...cfg, kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd };
+}
+
+function kaslrFlag(v: string): KaslrChoice {
+  if (v === 'auto') return 'auto';
+  if (v === 'true' || v === 'on') return true;
+  if (v === 'false' || v === 'off') return false;
+  throw errors.invalidField('kaslr', `('${v}') is not auto, true or false`, 'Use --kaslr auto (the kernel\'s own setting), --kaslr false (boot with nokaslr) or --kaslr true.');
 }

@@ -29,7 +29,7 @@ commands:
 
 launch options (default: the sample guest):
   --kernel FILE  --vmlinux FILE  --initrd FILE  --append TEXT  --arch x86_64
-  --memory 512M  --smp N  --accel auto|kvm|tcg  --qemu PATH  --console-log FILE  --rsp-log FILE
+  --memory 512M  --smp N  --accel auto|kvm|tcg  --kaslr auto|true|false  --qemu PATH  --console-log FILE  --rsp-log FILE
   --module-path DIR (repeatable: where modules' .ko files are searched first; the guest loads
   the sample guest's modules at boot with --append 'qkd.load=qkd_sample')
 `;

@@ -8,6 +8,7 @@ export const LAUNCH_OPTIONS = {
   memory: { type: 'string' },
   smp: { type: 'string' },
   accel: { type: 'string' },
+  kaslr: { type: 'string' },
   qemu: { type: 'string' },
   'console-log': { type: 'string' },
   'rsp-log': { type: 'string' },

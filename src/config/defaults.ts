@@ -11,7 +11,7 @@ export const DEFAULT_MEMORY = '512M';
  * Add `console=` for the arch unless the user chose one, and `nokaslr` or `kaslr` as `kaslr`
  * asks unless `append` already says (resolve.ts refuses the two disagreeing).
  */
-export function effectiveAppend(append: string | undefined, arch: ArchInfo, kaslr: KaslrChoice = false): string {
+export function effectiveAppend(append: string | undefined, arch: ArchInfo, kaslr: KaslrChoice = 'auto'): string {
   const words = (append ?? '').trim().split(/\s+/).filter(Boolean);
   if (!words.some((w) => w.startsWith('console='))) words.push(`console=${arch.console}`);
   if (kaslr !== 'auto' && !words.some((w) => /^(no)?kaslr$/.test(w))) words.push(kaslr ? 'kaslr' : 'nokaslr');

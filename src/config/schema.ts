@@ -23,11 +23,8 @@ export interface RequestSchema {
   properties: Record<string, SchemaProp>;
 }
 
-/**
- * What `kaslr` means when it is left out. false (nokaslr) until the engine places breakpoints
- * on a relocated kernel; then "auto", the kernel's own setting.
- */
-export const KASLR_DEFAULT: KaslrChoice = false;
+/** What `kaslr` means when it is left out: the kernel's own setting, as it boots outside a debugger. */
+export const KASLR_DEFAULT: KaslrChoice = 'auto';
 
 const pathProp = (hint: string): SchemaProp => ({ type: 'string', hint });
 const strings = (example: string): SchemaProp => ({ type: 'array', items: { type: 'string' }, default: [], hint: `Write it as a list of strings, e.g. ${example}.` });

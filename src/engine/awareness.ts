@@ -97,15 +97,17 @@ export class KernelAwareness {
    * Where vmlinux runs: 'fixed' at its link addresses (booted with nokaslr), or 'find' it at
    * the first stop inside the running kernel. Call with the guest stopped; an attach looks at once.
    */
-  async followKernelBase(mode: 'fixed' | 'find'): Promise<void> {
+  async followKernelBase(mode: 'fixed' | 'find', bootImage?: () => Buffer | undefined): Promise<void> {
     const source = this.d.source;
     if (!(source instanceof SourceSet) || this.base) return;
     const d = this.d;
     // Said when the session is wired (this runs before it listens), as the offset found is.
     let note: string | undefined;
-    if (mode === 'find' && (await cannotRandomize(d.target.arch.name, kernelAccess(d.target, source.images, d.program, d.thread)))) {
+    if (mode === 'find' && (await cannotRandomize(d.target.arch.name, kernelAccess(d.target, source.images, d.program, d.thread), (n) => source.images.kernelSymbols(n).length > 0))) {
       mode = 'fixed';
-      note = 'KASLR: this kernel cannot move (riscv64 randomizes its base from Linux 6.6 on): it runs at its link addresses.';
+      note = d.target.arch.name === 'aarch64'
+        ? 'KASLR: this kernel cannot move (built without RANDOMIZE_BASE): it runs at its link addresses.'
+        : 'KASLR: this kernel cannot move (riscv64 randomizes its base from Linux 6.6 on): it runs at its link addresses.';
     }
     this.base = new KernelBase(
       {
@@ -120,6 +122,7 @@ export class KernelAwareness {
         },
         forget: d.forgetStop,
         log: (m) => d.events.emit('log', m),
+        bootImage,
       },
       mode,
       note,
@@ -204,9 +207,11 @@ export class KernelAwareness {
 /**
  * Whether the kernel has no way to run anywhere but its link addresses, so nothing need wait
  * for a first stop: riscv64 randomizes only from 6.6, where `struct kernel_mapping` gained
- * `virt_offset` (told by this kernel's DWARF).
+ * `virt_offset` (told by this kernel's DWARF); an arm64 kernel without RANDOMIZE_BASE has no
+ * kaslr_early_init. (x86's decompressor hook tells an offset of 0 itself.)
  */
-async function cannotRandomize(arch: string, access: KernelAccess): Promise<boolean> {
+async function cannotRandomize(arch: string, access: KernelAccess, has: (name: string) => boolean): Promise<boolean> {
+  if (arch === 'aarch64') return !has('kaslr_early_init') && !has('__pi_kaslr_early_init');
   if (arch !== 'riscv64') return false;
   const layout = await StructLayout.of(access, 'struct kernel_mapping', ['setup_vm', 'setup_bootmem', 'paging_init']).catch(() => undefined);
   return layout !== undefined && !layout.has('virt_offset');

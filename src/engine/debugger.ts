@@ -86,6 +86,7 @@ export class Debugger extends EventEmitter {
         this.kernel.forget();
       },
       beforeStop: (reason) => this.kernel.atStop(reason, this.run.thread),
+      hiddenStop: (stop, tid) => this.kernel.base?.takeHidden(stop, tid) ?? Promise.resolve(false),
       stopped: (e) => this.emit('stopped', e),
       running: () => this.emit('running'),
       exited: (why) => this.emit('exited', why),
@@ -147,8 +148,8 @@ export class Debugger extends EventEmitter {
   }
 
   /** Where vmlinux runs: at its link addresses ('fixed', nokaslr), or found at the first stop in the kernel ('find'). */
-  followKernelBase(mode: 'fixed' | 'find'): Promise<void> {
-    return this.stoppedTurn(() => this.kernel.followKernelBase(mode));
+  followKernelBase(mode: 'fixed' | 'find', bootImage?: () => Buffer | undefined): Promise<void> {
+    return this.stoppedTurn(() => this.kernel.followKernelBase(mode, bootImage));
   }
 
   /** The guest is about to be reset: a KASLR kernel's breakpoints wait for the next boot's offset. */

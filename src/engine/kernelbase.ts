@@ -6,6 +6,9 @@
  */
 import { arm64EarlyHook, earlyOffset } from '../kernel/earlykaslr';
 import { findKaslrOffset, type KaslrProbe, type KaslrResult } from '../kernel/kaslr';
+import { x86BootHook, x86EarlyOffset } from '../kernel/x86early';
+import * as P from '../rsp/packets';
+import type { StopReply } from '../rsp/stop';
 import type { ImageSet } from '../symbols/imageset';
 import { liftRanges, rebasePlaced, type BreakpointHost, type PlacedBreakpoint } from './bptypes';
 import type { ModuleTracker } from './moduletracker';
@@ -28,6 +31,8 @@ export interface KernelBaseDeps {
   /** What the stop had read is stale. */
   forget(): void;
   log(message: string): void;
+  /** The file QEMU boots (-kernel), read when x86's decompressor hook is looked for. */
+  bootImage?(): Buffer | undefined;
 }
 
 export class KernelBase {
@@ -53,7 +58,8 @@ export class KernelBase {
   /** Why a kernel breakpoint can't be placed yet, while the offset is unknown. */
   unknownReason(): string | undefined {
     if (this.known) return undefined;
-    if (this.early) return 'pending: placed as soon as the kernel chooses its KASLR offset, early in boot (a hidden breakpoint after kaslr_early_init tells it)';
+    if (this.early?.arch === 'aarch64') return 'pending: placed as soon as the kernel chooses its KASLR offset, early in boot (a hidden breakpoint after kaslr_early_init tells it)';
+    if (this.early || this.returnWatch !== undefined) return 'pending: placed as soon as the kernel is decompressed, before it runs (a hidden breakpoint where the decompressor jumps to it tells its KASLR offset)';
     return 'pending: where this kernel runs (its KASLR offset) is found at its first stop; the breakpoint is placed then. Pause once it has booted, or launch with "kaslr": false to boot it at its link addresses.';
   }
 
@@ -62,7 +68,7 @@ export class KernelBase {
     if (this.known) return;
     const t0 = performance.now();
     const pc = await this.d.target.pc(tid).catch(() => undefined);
-    if (pc !== undefined && !this.early && this.d.target.arch.name === 'aarch64' && this.d.target.breakpointsInMemory === false) await this.armEarly(tid, pc);
+    if (pc !== undefined && !this.early && this.d.target.breakpointsInMemory === false) await this.armEarly(tid, pc);
     const r = await findKaslrOffset(this.probe(tid), pc).catch(() => undefined);
     if (!r) return;
     this.known = true;
@@ -73,25 +79,45 @@ export class KernelBase {
     this.d.log(this.describe() ?? '');
   }
 
-  /** arm64's hidden breakpoint after kaslr_early_init, while armed. */
-  private early: { id: number; pa: bigint } | undefined;
+  /** The hidden breakpoint that tells the offset early in boot, while armed. */
+  private early: { id: number; pa: bigint; arch: string } | undefined;
   /** Where the hook goes, kept for the next boot (the image loads at the same place). */
   private earlyPa: bigint | undefined;
 
-  /** At the reset stop (paging off): arm the hook that tells arm64's offset before it is used. */
+  /**
+   * At the reset stop (paging off): arm the hook that tells the offset before the kernel runs
+   * at it. arm64: after kaslr_early_init, in the image found in memory; x86_64: where the
+   * bzImage's decompressor jumps to the kernel it relocated.
+   */
   private async armEarly(tid: number, pc: bigint): Promise<void> {
-    const regs = await this.d.target.readRegister(tid, 'SCTLR_EL1').catch(() => undefined);
-    if (regs !== undefined && (regs & 1n) === 1n) return;
-    this.earlyPa ??= (await arm64EarlyHook(this.probe(tid), pc).catch(() => undefined))?.pa;
-    if (this.earlyPa === undefined) return;
+    const arch = this.d.target.arch.name;
+    if (arch === 'aarch64') {
+      const sctlr = await this.d.target.readRegister(tid, 'SCTLR_EL1').catch(() => undefined);
+      if (sctlr !== undefined && (sctlr & 1n) === 1n) return;
+      this.earlyPa ??= (await arm64EarlyHook(this.probe(tid), pc).catch(() => undefined))?.pa;
+    } else if (arch === 'x86_64') {
+      const cr0 = await this.d.target.readRegister(tid, 'cr0').catch(() => undefined);
+      if (cr0 === undefined || (cr0 & 0x80000000n) !== 0n) return;
+      if (this.earlyPa === undefined) {
+        const image = this.d.bootImage?.();
+        this.earlyPa = image ? x86BootHook(image)?.pa : undefined;
+      }
+    }
+    await this.armHook();
+  }
+
+  private async armHook(): Promise<void> {
+    if (this.earlyPa === undefined || this.early || this.d.target.breakpointsInMemory !== false) return;
     const id = this.d.host.newId();
     await this.d.host.bps.add(this.earlyPa, id).catch(() => undefined);
-    if (this.d.host.bps.idsAt(this.earlyPa).includes(id)) this.early = { id, pa: this.earlyPa };
+    if (this.d.host.bps.idsAt(this.earlyPa).includes(id)) this.early = { id, pa: this.earlyPa, arch: this.d.target.arch.name };
   }
 
   /**
-   * A stop's breakpoint ids without the early hook's: at the hook, the offset is read from the
-   * registers and applied (the breakpoints waiting for it placed), and the guest goes on.
+   * A stop's breakpoint ids without the early hook's: at the hook, the offset is read (arm64:
+   * from the registers; x86: from the relocated image) and applied, the breakpoints waiting for
+   * it placed, and the guest goes on. Should x86's image not prove an offset, the breakpoints
+   * are armed at every candidate instead, from here on, as without the hook.
    */
   async takeEarly(ids: number[], tid: number): Promise<number[]> {
     const e = this.early;
@@ -99,15 +125,51 @@ export class KernelBase {
     const t0 = performance.now();
     this.early = undefined;
     await this.d.host.bps.remove(e.pa, e.id).catch(() => undefined);
-    const x0 = await this.d.target.readRegister(tid, 'x0');
-    const x23 = await this.d.target.readRegister(tid, 'x23');
-    const offset = earlyOffset(x0, x23);
+    const rest = ids.filter((i) => i !== e.id);
+    if (e.arch === 'aarch64') {
+      const x0 = await this.d.target.readRegister(tid, 'x0');
+      const x23 = await this.d.target.readRegister(tid, 'x23');
+      await this.learnt({ offset: earlyOffset(x0, x23), method: 'kaslr_early_init' }, t0);
+      return rest;
+    }
+    // x86, before decompressing: watch extract_kernel's return address be read back by its ret.
+    const sp = await this.d.target.readRegister(tid, 'rsp').catch(() => undefined);
+    const slot = sp !== undefined ? sp - 8n : undefined;
+    if (slot !== undefined && (await P.insertBreakpoint(this.d.target.rsp, 'read', slot, 8).then(() => true, () => false))) this.returnWatch = slot;
+    else await this.d.placePending();
+    return rest;
+  }
+
+  /** x86: the return-address slot watched until extract_kernel returns. */
+  private returnWatch: bigint | undefined;
+
+  /**
+   * Whether a stop no breakpoint or watchpoint of the user's explains is the engine's own:
+   * x86's extract_kernel returning. The offset is then read from the relocated image; should
+   * it not prove one, the breakpoints are armed at every candidate instead, from here on.
+   */
+  async takeHidden(stop: StopReply, tid: number): Promise<boolean> {
+    const slot = this.returnWatch;
+    const v = stop.kind === 'signal' ? (stop.pairs.get('rwatch') ?? stop.pairs.get('awatch')) : undefined;
+    if (slot === undefined || v === undefined) return false;
+    const addr = BigInt('0x' + (v || '0'));
+    if (addr < slot || addr >= slot + 8n) return false;
+    const t0 = performance.now();
+    this.returnWatch = undefined;
+    await P.removeBreakpoint(this.d.target.rsp, 'read', slot, 8).catch(() => undefined);
+    const rax = await this.d.target.readRegister(tid, 'rax').catch(() => undefined);
+    const found = rax !== undefined ? await x86EarlyOffset(this.probe(tid), rax).catch(() => undefined) : undefined;
+    if (found) await this.learnt(found, t0);
+    else await this.d.placePending();
+    return true;
+  }
+
+  private async learnt(found: KaslrResult, t0: number): Promise<void> {
     this.known = true;
-    this.found = { offset, method: 'kaslr_early_init', ms: performance.now() - t0 };
-    if (offset !== this.d.images.kernelRelocation.bias) await this.apply(offset);
+    this.found = { ...found, ms: performance.now() - t0 };
+    if (found.offset !== this.d.images.kernelRelocation.bias) await this.apply(found.offset);
     await this.d.placePending();
     this.d.log(this.describe() ?? '');
-    return ids.filter((i) => i !== e.id);
   }
 
   /** The Debug Console's line about the offset found, once found. */
@@ -125,7 +187,7 @@ export class KernelBase {
    * guest memory; KVM writes each one into memory that is not the kernel's yet.
    */
   candidateShifts(): readonly bigint[] | undefined {
-    if (this.known || this.d.target.arch.name !== 'x86_64' || this.d.target.breakpointsInMemory !== false) return undefined;
+    if (this.known || this.early || this.returnWatch !== undefined || this.d.target.arch.name !== 'x86_64' || this.d.target.breakpointsInMemory !== false) return undefined;
     if (!this.shifts) {
       const rel = this.d.images.kernelRelocation;
       const out: bigint[] = [];
@@ -154,11 +216,9 @@ export class KernelBase {
     if (this.mode === 'fixed') return;
     this.known = false;
     // The next boot's image loads where this one's did: the hook goes back before it runs.
-    if (this.earlyPa !== undefined && !this.early && this.d.target.breakpointsInMemory === false) {
-      const id = this.d.host.newId();
-      await this.d.host.bps.add(this.earlyPa, id).catch(() => undefined);
-      if (this.d.host.bps.idsAt(this.earlyPa).includes(id)) this.early = { id, pa: this.earlyPa };
-    }
+    if (this.returnWatch !== undefined) await P.removeBreakpoint(this.d.target.rsp, 'read', this.returnWatch, 8).catch(() => undefined);
+    this.returnWatch = undefined;
+    await this.armHook();
     const rel = this.d.images.kernelRelocation;
     const inKernel = (a: bigint): boolean => rel.holds(rel.toLink(a) ?? a) && this.d.images.moduleAt(a) === undefined;
     await liftRanges(this.d.host, this.d.placed(), inKernel, this.unknownReason() ?? '');

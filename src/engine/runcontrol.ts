@@ -41,6 +41,8 @@ export interface RunHost {
   shouldStop(ids: number[], data: boolean, tid: number): Promise<boolean>;
   /** A new stop or a resume: what the last stop had read is stale. */
   forget(): void;
+  /** Whether a stop nothing of the user's explains was the engine's own (a hidden watchpoint), to go on from. */
+  hiddenStop?(stop: StopReply, tid: number): Promise<boolean>;
   /** Work a stop the client will see needs first (the module list when no hook follows it). */
   beforeStop?(reason: StopReason): Promise<void>;
   stopped(e: StopEvent): void;
@@ -278,6 +280,10 @@ export class RunControl {
     const known = this.stepPc;
     this.stepPc = undefined;
     const pc = known ?? (await target.pc(this.thread));
+    if (kind !== 'step' && stop.signal !== SIGINT && (await this.host.hiddenStop?.(stop, this.thread)) && !this.pauseRequested) {
+      await this.resumeQuietly();
+      return;
+    }
     const watched = watches.hitBy(stop);
     const hit = watched.length ? watched.map((w) => w.id) : bps.idsAt(pc);
     const bpReason = this.host.instructionHit(hit) ? 'instruction breakpoint' : 'breakpoint';

@@ -11,7 +11,7 @@ import { nmAddress } from '../support/oracle';
 
 const run = promisify(execFile);
 
-/** A data symbol's address as nm prints it (the sample boots with nokaslr). */
+/** A data symbol's address as nm prints it (the sample booted with --kaslr false). */
 function nmDataAddress(vmlinux: string, name: string): bigint {
   const m = new RegExp(`^([0-9a-f]{16}) [DdBb] ${name}$`, 'm').exec(execFileSync('nm', [vmlinux], { encoding: 'utf8', maxBuffer: 64 << 20 }));
   assert.ok(m, name);
@@ -35,7 +35,7 @@ describe('qkd CLI', function () {
   it('debug --break kernel_clone --dmesg --ps --json stops there and prints the registers, the kernel log from memory and the tasks', async function () {
     requireBuilt(this);
     const g = sampleGuest(this);
-    const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--dmesg', '--ps', '--json', '--accel', 'tcg', '--console-log', artifact(this, 'console.log')]);
+    const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--dmesg', '--ps', '--json', '--accel', 'tcg', '--kaslr', 'false', '--console-log', artifact(this, 'console.log')]);
     const out = JSON.parse(stdout) as { function: string; reason: string; pc: string; registers: Record<string, string>; dmesg: string; tasks: Array<{ pid: number; comm: string; runningOn?: number; address: string }> };
     // At the first clone (kernel_init's) only the boot task exists, running on CPU 0.
     assert.deepEqual(
@@ -52,13 +52,17 @@ describe('qkd CLI', function () {
     assert.match(out.dmesg, /\] Command line: .*console=ttyS0/);
   });
 
-  it('debug with the default accel prints the stop as gdb does: the frame line, the source line, a backtrace gdb agrees with, the registers', async function () {
+  it('debug with the defaults (accel auto, KASLR on) prints the stop as gdb does: the frame line, the source line, a backtrace gdb agrees with, the registers', async function () {
     requireBuilt(this);
     const g = sampleGuest(this);
     requireOrSkip(this, haveGdb(), 'gdb is not installed (bash scripts/setup.sh)');
     // No --accel: auto, as the README's main job runs it (on a host whose KVM can't boot Linux it falls back).
     const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--console-log', artifact(this, 'console.log')], { timeout: 200_000 });
     assert.match(stderr, /[Aa]ccelerator: /);
+    // The sample kernel randomizes its base: found before it ran, then gdb (nokaslr) is compared shifted by it.
+    const found = /KASLR: vmlinux runs at offset 0x([0-9a-f]+) .*found by extract_kernel/.exec(stderr);
+    assert.ok(found, stderr);
+    const offset = BigInt('0x' + found[1]);
     const lines = stdout.split('\n');
     assert.match(lines[0], /^Breakpoint 1, kernel_clone \(args=0x[0-9a-f]+\) at \S+\/kernel\/fork\.c:\d+$/);
     const line = Number(/:(\d+)$/.exec(lines[0])?.[1]);
@@ -72,17 +76,21 @@ describe('qkd CLI', function () {
     assert.ok(theirs.length >= 5, gdbOut);
     assert.equal(ours.length, theirs.length, `ours:\n${ours.join('\n')}\ngdb:\n${theirs.join('\n')}`);
     // gdb names each frame's function, its PC (not for #0 or inlined frames) and file:line; ours must agree.
-    const shape = (l: string): string => {
+    const shape = (l: string, shift: bigint): string => {
       const m = /^#(\d+)\s+(?:(0x[0-9a-f]+) in )?(\S+) \(.*\) at (\S+):(\d+)$/.exec(l);
       assert.ok(m, l);
-      return `#${m[1]} ${m[2] ? BigInt(m[2]).toString(16) : '-'} ${m[3]} ${path.basename(m[4])}:${m[5]}`;
+      return `#${m[1]} ${m[2] ? (BigInt(m[2]) - shift).toString(16) : '-'} ${m[3]} ${path.basename(m[4])}:${m[5]}`;
     };
-    assert.deepEqual(ours.map(shape), theirs.map(shape));
-    // The argument gdb prints for kernel_clone is the same pointer.
-    assert.equal(/args=(0x[0-9a-f]+)/.exec(ours[0])?.[1], /args=(?:args@entry=)?(0x[0-9a-f]+)/.exec(theirs[0])?.[1]);
+    assert.deepEqual(
+      ours.map((l) => shape(l, offset)),
+      theirs.map((l) => shape(l, 0n)),
+    );
+    // The argument gdb prints for kernel_clone is the same pointer, moved with the kernel.
+    const arg = (l: string): bigint => BigInt(/args=(?:args@entry=)?(0x[0-9a-f]+)/.exec(l)?.[1] ?? '-1');
+    assert.equal(arg(ours[0]) - offset, arg(theirs[0]));
     const rip = lines.find((l) => /^rip\s/.test(l));
     assert.ok(rip, stdout);
-    assert.equal(BigInt((rip as string).split(/\s+/)[1]), nmAddress(g.vmlinux, 'kernel_clone'));
+    assert.equal(BigInt((rip as string).split(/\s+/)[1]), nmAddress(g.vmlinux, 'kernel_clone') + offset);
   });
 
   it('where --json puts function and line breakpoints where gdb\'s info line does', async function () {

@@ -125,7 +125,8 @@ export async function launchInline(ctx: Mocha.Context, mods: AdapterModules, g: 
   const consoleEv = dc.event<DebugProtocol.Event>('qemuKernel.console');
   const consoleLog = artifact(ctx, 'console.log');
   fs.rmSync(consoleLog, { force: true });
-  const args = { kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, accel: 'tcg', consoleLog, rspLog: artifact(ctx, 'rsp.log'), stopOnEntry: breakAt === 'entry', ...extra };
+  // At link addresses, as the oracles (nm, gdb without -o) print them.
+  const args = { kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, accel: 'tcg', kaslr: false, consoleLog, rspLog: artifact(ctx, 'rsp.log'), stopOnEntry: breakAt === 'entry', ...extra };
   const launched = dc.request('launch', args);
   await initialized;
   await dc.request('setFunctionBreakpoints', { breakpoints: breakAt === 'entry' ? [] : breakAt.map((name) => ({ name })) });

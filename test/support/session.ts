@@ -35,9 +35,13 @@ export class TestSession {
     await this.dc.initializeRequest({ adapterID: 'qemu-kernel', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
   }
 
-  /** Per-test launch defaults: TCG, wire log and console log under test-results/. */
+  /**
+   * Per-test launch defaults: TCG, wire log and console log under test-results/, and the
+   * kernel at its link addresses (`"kaslr": false`), which the oracles (nm, gdb without -o)
+   * print; the KASLR tests pass `"kaslr": "auto"`, the default a user gets.
+   */
   launchArgs(extra: Record<string, unknown>): DebugProtocol.LaunchRequestArguments {
-    return { rspLog: artifact(this.ctx, 'rsp.log'), consoleLog: artifact(this.ctx, 'console.log'), accel: 'tcg', ...extra } as DebugProtocol.LaunchRequestArguments;
+    return { rspLog: artifact(this.ctx, 'rsp.log'), consoleLog: artifact(this.ctx, 'console.log'), accel: 'tcg', kaslr: false, ...extra } as DebugProtocol.LaunchRequestArguments;
   }
 
   /** launch → initialized → function breakpoints → configurationDone → first stop. */

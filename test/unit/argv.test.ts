@@ -96,8 +96,8 @@ describe('qemu/argv', () => {
     assert.equal(effectiveAppend(undefined, x86, 'auto'), 'console=ttyS0', 'auto: the kernel decides');
     assert.equal(effectiveAppend('quiet', x86, true), 'quiet console=ttyS0 kaslr');
     assert.equal(effectiveAppend('nokaslr', x86, 'auto'), 'nokaslr console=ttyS0');
-    assert.equal(effectiveAppend(undefined, x86), 'console=ttyS0 nokaslr');
-    assert.equal(effectiveAppend('quiet', x86), 'quiet console=ttyS0 nokaslr');
+    assert.equal(effectiveAppend(undefined, x86), 'console=ttyS0', 'the default is auto');
+    assert.equal(effectiveAppend('quiet', x86, false), 'quiet console=ttyS0 nokaslr');
     assert.equal(effectiveAppend('console=ttyS1,115200 kaslr', x86), 'console=ttyS1,115200 kaslr');
     assert.equal(effectiveAppend('  nokaslr   console=hvc0 ', x86), 'nokaslr console=hvc0');
   });

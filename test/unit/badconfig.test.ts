@@ -89,7 +89,7 @@ describe('config: 36 bad configurations, each naming its field and the fix', () 
     { name: 'rspLog: uncreatable directory', run: launch({ rspLog: uncreatable() }), field: 'rspLog', fix: /cannot be created: '.*a-file' is not a directory\. Set "rspLog" to a file in a directory you can write/ },
     { name: 'disassemblySyntax: "masm"', run: launch({ disassemblySyntax: 'masm' }), field: 'disassemblySyntax', fix: /unknown value "masm"\. Use one of: att, intel\. Remove it to use the default, "att"/ },
     { name: 'stopOnEntry: "yes"', run: launch({ stopOnEntry: 'yes' }), field: 'stopOnEntry', fix: /must be a boolean, not "yes"\. Write true or false, without quotes/ },
-    { name: 'kaslr: "on"', run: launch({ kaslr: 'on' }), field: 'kaslr', fix: /unknown value "on"\. Use one of: auto, true, false\. Remove it to use the default, false/ },
+    { name: 'kaslr: "on"', run: launch({ kaslr: 'on' }), field: 'kaslr', fix: /unknown value "on"\. Use one of: auto, true, false\. Remove it to use the default, "auto"/ },
     { name: 'kaslr: false with kaslr in append', run: launch({ kaslr: false, append: 'quiet kaslr' }), field: 'kaslr', fix: /'kaslr' is false, but 'append' has 'kaslr'\. Remove 'kaslr' from 'append', or set "kaslr": true \(or "auto"\)/ },
     { name: 'typo "kernal"', run: () => resolveLaunchConfig({ kernal: base.kernel, qemuPath: base.qemuPath }), field: 'kernel', code: ErrorCode.MissingField, fix: /'kernal' is not known: did you mean 'kernel'\?.*Rename 'kernal' to 'kernel'/ },
     { name: 'attach: no target', run: attach({ vmlinux: at('linux/vmlinux') }), field: 'target', code: ErrorCode.MissingField, fix: /is required\. Give the gdbstub as host:port \(e\.g\. "127\.0\.0\.1:1234"\)/ },

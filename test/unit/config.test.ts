@@ -32,7 +32,9 @@ describe('qemu/config validation', () => {
     assert.equal(r.memory, '512M');
     assert.equal(r.smp, 1);
     assert.equal(r.accel, 'auto');
-    assert.equal(r.append, 'console=ttyS0 nokaslr');
+    // KASLR as the kernel decides (nothing appended): the debugger finds the offset itself.
+    assert.equal(r.append, 'console=ttyS0');
+    assert.equal(r.kaslr, 'auto');
     assert.match(r.qemuPath, /qemu-system-x86_64$/);
     assert.match(r.consoleLog, /qemu-kernel-debug\/logs\/console-.*\.log$/);
   });
