@@ -15,7 +15,7 @@ export async function bootKaslrGuest(guest) {
   const sock = path.join(dir, 'gdb.sock');
   const conSock = path.join(dir, 'console.sock');
   const tail = new ConsoleTail(path.join(dir, 'console.log'), 20);
-  const args = ['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-machine', 'pc', '-accel', 'tcg', '-m', '512M', '-smp', '1', '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0 kaslr'];
+  const args = ['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-machine', 'pc', '-accel', 'tcg', '-m', '512M', '-object', 'memory-backend-memfd,id=ram0,size=512M,share=on', '-machine', 'memory-backend=ram0', '-smp', '1', '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0 kaslr'];
   const qemu = spawn('qemu-system-x86_64', [...args, '-chardev', `socket,id=con,path=${conSock},server=on,wait=off,logfile=${tail.file}`, '-serial', 'chardev:con', '-gdb', `unix:${sock},server=on,wait=off`], { stdio: ['ignore', 'ignore', 'ignore'] });
   let input = null;
   const stop = async () => {

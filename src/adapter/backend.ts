@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ArchInfo, getArch, archForElfMachine } from '../arch';
 import { Debugger } from '../engine/debugger';
+import { loadCapstone } from '../engine/disasm/capstone';
 import { KernelTarget } from '../engine/target';
 import { decideAccel, AccelDecision } from '../qemu/kvmprobe';
 import { kvmBootTrial } from '../qemu/boottrial';
@@ -14,6 +15,7 @@ import { monitorCommand } from '../rsp/packets';
 import { kaslrWord, parseLaunch, problemText, resolveAttach, resolveLaunch, withGuest } from '../config';
 import type { AttachConfig, DisassemblySyntax, ResolvedLaunch, SourceOptions } from '../config/types';
 import { QemuInstance } from '../qemu/instance';
+import { openAttachedRam, stubOwner } from '../qemu/stubowner';
 import { WireLog } from '../rsp/client';
 import { ElfFile } from '../symbols/elf';
 import { SymbolTable, type SymbolLookup } from '../symbols/symtab';
@@ -142,7 +144,12 @@ export async function launchBackend(
     const target = await KernelTarget.connect({ kind: 'unix', path: instance.paths.gdbSocket }, cfg.arch, { log: wireLogTo(cfg.rspLog) });
     target.breakpointsInMemory = accel.accel !== 'tcg';
     target.warn = (m) => log(m, 'warn');
+    // Guest RAM straight from QEMU's memfd: the task list, the printk ring and stacks without a packet each.
+    const ram = instance.openRam(await monitorCommand(target.rsp, 'info mtree -f').catch(() => ''));
+    if (ram) target.useRam(ram);
+    if (ram) log(RAM_DIRECT);
     const dbg = new Debugger(target, source.images, source);
+    warmWhileRunning(dbg, source);
     gate.follow(dbg);
     await dbg.init();
     // nokaslr: vmlinux runs at its link addresses; otherwise where is found once the kernel runs.
@@ -156,6 +163,8 @@ export async function launchBackend(
     throw e;
   }
 }
+
+const RAM_DIRECT = "Guest memory is read directly from QEMU's RAM (its memfd backend) while the guest is stopped, not through the gdbstub.";
 
 /** `raw` is the attach request's arguments as the client sent them; src/config resolves them. */
 export async function attachBackend(raw: unknown, log: Log = () => undefined): Promise<Backend> {
@@ -175,7 +184,18 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
   target.warn = (m) => log(m, 'warn');
   // Someone else's QEMU: ask it whether software breakpoints are bytes in guest memory (KVM).
   target.breakpointsInMemory = await kvmEnabled(target);
+  // A QEMU of this user's keeping guest RAM in a memfd: read it directly, as a launch does.
+  const owner = stubOwner(cfg.target);
+  const ram = owner !== undefined ? openAttachedRam(owner, await monitorCommand(target.rsp, 'info mtree -f').catch(() => '')) : undefined;
+  if (ram) {
+    target.useRam(ram);
+    target.rsp.on('close', () => ram.close());
+    log(RAM_DIRECT);
+  } else {
+    log('Guest memory is read through the gdbstub. Start QEMU with -object memory-backend-memfd,id=ram0,size=<its -m>,share=on -machine memory-backend=ram0 to have the debugger read guest RAM directly (the task list, the kernel log and stacks come many times faster).');
+  }
   const dbg = new Debugger(target, source?.images ?? loaded?.symbols, source);
+  warmWhileRunning(dbg, source);
   gate.follow(dbg);
   await dbg.init();
   // A running kernel may have been booted with KASLR: where it runs is read at this first stop.
@@ -208,4 +228,15 @@ function readBootImage(file: string): Buffer | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The disassembler and the CFI index, built while the guest first runs: otherwise the first
+ * stop's step planning builds them, and the client's requests at that stop wait behind it.
+ */
+function warmWhileRunning(dbg: Debugger, source: SourceSet | undefined): void {
+  dbg.once('running', () => {
+    void loadCapstone().catch(() => undefined);
+    void source?.warm([]);
+  });
 }

@@ -4,6 +4,6 @@ import { formatKernelLog } from '../kernel/printk';
 import type { KernelLogResponseBody } from './events';
 
 export async function kernelLogBody(dbg: Debugger): Promise<KernelLogResponseBody> {
-  const records = await dbg.stoppedTurn(() => dbg.kernel.kernelLog());
+  const records = await dbg.readTurn(() => dbg.kernel.kernelLog());
   return { text: formatKernelLog(records), records: records.length, firstSeq: records.length ? Number(records[0].seq) : undefined };
 }

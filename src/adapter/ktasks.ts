@@ -6,7 +6,7 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 export async function tasksBody(dbg: Debugger, args: TasksArguments = {}): Promise<TasksResponseBody> {
   if (args.ifStopped && dbg.isRunning) return { running: true, tasks: [], cpus: [], ms: 0 };
-  return dbg.stoppedTurn(async () => {
+  return dbg.readTurn(async () => {
     const t0 = performance.now();
     const kt = dbg.kernel.tasks;
     const rows = await kt.list();

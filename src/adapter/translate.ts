@@ -10,7 +10,7 @@ export async function translateBody(dbg: Debugger, a: TranslateArguments): Promi
   if (typeof a.expression !== 'string' || !a.expression.trim()) throw errors.unsupported("'expression' must be an address or a C expression, e.g. \"&init_task\" or \"0xffff888000000000\".");
   const view = dbg.kernel.view;
   if (!view) throw errors.unsupported('Translating addresses needs vmlinux (set "vmlinux").');
-  return dbg.stoppedTurn(async () => {
+  return dbg.readTurn(async () => {
     const tid = a.threadId ?? dbg.currentThread;
     const inspector = dbg.inspector;
     const sel = { tid, physical: 0, inlineDepth: 0 };

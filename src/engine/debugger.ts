@@ -157,15 +157,19 @@ export class Debugger extends EventEmitter {
     return this.stoppedTurn(() => this.kernel.rebooting());
   }
 
+  /** Work that only reads the guest (the task list, the kernel log): stopped for it, with no module bookkeeping around it. */
+  readTurn<T>(fn: () => Promise<T>): Promise<T> {
+    return this.run.serialize(() => this.run.whileStopped(fn));
+  }
+
   /** Breakpoint changes, in turn with other engine work, with the guest stopped and its module list read; the module hooks then follow. */
   stoppedTurn<T>(fn: () => Promise<T>): Promise<T> {
-    const work = async (): Promise<T> => {
+    return this.readTurn(async () => {
       await this.kernel.beforeChange();
       const out = await fn();
       await this.kernel.afterChange();
       return out;
-    };
-    return this.run.serialize(() => this.run.whileStopped(work));
+    });
   }
 
   /** Replace the set of function breakpoints; each gets every address its name resolves to. */
@@ -193,10 +197,7 @@ export class Debugger extends EventEmitter {
     return this.functions.namesAt(pc);
   }
 
-  /**
-   * Attach a condition, hit count or log message to a breakpoint. A bad one leaves the
-   * breakpoint unverified with the reason, so the user sees it on the gutter.
-   */
+  /** Attach a condition, hit count or log message to a breakpoint; a bad one leaves it unverified with the reason, on the gutter. */
   private withOptions(result: BreakpointResult, opts: BreakpointOptions): BreakpointResult {
     const prev = this.behaviours.get(result.id);
     if (prev?.same(opts)) return result;

@@ -92,7 +92,8 @@ export class KernelBase {
   private async armEarly(tid: number, pc: bigint): Promise<void> {
     const arch = this.d.target.arch.name;
     if (arch === 'aarch64') {
-      const sctlr = await this.d.target.readRegister(tid, 'SCTLR_EL1').catch(() => undefined);
+      // QEMU names SCTLR_EL1 "SCTLR": the MMU on means the reset is long past.
+      const sctlr = await this.d.target.readRegister(tid, this.d.target.register('SCTLR') ? 'SCTLR' : 'SCTLR_EL1').catch(() => undefined);
       if (sctlr !== undefined && (sctlr & 1n) === 1n) return;
       this.earlyPa ??= (await arm64EarlyHook(this.probe(tid), pc).catch(() => undefined))?.pa;
     } else if (arch === 'x86_64') {

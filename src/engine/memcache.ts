@@ -22,6 +22,8 @@ const MASK64 = (1n << 64n) - 1n;
 export type RawRead = (addr: bigint, length: number) => Promise<Buffer>;
 /** Several reads pipelined; a failed one is undefined. */
 export type RawReadMany = (ranges: ReadonlyArray<readonly [bigint, number]>) => Promise<Array<Buffer | undefined>>;
+/** A read that costs no packet (guest RAM read directly); undefined leaves it to the cache and the stub. */
+export type DirectRead = (addr: bigint, length: number) => Promise<Buffer | undefined>;
 
 export class MemoryCache {
   private readonly blocks = new Map<bigint, Buffer | null>();
@@ -33,6 +35,8 @@ export class MemoryCache {
     /** The largest single read the stub accepts. */
     private readonly maxRead: number,
     private readonly rawMany?: RawReadMany,
+    /** Tried first: where it answers, blocks and packets are not worth their bookkeeping. */
+    private readonly direct?: DirectRead,
   ) {}
 
   /**
@@ -41,6 +45,24 @@ export class MemoryCache {
    * A range that is not all readable is undefined.
    */
   async readMany(ranges: ReadonlyArray<readonly [bigint, number]>): Promise<Array<Buffer | undefined>> {
+    if (this.direct) {
+      const out: Array<Buffer | undefined> = [];
+      const rest: number[] = [];
+      for (const [addr, length] of ranges) {
+        const b = length > 0 ? await this.direct(addr & MASK64, length) : Buffer.alloc(0);
+        if (!b) rest.push(out.length);
+        out.push(b);
+      }
+      if (rest.length) {
+        const more = await this.cachedMany(rest.map((i) => ranges[i]));
+        rest.forEach((i, k) => (out[i] = more[k]));
+      }
+      return out;
+    }
+    return this.cachedMany(ranges);
+  }
+
+  private async cachedMany(ranges: ReadonlyArray<readonly [bigint, number]>): Promise<Array<Buffer | undefined>> {
     const want = new Set<bigint>();
     for (const [addr, length] of ranges) {
       if (length <= 0) continue;
@@ -66,7 +88,7 @@ export class MemoryCache {
     }
     // One at a time: a range the batch could not fill then reuses the blocks the one before fetched.
     const out: Array<Buffer | undefined> = [];
-    for (const [addr, length] of ranges) out.push(await this.read(addr, length).catch(() => undefined));
+    for (const [addr, length] of ranges) out.push(await this.fromBlocks(addr, length).catch(() => undefined));
     return out;
   }
 
@@ -75,6 +97,14 @@ export class MemoryCache {
   }
 
   async read(addr: bigint, length: number): Promise<Buffer> {
+    if (length <= 0) return Buffer.alloc(0);
+    const start = addr & MASK64;
+    const fast = this.direct ? await this.direct(start, length) : undefined;
+    if (fast) return fast;
+    return this.fromBlocks(start, length);
+  }
+
+  private async fromBlocks(addr: bigint, length: number): Promise<Buffer> {
     if (length <= 0) return Buffer.alloc(0);
     const start = addr & MASK64;
     const first = start / BLOCK_N;

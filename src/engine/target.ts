@@ -9,6 +9,7 @@ import { StopReply } from '../rsp/stop';
 import { parseTargetDescription, RegisterInfo, splitRegisterBlock } from '../rsp/targetxml';
 import { errors } from '../util/errors';
 import { MemoryCache } from './memcache';
+import { RamView, type GuestRam } from './ramview';
 
 export interface RegisterValue {
   info: RegisterInfo;
@@ -81,8 +82,22 @@ export class KernelTarget {
     return this.register(name)?.regnum;
   }
 
+  /** Guest RAM read without the gdbstub (a launch's memory backend), while attached. */
+  private ramView?: RamView;
+
+  /** Read guest RAM from `ram` from now on wherever the vCPU's page tables lead there. */
+  useRam(ram: GuestRam): void {
+    this.ramView = new RamView(ram, this.arch.name, (tid, n) => (this.register(n) ? this.readRegister(tid, n).catch(() => undefined) : Promise.resolve(undefined)));
+    this.memCaches.clear();
+  }
+
+  get directRam(): GuestRam | undefined {
+    return this.ramView?.ram;
+  }
+
   /** Forget everything read during the last stop. */
   invalidate(): void {
+    this.ramView?.clear();
     this.regCache.clear();
     this.dwarfCache.clear();
     this.threadCache = undefined;
@@ -122,16 +137,19 @@ export class KernelTarget {
     tid = this.memoryThread(tid);
     let c = this.memCaches.get(tid);
     if (!c) {
+      const vcpu = tid;
+      const ram = this.ramView;
       c = new MemoryCache(
         async (addr, length) => {
-          await this.select(tid);
-          return this.readVirtual(tid, addr, length);
+          await this.select(vcpu);
+          return this.readVirtual(vcpu, addr, length);
         },
         this.maxReadChunk,
         async (ranges) => {
-          await this.select(tid);
+          await this.select(vcpu);
           return P.readMemoryMany(this.rsp, ranges, this.maxReadChunk);
         },
+        ram ? (addr, length) => ram.read(vcpu, addr, length) : undefined,
       );
       this.memCaches.set(tid, c);
     }
@@ -147,6 +165,8 @@ export class KernelTarget {
     await this.select(tid);
     await P.writeMemory(this.rsp, addr, data, this.stub.packetSize);
     for (const c of this.memCaches.values()) c.invalidate(addr, data.length);
+    // It may have been a page table.
+    this.ramView?.clear();
   }
 
   /** Write guest-physical memory. Any virtual view of it may have changed, so every cache goes. */
@@ -154,6 +174,7 @@ export class KernelTarget {
     this.writes++;
     await P.withPhysicalMemory(this.rsp, () => P.writeMemory(this.rsp, addr, data, this.stub.packetSize));
     for (const c of this.memCaches.values()) c.clear();
+    this.ramView?.clear();
   }
 
   /** Write one register of `tid` (P packet) and drop the cached register block. */
@@ -166,6 +187,7 @@ export class KernelTarget {
     await P.writeRegister(this.rsp, info.regnum, bytes);
     this.regCache.delete(tid);
     this.dwarfCache.delete(tid);
+    this.ramView?.clear();
   }
 
   /** Where a problem the user should hear of, but that stops nothing, goes (the adapter's log). */
@@ -298,6 +320,9 @@ export class KernelTarget {
 
   /** Read guest virtual memory as `tid` sees it (QEMU uses that vCPU's page tables). */
   async readMemory(addr: bigint, length: number, tid?: number): Promise<Buffer> {
+    const vcpu = tid !== undefined ? this.memoryThread(tid) : this.selectedG;
+    const fast = vcpu !== undefined ? await this.ramView?.read(vcpu, addr, length) : undefined;
+    if (fast) return fast;
     if (tid !== undefined) await this.select(this.memoryThread(tid));
     return this.readVirtual(tid === undefined ? undefined : this.memoryThread(tid), addr, length);
   }
@@ -308,6 +333,9 @@ export class KernelTarget {
    */
   async readMemoryPartial(addr: bigint, length: number, tid?: number, physical = false): Promise<Buffer> {
     if (tid !== undefined) tid = this.memoryThread(tid);
+    const vcpu = tid ?? this.selectedG;
+    const fast = physical ? this.ramView?.ram.read(addr, length) : vcpu !== undefined ? await this.ramView?.read(vcpu, addr, length) : undefined;
+    if (fast) return fast;
     if (physical) return P.withPhysicalMemory(this.rsp, () => this.readMemoryPartial(addr, length, undefined, false));
     if (tid !== undefined) await this.select(tid);
     return P.readMemoryPrefix(this.rsp, addr, length, this.maxReadChunk);

@@ -1,5 +1,6 @@
 /** Pure QEMU command-line builder: the same inputs always give the same argv. */
 import { ResolvedLaunch } from './config';
+import { RAM_BACKEND_ID } from './guestram';
 
 export interface RunPaths {
   /** Private (0700) directory holding the sockets. */
@@ -46,6 +47,7 @@ export function buildQemuArgv(cfg: ResolvedLaunch, paths: RunPaths, accel: 'kvm'
   ];
   if (accel === 'kvm') argv.push('-cpu', 'host');
   argv.push('-m', cfg.memory, '-smp', String(cfg.smp), '-kernel', cfg.kernel);
+  if (!choosesMemory(cfg.qemuArgs)) argv.push('-object', `memory-backend-memfd,id=${RAM_BACKEND_ID},size=${backendSize(cfg.memory)},share=on`, '-machine', `memory-backend=${RAM_BACKEND_ID}`);
   if (cfg.initrd) argv.push('-initrd', cfg.initrd);
   argv.push('-append', cfg.append);
   argv.push(
@@ -71,6 +73,20 @@ export function buildQemuArgv(cfg: ResolvedLaunch, paths: RunPaths, accel: 'kvm'
     ...cfg.qemuArgs,
   );
   return argv;
+}
+
+/**
+ * Whether the user's own QEMU arguments arrange guest RAM (a backend, NUMA nodes, a mem-path):
+ * theirs win, and memory is read through the gdbstub only.
+ */
+function choosesMemory(args: readonly string[]): boolean {
+  return args.some((a) => a === '-numa' || a === '-mem-path' || a.includes('memory-backend'));
+}
+
+/** `-m` takes a bare number as MiB; an object's size takes it as bytes. */
+function backendSize(memory: string): string {
+  const m = memory.trim();
+  return /^\d+(\.\d+)?$/.test(m) ? `${m}M` : m;
 }
 
 /**

@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { errors } from '../util/errors';
 import { buildQemuArgv, RunPaths, runPaths } from './argv';
+import { openBackendMemfd, parseMtreeRam, RAM_BACKEND_ID, RamFile } from './guestram';
 import { ResolvedLaunch } from './config';
 import { guardedArgv, makeOwnedDir, sweepStaleRunDirs } from './ownership';
 import { QmpClient, QmpEvent } from './qmp';
@@ -94,6 +95,7 @@ export class QemuInstance extends EventEmitter {
     this.exited = new Promise((resolve) => {
       const done = (info: ExitInfo): void => {
         live.delete(this);
+        this.ram?.close();
         this.exitInfo = info;
         fs.rmSync(this.paths.runDir, { recursive: true, force: true });
         this.emit('exit', info);
@@ -106,6 +108,22 @@ export class QemuInstance extends EventEmitter {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** Guest RAM from the memory backend the launch gave QEMU, once opened; closed when QEMU exits. */
+  ram: RamFile | undefined;
+
+  /**
+   * Open the guest's RAM backend for direct reads, given HMP `info mtree -f` (which says where
+   * each guest-physical range is in it). undefined when QEMU has no such backend (the user's
+   * qemuArgs arranged memory) or it can't be opened; reads then all go through the gdbstub.
+   */
+  openRam(mtree: string): RamFile | undefined {
+    if (this.ram || this.pid === undefined || !this.isRunning) return this.ram;
+    const ranges = parseMtreeRam(mtree, RAM_BACKEND_ID);
+    const fd = ranges.length ? openBackendMemfd(this.pid, ranges) : undefined;
+    if (fd !== undefined) this.ram = new RamFile(fd, ranges);
+    return this.ram;
   }
 
   get isRunning(): boolean {

@@ -52,6 +52,11 @@ export class SymbolTable implements SymbolLookup {
   private dataOrder: Uint32Array | undefined;
   private dataValues: BigUint64Array | undefined;
   private streamedOnce = false;
+  /**
+   * Names looked up before: a lookup scans the string table (megabytes for a vmlinux), and the
+   * kernel-awareness code asks for the same few names (init_task, runqueues) at every stop.
+   */
+  private readonly named = new Map<string, readonly ElfSymbol[]>();
 
   private constructor(
     private loaded: Tables | undefined,
@@ -110,6 +115,16 @@ export class SymbolTable implements SymbolLookup {
   /** Every symbol with this name, functions first (a static function may exist in several units). */
   lookup(name: string): ElfSymbol[] {
     if (!name) return [];
+    const known = this.named.get(name);
+    if (known) return [...known];
+    const found = this.search(name);
+    // Bounded: a user's expressions could otherwise grow it without end.
+    if (this.named.size >= 8192) this.named.clear();
+    this.named.set(name, found);
+    return [...found];
+  }
+
+  private search(name: string): ElfSymbol[] {
     const name0 = Buffer.from(name + '\0', 'latin1');
     const file = this.file;
     // Only the first: once a second name is asked for, more will be, and a search of the

@@ -57,6 +57,8 @@ describe('attach to a running QEMU gdbstub', function () {
     const initialized = s.dc.waitForEvent('initialized');
     await s.dc.attachRequest({ target: `127.0.0.1:${port}`, vmlinux: g.vmlinux, rspLog: artifact(this, 'rsp.log') } as never);
     await initialized;
+    // A QEMU with anonymous RAM: read through the gdbstub, and the user is told how to do better.
+    assert.ok(s.output.some((o) => o.includes('Guest memory is read through the gdbstub. Start QEMU with -object memory-backend-memfd')), s.output.join(''));
     const changed: DebugProtocol.Breakpoint[] = [];
     s.dc.on('breakpoint', (e: DebugProtocol.BreakpointEvent) => changed.push(e.body.breakpoint));
     const bps = (await s.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'kernel_clone' }] })).body.breakpoints;

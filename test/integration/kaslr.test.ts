@@ -82,6 +82,8 @@ for (const arch of ARCHES) {
         const initialized = s.dc.waitForEvent('initialized');
         await s.dc.attachRequest({ target: own.gdbSocket, vmlinux: guest.vmlinux, arch, rspLog: artifact(this, 'rsp.log') } as DebugProtocol.AttachRequestArguments);
         await initialized;
+        // Its RAM is a memfd (startOwnGuest): found behind the gdbstub's socket and read directly.
+        assert.ok(s.output.some((o) => o.includes("Guest memory is read directly from QEMU's RAM")), s.output.join(''));
         // riscv64 before 6.6 cannot move: nothing to find.
         if (arch === 'riscv64') assert.ok(s.output.some((o) => o.includes('KASLR: this kernel cannot move')), s.output.join(''));
         offset = arch === 'riscv64' ? 0n : offsetFromLog(s.output);

@@ -16,7 +16,8 @@ describe('rsp packets against QEMU 7.2', function () {
 
   before(async function () {
     const g = sampleGuest(this);
-    const cfg = resolveLaunchConfig({ kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, smp: 2, consoleLog: artifact(this, 'console.log') });
+    // At its link addresses: the breakpoints below are vmlinux's symbols as linked.
+    const cfg = resolveLaunchConfig({ kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd, smp: 2, kaslr: false, consoleLog: artifact(this, 'console.log') });
     inst = await QemuInstance.start(cfg, 'tcg');
     target = await KernelTarget.connect({ kind: 'unix', path: inst.paths.gdbSocket }, getArch('x86_64'), { log: wireLogTo(artifact(this, 'rsp.log')) });
   });

@@ -66,6 +66,11 @@ export async function startOwnGuest(guest: GuestPaths, consoleLog: string, appen
     'tcg',
     '-m',
     '512M',
+    // Guest RAM in a memfd, as the README tells users who attach: the debugger reads it directly.
+    '-object',
+    'memory-backend-memfd,id=ram0,size=512M,share=on',
+    '-machine',
+    'memory-backend=ram0',
     '-smp',
     String(smp),
     '-kernel',

@@ -66,7 +66,7 @@ describe('breakpoint conditions, hit counts and logpoints', () => {
 
 describe('stop-scoped memory cache', () => {
   const mapped = (addr: bigint): boolean => addr >= 0x10000n && addr < 0x11000n;
-  function fake(): { cache: MemoryCache; reads: Array<[bigint, number]>; batches: Array<Array<readonly [bigint, number]>> } {
+  function fake(direct?: (addr: bigint, len: number) => Promise<Buffer | undefined>): { cache: MemoryCache; reads: Array<[bigint, number]>; batches: Array<Array<readonly [bigint, number]>> } {
     const reads: Array<[bigint, number]> = [];
     const batches: Array<Array<readonly [bigint, number]>> = [];
     const bytes = (addr: bigint, len: number): Buffer => {
@@ -89,6 +89,7 @@ describe('stop-scoped memory cache', () => {
           }
         });
       },
+      direct,
     );
     return { cache, reads, batches };
   }
@@ -136,6 +137,22 @@ describe('stop-scoped memory cache', () => {
       [0x11000n, 256],
       [0x11000n, 256],
     ]);
+  });
+
+  it('takes what a direct read (guest RAM) answers without a packet, and leaves the rest to the stub', async () => {
+    // RAM answers the first page only; past it (MMIO, say) the stub is asked.
+    const direct = async (addr: bigint, len: number): Promise<Buffer | undefined> => (addr >= 0x10000n && addr + BigInt(len) <= 0x10100n ? Buffer.alloc(len, 0xab) : undefined);
+    const { cache, reads, batches } = fake(direct);
+    assert.deepEqual([...(await cache.read(0x10010n, 4))], [0xab, 0xab, 0xab, 0xab]);
+    const got = await cache.readMany([
+      [0x10020n, 8],
+      [0x10200n, 4],
+    ]);
+    assert.deepEqual(got.map((b) => b?.[0]), [0xab, 0x00]);
+    assert.deepEqual(reads, []);
+    assert.deepEqual(batches, [[[0x10200n, 256]]]);
+    assert.equal((await cache.read(0x10300n, 2))[0], 0x00);
+    assert.deepEqual(reads, [[0x10300n, 256]]);
   });
 
   it('reports the first unreadable address and remembers holes', async () => {
