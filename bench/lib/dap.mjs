@@ -199,7 +199,7 @@ export async function hostedSession({ repo, guest, dir, steps }) {
     const initialized = nextEvent(dc, 'initialized');
     const firstStop = nextEvent(dc, 'stopped');
     // VS Code doesn't wait for the launch response before configuring breakpoints.
-    const launched = dc.launchRequest({ kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd, accel: 'tcg', memory: '512M', consoleLog });
+    const launched = dc.launchRequest({ kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd, accel: 'tcg', memory: '512M', kaslr: false, consoleLog });
     // A failed launch ends the wait at once instead of at the timeout.
     await Promise.race([initialized, launched.then(() => initialized)]);
     await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'kernel_clone' }] });

@@ -45,7 +45,7 @@ const gdbSocketOf = (argv) => argv.map((a) => /id=qkd-gdb,path=([^,]+)/.exec(a)?
 
 /** The launch as F5 sends it for the sample guest under TCG, with a console log in `dir`. */
 function launchArgs(guest, dir, extra = {}) {
-  return { kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd, accel: 'tcg', memory: '512M', consoleLog: path.join(dir, 'ours-console.log'), ...extra };
+  return { kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd, accel: 'tcg', memory: '512M', kaslr: false, consoleLog: path.join(dir, 'ours-console.log'), ...extra };
 }
 
 /**

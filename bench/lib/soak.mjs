@@ -109,7 +109,7 @@ export async function soakSession({ repo, guest, dir, events = 10000, stepsPerHi
     await initialize(dc);
     const initialized = nextEvent(dc, 'initialized');
     let stopped = nextEvent(dc, 'stopped');
-    const launched = dc.launchRequest({ kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd, accel: 'tcg', memory: '512M', consoleLog });
+    const launched = dc.launchRequest({ kernel: guest.kernel, vmlinux: guest.vmlinux, initrd: guest.initrd, accel: 'tcg', memory: '512M', kaslr: false, consoleLog });
     await Promise.race([initialized, launched.then(() => initialized)]);
     await dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'kernel_clone' }] });
     await dc.configurationDoneRequest();

@@ -50,6 +50,9 @@ export interface RunHost {
   exited(why: string): void;
 }
 
+/** How long a pause's step planning waits for the client's first requests (see prepareStep). */
+const PREPARE_AFTER_PAUSE_MS = 50;
+
 export class RunControl {
   private state: 'stopped' | 'running' | 'exited' = 'stopped';
   thread = 1;
@@ -304,7 +307,33 @@ export class RunControl {
     this.lastStopReason = reason;
     await this.host.beforeStop?.(reason);
     this.host.stopped({ reason, threadId: this.thread, pc, hitBreakpointIds: isBreakpointReason(reason) ? hit : [], description });
-    void this.host.stepper?.prepare(this.thread).catch(() => undefined);
+    this.prepareStep(reason);
+  }
+
+  /** Stops reported so far: a deferred step plan is for the stop it was made at only. */
+  private stops = 0;
+
+  /**
+   * Plan the next step while the user looks at the stop. After a breakpoint or a step the
+   * next request is often another step: planned at once. After a pause (or an exception) the
+   * user looks around first (the stack, variables, the Kernel Tasks view, the kernel log):
+   * planning, which parses the stopped line's DWARF and decodes it, then waits until the
+   * client's first requests are answered rather than competing with them for the one thread.
+   */
+  private prepareStep(reason: StopReason): void {
+    const stepper = this.host.stepper;
+    if (!stepper) return;
+    const stop = ++this.stops;
+    const tid = this.thread;
+    if (reason !== 'pause' && reason !== 'exception') {
+      void stepper.prepare(tid).catch(() => undefined);
+      return;
+    }
+    setTimeout(() => {
+      void this.serialize(async () => {
+        if (stop === this.stops && this.state === 'stopped') await stepper.prepare(tid);
+      }).catch(() => undefined);
+    }, PREPARE_AFTER_PAUSE_MS);
   }
 
   /** Go on after a breakpoint that decided not to stop, without the client seeing a stop. */

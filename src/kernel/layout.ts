@@ -66,7 +66,17 @@ export class StructLayout {
     return this.field(path).offset;
   }
 
+  /** Paths found before: the readers ask for the same members at every stop. */
+  private readonly found = new Map<string, Field | undefined>();
+
   private find(path: string): Field | undefined {
+    if (this.found.has(path)) return this.found.get(path);
+    const f = this.walk(path);
+    this.found.set(path, f);
+    return f;
+  }
+
+  private walk(path: string): Field | undefined {
     let cur: Field = { offset: 0, type: this.type };
     for (const part of path.split('.')) {
       const m = /^(\w+)(?:\[(\d+)\])?$/.exec(part);

@@ -97,6 +97,12 @@ describe('faults against a real QEMU', function () {
   });
 
   const killed = /QEMU exited \(killed by SIGKILL\)/;
+  /**
+   * Guest RAM in a backend of the user's own (anonymous memory), so memory is read through the
+   * gdbstub only: the faults below are the stub's. With the launch's memfd those reads come
+   * from RAM and succeed, QEMU stopped or not (guestram.test.ts checks that path).
+   */
+  const stubOnly = { qemuArgs: ['-object', 'memory-backend-ram,id=qkd-test-ram,size=512M', '-machine', 'memory-backend=qkd-test-ram'] };
 
   it('QEMU killed in the middle of a continue (a breakpoint update waiting on the running guest)', async function () {
     l = await launchInline(this, mods, g, 'entry');
@@ -121,7 +127,7 @@ describe('faults against a real QEMU', function () {
   });
 
   it('QEMU killed in the middle of a 1 MiB readMemory', async function () {
-    l = await launchInline(this, mods, g, 'entry');
+    l = await launchInline(this, mods, g, 'entry', stubOnly);
     const pending = [l.dc.send('readMemory', { memoryReference: 'phys:0x1000000', count: 1 << 20 })];
     await new Promise((r) => setTimeout(r, 15));
     const faultAt = Date.now();
@@ -143,7 +149,7 @@ describe('faults against a real QEMU', function () {
   });
 
   it('a silent gdbstub (QEMU SIGSTOPped) while stopped and while running; a restart and a closed console socket; then SIGKILL', async function () {
-    l = await launchInline(this, mods, g, ['kernel_clone']);
+    l = await launchInline(this, mods, g, ['kernel_clone'], stubOnly);
     const { dc, pid } = l;
     const tid = l.stop.body.threadId ?? 1;
     // Stopped: requests that need the stub fail in time and say why; the session goes on.
