@@ -11,6 +11,15 @@
  *   qkd_sample_ctl add 5             qkd_sample_ioctl -> qkd_sample_do_cmd(ADD, 5, "ioctl")
  *   cat /dev/qkd_sample              qkd_sample_read: counters and the items, as text
  *
+ * Failures on demand, for the debugger's exception filters and the kernel-log tools (run them
+ * from a child shell: an Oops kills the task that wrote):
+ *
+ *   echo fault warn > /dev/qkd_sample    WARN_ON(): a warning, and the write goes on
+ *   echo fault bug > /dev/qkd_sample     BUG(): "kernel BUG at", an Oops
+ *   echo fault null > /dev/qkd_sample    a NULL pointer dereference, an Oops
+ *   echo fault oob > /dev/qkd_sample     a heap write past a kmalloc'd buffer (KASAN kernels only)
+ *   echo fault panic > /dev/qkd_sample   panic()
+ *
  * A timer bumps qkd_sample_ticks every second while the module is loaded.
  *
  * The "qkd-test:" comments mark lines the debugger's tests put breakpoints on (they find
@@ -138,9 +147,83 @@ static noinline long qkd_sample_do_cmd(unsigned int cmd, int arg, const char *or
 	return ret;
 }
 
-/* "add N [tag]", a bare number (add it), "count" or "reset". */
+/*
+ * The failures `echo fault KIND` asks for, each in its own function so a report names it.
+ * Their arguments come through `qkd_sample_fault_arg` (volatile) so GCC neither proves the
+ * faults away nor clones the functions for a constant (a `.constprop.0` in every report).
+ * WARN_ON() and "kernel BUG at" need CONFIG_BUG (and DEBUG_BUGVERBOSE for the file:line);
+ * without it BUG() is a bare invalid-opcode Oops and WARN_ON() prints nothing.
+ */
+struct qkd_sample_victim {
+	int value;
+	char tag[QKD_SAMPLE_TAG_LEN];
+};
+
+static struct {
+	struct qkd_sample_victim *victim;
+	int why;
+} volatile qkd_sample_fault_arg = { NULL, 1 };
+
+static noinline int qkd_sample_fault_null(struct qkd_sample_victim *victim)
+{
+	struct qkd_sample_victim *volatile p = victim;
+
+	return p->value; /* qkd-test: fault-null */
+}
+
+static noinline void qkd_sample_fault_bug(int why)
+{
+	if (why > 0)
+		BUG(); /* qkd-test: fault-bug */
+}
+
+static noinline int qkd_sample_fault_warn(int why)
+{
+	return WARN_ON(why > 0); /* qkd-test: fault-warn */
+}
+
+static noinline long qkd_sample_fault_oob(void)
+{
+	if (!IS_ENABLED(CONFIG_KASAN))
+		return -EOPNOTSUPP;
+	{
+		char *volatile buf = kmalloc(QKD_SAMPLE_TAG_LEN, GFP_KERNEL);
+
+		if (!buf)
+			return -ENOMEM;
+		buf[QKD_SAMPLE_TAG_LEN] = 'x'; /* qkd-test: fault-oob */
+		kfree(buf);
+	}
+	return 0;
+}
+
+static noinline void qkd_sample_fault_panic(const char *kind)
+{
+	panic("qkd_sample: panic on request (fault %s)", kind); /* qkd-test: fault-panic */
+}
+
+static long qkd_sample_fault(const char *kind)
+{
+	pr_info("fault %s on request\n", kind);
+	if (!strcmp(kind, "null"))
+		return qkd_sample_fault_null(qkd_sample_fault_arg.victim);
+	if (!strcmp(kind, "bug")) {
+		qkd_sample_fault_bug(qkd_sample_fault_arg.why);
+		return 0;
+	}
+	if (!strcmp(kind, "warn"))
+		return qkd_sample_fault_warn(qkd_sample_fault_arg.why) ? 0 : -EINVAL;
+	if (!strcmp(kind, "oob"))
+		return qkd_sample_fault_oob();
+	if (!strcmp(kind, "panic"))
+		qkd_sample_fault_panic(kind);
+	return -EINVAL;
+}
+
+/* "add N [tag]", a bare number (add it), "count", "reset" or "fault KIND". */
 static long qkd_sample_run_line(char *line)
 {
+	char kind[8];
 	char tag[QKD_SAMPLE_TAG_LEN] = "write";
 	char *cmd = strim(line);
 	int value;
@@ -153,6 +236,8 @@ static long qkd_sample_run_line(char *line)
 		return qkd_sample_do_cmd(QKD_SAMPLE_IOC_COUNT, 0, tag);
 	if (!strcmp(cmd, "reset"))
 		return qkd_sample_do_cmd(QKD_SAMPLE_IOC_RESET, 0, tag);
+	if (sscanf(cmd, "fault %7s", kind) == 1)
+		return qkd_sample_fault(kind);
 	return -EINVAL;
 }
 
