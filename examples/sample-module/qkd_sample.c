@@ -17,7 +17,8 @@
  *   echo fault warn > /dev/qkd_sample    WARN_ON(): a warning, and the write goes on
  *   echo fault bug > /dev/qkd_sample     BUG(): "kernel BUG at", an Oops
  *   echo fault null > /dev/qkd_sample    a NULL pointer dereference, an Oops
- *   echo fault oob > /dev/qkd_sample     a heap write past a kmalloc'd buffer (KASAN kernels only)
+ *   echo fault oob > /dev/qkd_sample     a heap write past a kmalloc'd buffer (KFENCE or KASAN)
+ *   echo fault ubsan > /dev/qkd_sample   an array index out of bounds (UBSAN), and the write goes on
  *   echo fault panic > /dev/qkd_sample   panic()
  *
  * A timer bumps qkd_sample_ticks every second while the module is loaded.
@@ -29,7 +30,9 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/delay.h>
 #include <linux/init.h>
+#include <linux/kfence.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/miscdevice.h>
@@ -46,6 +49,9 @@
 #define QKD_SAMPLE_TAG_LEN 16
 /* Longest command line write accepts, e.g. "add -2147483648 some-tag". */
 #define QKD_SAMPLE_LINE_MAX 64
+/* A multiple of every arch's kmalloc alignment, so a KFENCE object can end on a page boundary. */
+#define QKD_SAMPLE_OOB_LEN 128
+#define QKD_SAMPLE_OOB_TRIES 5000
 
 static int start_value = 42;
 module_param(start_value, int, 0444);
@@ -164,11 +170,16 @@ static struct {
 	int why;
 } volatile qkd_sample_fault_arg = { NULL, 1 };
 
+/* Where a faulting load's value goes: a statement of its own keeps the load on its line (GCC gives a returned load the closing brace's line on arm64). */
+static volatile int qkd_sample_sink;
+
 static noinline int qkd_sample_fault_null(struct qkd_sample_victim *victim)
 {
 	struct qkd_sample_victim *volatile p = victim;
+	int value = p->value; /* qkd-test: fault-null */
 
-	return p->value; /* qkd-test: fault-null */
+	qkd_sample_sink = value;
+	return value;
 }
 
 static noinline void qkd_sample_fault_bug(int why)
@@ -182,19 +193,47 @@ static noinline int qkd_sample_fault_warn(int why)
 	return WARN_ON(why > 0); /* qkd-test: fault-warn */
 }
 
+/*
+ * A heap write one byte past a kmalloc'd buffer. KASAN catches any such write; KFENCE only
+ * one allocation in a while (kfence.sample_interval, 100 ms by default), placed at either end
+ * of a page between guard pages: allocate until one ends right where a guard page begins,
+ * so the write faults at once and KFENCE reports it at this line.
+ */
 static noinline long qkd_sample_fault_oob(void)
 {
-	if (!IS_ENABLED(CONFIG_KASAN))
-		return -EOPNOTSUPP;
-	{
-		char *volatile buf = kmalloc(QKD_SAMPLE_TAG_LEN, GFP_KERNEL);
+	char *volatile buf = NULL;
+	int tries;
 
+	if (!IS_ENABLED(CONFIG_KASAN) && !IS_ENABLED(CONFIG_KFENCE))
+		return -EOPNOTSUPP;
+	for (tries = 0; tries < QKD_SAMPLE_OOB_TRIES; tries++) {
+		buf = kmalloc(QKD_SAMPLE_OOB_LEN, GFP_KERNEL);
 		if (!buf)
 			return -ENOMEM;
-		buf[QKD_SAMPLE_TAG_LEN] = 'x'; /* qkd-test: fault-oob */
+		if (IS_ENABLED(CONFIG_KASAN) ||
+		    (is_kfence_address(buf) && offset_in_page(buf + QKD_SAMPLE_OOB_LEN) == 0))
+			break;
 		kfree(buf);
+		buf = NULL;
+		msleep(1);
 	}
+	if (!buf)
+		return -EAGAIN;
+	buf[QKD_SAMPLE_OOB_LEN] = 'x'; /* qkd-test: fault-oob */
+	kfree(buf);
 	return 0;
+}
+
+/* Reads one element past a fixed-size array: UBSAN's bounds check (this file opts in, see Kbuild). */
+static int qkd_sample_slots[4];
+
+static noinline int qkd_sample_fault_ubsan(int why)
+{
+	int i = ARRAY_SIZE(qkd_sample_slots) - 1 + why;
+	int value = qkd_sample_slots[i]; /* qkd-test: fault-ubsan */
+
+	qkd_sample_sink = value;
+	return value;
 }
 
 static noinline void qkd_sample_fault_panic(const char *kind)
@@ -215,6 +254,8 @@ static long qkd_sample_fault(const char *kind)
 		return qkd_sample_fault_warn(qkd_sample_fault_arg.why) ? 0 : -EINVAL;
 	if (!strcmp(kind, "oob"))
 		return qkd_sample_fault_oob();
+	if (!strcmp(kind, "ubsan"))
+		return qkd_sample_fault_ubsan(qkd_sample_fault_arg.why);
 	if (!strcmp(kind, "panic"))
 		qkd_sample_fault_panic(kind);
 	return -EINVAL;

@@ -29,6 +29,7 @@ import { Feedback } from './feedback';
 import { HeldResponse, inOneWrite } from './heldresponse';
 import { commandLine, restartGuest } from './guestcontrol';
 import { kernelRequests } from './kernelrequests';
+import { capabilities, exceptionInfo, setExceptionFilters } from './exceptions';
 import { TaskThreads } from './taskthreads';
 import { StopHandles } from './handles';
 import { FrameRef, stackFrames } from './stack';
@@ -103,7 +104,8 @@ export class QemuKernelSession extends DebugSession {
       configurationDone: () => this.configurationDone(),
       setFunctionBreakpoints: (a: DebugProtocol.SetFunctionBreakpointsArguments) => this.setFunctionBreakpoints(a),
       setBreakpoints: (a: DebugProtocol.SetBreakpointsArguments) => this.setBreakpoints(a),
-      setExceptionBreakpoints: async () => ({}),
+      setExceptionBreakpoints: async (a: DebugProtocol.SetExceptionBreakpointsArguments) => setExceptionFilters((await this.ready()).debugger, a, (m) => this.log(m)),
+      exceptionInfo: async (a: DebugProtocol.ExceptionInfoArguments) => exceptionInfo(this.need().debugger, a),
       threads: () => this.threads(),
       modules: async (a: DebugProtocol.ModulesArguments) => modulesBody(this.need().debugger, a),
       stackTrace: (a: DebugProtocol.StackTraceArguments) => this.stackTrace(a),
@@ -186,28 +188,7 @@ export class QemuKernelSession extends DebugSession {
 
   private async initialize(args: DebugProtocol.InitializeRequestArguments): Promise<DebugProtocol.Capabilities> {
     this.clientCaps = args;
-    return {
-      supportsConfigurationDoneRequest: true,
-      supportsFunctionBreakpoints: true,
-      supportsTerminateRequest: true,
-      supportTerminateDebuggee: true,
-      supportsReadMemoryRequest: true,
-      supportsConditionalBreakpoints: true,
-      supportsHitConditionalBreakpoints: true,
-      supportsLogPoints: true,
-      supportsEvaluateForHovers: true,
-      supportsSetExpression: true,
-      supportsDataBreakpoints: true,
-      supportsClipboardContext: true,
-      supportsValueFormattingOptions: true,
-      supportsSteppingGranularity: true,
-      supportsInstructionBreakpoints: true,
-      supportsDisassembleRequest: true,
-      supportsWriteMemoryRequest: true,
-      supportsSetVariable: true,
-      supportsRestartRequest: false,
-      supportsModulesRequest: true,
-    };
+    return capabilities();
   }
 
   private progress(message: string): void {

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import type { Debugger } from '../engine/debugger';
+import { isReturnAddress } from '../engine/unwind';
 import type { SourceInfo } from '../engine/sourceinfo';
 import type { SymbolLookup } from '../symbols/symtab';
 import type { StopHandles } from './handles';
@@ -43,7 +44,7 @@ export async function stackFrames(
     const pc = physical[i].pc;
     // After a watchpoint the PC is past the instruction that wrote: show the line that wrote.
     const afterWrite = i === 0 && dbg.lastStopReason === 'data breakpoint';
-    const described = source ? source.describe(pc, i > 0 || afterWrite, i === 0 ? dbg.functionBreakpointsAt(pc) : undefined) : [{ name: symbols?.describe(pc) ?? `0x${pc.toString(16)}`, inlined: false }];
+    const described = source ? source.describe(pc, isReturnAddress(physical, i) || afterWrite, i === 0 ? dbg.functionBreakpointsAt(pc) : undefined) : [{ name: symbols?.describe(pc) ?? `0x${pc.toString(16)}`, inlined: false }];
     for (let depth = 0; depth < described.length; depth++) {
       const d = described[depth];
       const id = handles.create({ tid, pc, physical: i, inlineDepth: depth });
@@ -66,6 +67,12 @@ export async function stackFrames(
         frame.presentationHint = 'subtle';
       }
       if (d.inlined) frame.name = `${d.name} [inlined]`;
+      if (depth === 0 && physical[i].label) all.push({ id: handles.create({ tid, pc, physical: i, inlineDepth: 0 }), name: physical[i].label as string, line: 0, column: 0, presentationHint: 'label' });
+      // The reporting path stays reachable but dimmed, so the editor focuses the failure itself.
+      if (physical[i].reporting) {
+        frame.presentationHint = 'subtle';
+        if (frame.source) frame.source.presentationHint = 'deemphasize';
+      }
       all.push(frame);
     }
   }

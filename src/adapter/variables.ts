@@ -15,6 +15,7 @@ import { strip, typeName } from '../symbols/dwarf/types';
 import { errors } from '../util/errors';
 import type { StopHandles } from './handles';
 import { registerVariables } from './registers';
+import { isLiveFrame } from '../engine/unwind';
 
 export type VarRef =
   | { kind: 'registers'; frame: FrameSelector }
@@ -94,7 +95,7 @@ export class VariablesView {
     const sel = ref.frame;
     const env = this.env(sel, { hex: args.format?.hex });
     if (ref.kind === 'registers') {
-      if (sel.physical === 0) return registerVariables(await this.dbg.target.readRegisters(sel.tid));
+      if (isLiveFrame(await this.dbg.stack(sel.tid), sel.physical)) return registerVariables(await this.dbg.target.readRegisters(sel.tid));
       // A caller frame's registers are what the unwinder recovered (callee-saved ones, sp, pc).
       const frame = await this.insp.frame(sel);
       const names = this.dbg.target.arch.dwarfRegisters;

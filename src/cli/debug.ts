@@ -12,6 +12,8 @@ import { InProcessDap } from './dap';
 import { launchConfigFrom, say } from './launchargs';
 import { LAUNCH_OPTIONS } from './options';
 import { collectStop, formatStop } from './stopreport';
+import { FAULT_FILTERS } from '../engine/faults';
+import { errors } from '../util/errors';
 
 /** The Modules list as lsmod prints it (name, size, users), with its address range and where its symbols came from. */
 function lsmodText(modules: KernelModule[]): string[] {
@@ -22,10 +24,22 @@ function lsmodText(modules: KernelModule[]): string[] {
   return [head, ...rows].map((r) => r.map((c, i) => (i === 1 ? c.padStart(w[i]) : i < 4 ? c.padEnd(w[i]) : c)).join('  '));
 }
 
+/** --catch: the exception filters, comma-separated; "none" for none. The editor's defaults otherwise. */
+function catchFilters(text: string | undefined): string[] {
+  if (text === undefined) return FAULT_FILTERS.filter((f) => f.default).map((f) => f.id);
+  if (text.trim() === 'none') return [];
+  const ids = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = ids.filter((id) => !FAULT_FILTERS.some((f) => f.id === id));
+  if (bad.length) throw errors.unsupported(`--catch: unknown filter ${bad.map((b) => `"${b}"`).join(', ')}; the filters are ${FAULT_FILTERS.map((f) => f.id).join(', ')}, or none`);
+  return ids;
+}
+
 export async function debugCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...LAUNCH_OPTIONS, break: { type: 'string', multiple: true }, timeout: { type: 'string' }, lsmod: { type: 'boolean' }, dmesg: { type: 'boolean' }, ps: { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { ...LAUNCH_OPTIONS, break: { type: 'string', multiple: true }, catch: { type: 'string' }, timeout: { type: 'string' }, lsmod: { type: 'boolean' }, dmesg: { type: 'boolean' }, ps: { type: 'boolean' } } });
   const breaks = values.break?.length ? values.break : ['kernel_clone'];
   const timeoutMs = Number(values.timeout ?? 300) * 1000;
+  // Checked before anything boots: a typo should not cost a boot.
+  const filters = catchFilters(values.catch);
   const cfg = await launchConfigFrom(values);
 
   const dap = new InProcessDap();
@@ -40,6 +54,8 @@ export async function debugCommand(args: string[]): Promise<number> {
     await initialized;
     const bps = await dap.request<DebugProtocol.SetFunctionBreakpointsResponse['body']>('setFunctionBreakpoints', { breakpoints: breaks.map((name) => ({ name })) });
     bps.breakpoints.forEach((b, i) => say(`breakpoint ${breaks[i]}: ${b.verified ? `at ${b.instructionReference}` : b.message?.startsWith('pending:') ? b.message : `not set: ${b.message}`}`));
+    const caught = await dap.request<DebugProtocol.SetExceptionBreakpointsResponse['body']>('setExceptionBreakpoints', { filters });
+    (caught?.breakpoints ?? []).forEach((b, i) => say(b.verified ? `stops on: ${filters[i]}` : `cannot stop on ${filters[i]}: ${b.message}`));
     // A pending breakpoint (in a module not loaded yet) can still be hit once the module loads.
     if (!bps.breakpoints.some((b) => b.verified || b.message?.startsWith('pending:'))) throw new Error('no breakpoint could be set, so the guest would never stop');
     const stopped = Promise.race([

@@ -15,13 +15,15 @@ commands:
   guest build [--arch ARCH] [--json]     build (or reuse from the cache) the sample guest;
                                           ARCH is x86_64 (default), aarch64 or riscv64
   boot [launch options]                   boot a kernel, console on this terminal (Ctrl-A x quits)
-  debug [--break FUNC]... [--lsmod] [--ps] [--dmesg] [launch options] [--json]
+  debug [--break FUNC]... [--catch FILTERS] [--lsmod] [--ps] [--dmesg] [launch options] [--json]
                                           boot under the debugger, stop at FUNC (default kernel_clone;
                                           a module's function waits until the module loads), print
                                           where it stopped and the registers (--lsmod: and the loaded
                                           modules with their symbol files; --ps: and the kernel's tasks;
                                           --dmesg: and the kernel log read from guest memory), then end
-                                          the guest
+                                          the guest; a panic, Oops, BUG or sanitizer report stops it
+                                          too, at the faulting line (--catch: a comma-separated list of
+                                          panic, oops, bug, warn, sanitizer, lockup, or none)
   where --vmlinux FILE [--source DIR] [--inlined] [--json] LOCATION...
                                           resolve breakpoint locations (FUNC or FILE:LINE) offline, like
                                           gdb's 'info line', with no guest; --inlined adds inlined

@@ -21,6 +21,16 @@ export interface ReportFrame {
   line?: number;
   inlined: boolean;
   args: ReportArg[];
+  /** The label of the section this frame starts (an exception stop's reporting path). */
+  section?: string;
+}
+
+/** What a stop on a kernel failure report says (exceptionInfo). */
+export interface ReportException {
+  filter: string;
+  message: string;
+  /** CPU, PID, comm, taint; the faulting PC and Code:, one per line. */
+  details: string;
 }
 
 export interface StopReport {
@@ -36,6 +46,7 @@ export interface StopReport {
   seconds: number;
   frames: ReportFrame[];
   registers: Record<string, string>;
+  exception?: ReportException;
 }
 
 /** gdb shortens long argument values in frame lines; a backtrace stays one line per frame. */
@@ -73,19 +84,29 @@ export async function collectStop(
   const thread = stop.threadId ?? 1;
   const st = await dap.request<DebugProtocol.StackTraceResponse['body']>('stackTrace', { threadId: thread, levels });
   const frames: ReportFrame[] = [];
-  for (const [level, f] of st.stackFrames.entries()) {
+  let section: string | undefined;
+  const all = st.stackFrames;
+  for (const [i, f] of all.entries()) {
+    // A label frame names the section the frames after it form; it is no frame of its own.
+    if (f.presentationHint === 'label') {
+      section = f.name;
+      continue;
+    }
+    const level = frames.length;
     frames.push({
       level,
+      ...(section ? { section } : {}),
       function: f.name,
       pc: f.instructionPointerReference,
       file: f.source?.path,
       line: f.source?.path ? f.line : undefined,
       // An inlined frame shares its PC with the frame that holds it; gdb prints no address for it.
-      inlined: level + 1 < st.stackFrames.length && st.stackFrames[level + 1].instructionPointerReference === f.instructionPointerReference,
+      inlined: i + 1 < all.length && all[i + 1].presentationHint !== 'label' && all[i + 1].instructionPointerReference === f.instructionPointerReference,
       args: await frameArgs(dap, f.id),
     });
+    section = undefined;
   }
-  const top = st.stackFrames[0];
+  const top = all.find((f) => f.presentationHint !== 'label');
   let registers: Record<string, string> = {};
   if (top) {
     const scopes = await dap.request<DebugProtocol.ScopesResponse['body']>('scopes', { frameId: top.id });
@@ -94,6 +115,11 @@ export async function collectStop(
       const vars = await dap.request<DebugProtocol.VariablesResponse['body']>('variables', { variablesReference: reg.variablesReference });
       registers = Object.fromEntries(vars.variables.map((v) => [v.name, v.value]));
     }
+  }
+  let exception: ReportException | undefined;
+  if (stop.reason === 'exception') {
+    const info = await dap.request<DebugProtocol.ExceptionInfoResponse['body']>('exceptionInfo', { threadId: thread }).catch(() => undefined);
+    if (info) exception = { filter: info.exceptionId, message: info.description ?? '', details: info.details?.stackTrace ?? '' };
   }
   const hit = stop.hitBreakpointIds?.[0];
   const index = hit !== undefined ? breakpointIds.indexOf(hit) : -1;
@@ -109,6 +135,7 @@ export async function collectStop(
     seconds,
     frames,
     registers,
+    ...(exception ? { exception } : {}),
   };
 }
 
@@ -129,12 +156,16 @@ const NOT_GENERAL = /^(st\d|f(ctrl|stat|tag|iseg|ioff|oseg|ooff|op)$|[xyz]mm|k\d
 
 export function formatStop(r: StopReport): string {
   const out: string[] = [];
-  const head = r.breakpoint !== undefined ? `Breakpoint ${r.breakpoint}, ` : r.reason === 'breakpoint' ? '' : `Stopped (${r.reason}): `;
+  const head = r.breakpoint !== undefined ? `Breakpoint ${r.breakpoint}, ` : r.reason === 'breakpoint' || r.exception ? '' : `Stopped (${r.reason}): `;
+  if (r.exception) out.push(`Kernel failure (${r.exception.filter}): ${r.exception.message}`, ...r.exception.details.split('\n').filter(Boolean).map((l) => `  ${l}`), '');
   const top = r.frames[0];
   out.push(`${head}${top ? frameText(top, false) : `${r.function}`}`);
   if (r.line !== undefined) out.push(r.sourceLine !== undefined ? `${r.line}\t${r.sourceLine}` : `${r.line}\tin ${r.file}`);
   out.push(`(CPU ${r.thread - 1}, ${r.seconds.toFixed(2)} s after launch)`, '');
-  for (const f of r.frames) out.push(`#${String(f.level).padEnd(2)} ${frameText(f, f.level > 0 && !f.inlined)}`);
+  for (const f of r.frames) {
+    if (f.section) out.push(`--- ${f.section} ---`);
+    out.push(`#${String(f.level).padEnd(2)} ${frameText(f, f.level > 0 && !f.inlined)}`);
+  }
   out.push('');
   const general = Object.entries(r.registers).filter(([n]) => !NOT_GENERAL.test(n));
   for (const [name, value] of general) {

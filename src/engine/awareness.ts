@@ -10,6 +10,7 @@ import { gnuBuildId } from '../kernel/modules';
 import { readKernelLog, type LogRecord } from '../kernel/printk';
 import { errors } from '../util/errors';
 import { kernelAccess } from './kaccess';
+import { FaultCatcher, type FaultHost } from './faults';
 import { KernelBase } from './kernelbase';
 import { isTaskThread, KernelTasks } from './ktasks';
 import { KernelView } from './kview';
@@ -28,6 +29,8 @@ export type AwarenessDeps = Omit<ModuleHostDeps, 'source'> & {
   source: SourceInfo | undefined;
   host: BreakpointHost;
   forgetStop(): void;
+  /** What the exception filters need of the engine: conditions and unwinding from a trap's registers. */
+  faults: Pick<FaultHost, 'condition' | 'unwind'>;
 };
 
 export class KernelAwareness {
@@ -42,8 +45,27 @@ export class KernelAwareness {
       this.view = new KernelView(d.target, (name) => source.images.kernel.symbols.lookup(name).find((s) => s.value !== 0n)?.value);
       const view = this.view;
       d.target.kernelFallback = (tid, addr, length) => view.read(tid, addr, length);
+      this.faults = new FaultCatcher({
+        ...d.faults,
+        target: d.target,
+        images: source.images,
+        bps: d.bps,
+        newId: d.newId,
+        access: () => kernelAccess(d.target, source.images, d.program, d.thread),
+        tasks: () => this.tasks,
+        kernelLog: () => this.kernelLog(),
+        modules: async () => {
+          await this.tracker?.refresh();
+          return this.tracker?.modules() ?? [];
+        },
+        warn: (m) => d.host.warn(m),
+        forgetStop: d.forgetStop,
+      });
     }
   }
+
+  /** The exception filters (panic, Oops, BUG, WARN, sanitizers, lockups); undefined without vmlinux's DWARF. */
+  readonly faults: FaultCatcher | undefined;
 
   /** Page-table walks, and kernel memory seen past PTI/KPTI. */
   readonly view: KernelView | undefined;
@@ -83,6 +105,7 @@ export class KernelAwareness {
   /** The guest ran: what was read of tasks and CPUs is stale. */
   forget(): void {
     this.tasksInstance?.forget();
+    this.faults?.forget();
   }
 
   /** Follow module loads and unloads (and load what is loaded). Call with the guest stopped. */
@@ -115,12 +138,15 @@ export class KernelAwareness {
         images: source.images,
         host: d.host,
         placed: () => [...d.functions.all(), ...d.lines.all()],
-        tracker: () => this.tracker,
         placePending: async () => {
           await d.functions.imageAdded(source);
           await d.lines.imageAdded(source);
         },
         forget: d.forgetStop,
+        rebased: async (to) => {
+          await this.tracker?.rebase(to);
+          await this.faults?.rebase(to);
+        },
         log: (m) => d.events.emit('log', m),
         bootImage,
       },
@@ -178,7 +204,8 @@ export class KernelAwareness {
   async userHits(ids: number[], tid: number): Promise<number[]> {
     const mine = this.base ? await this.base.takeEarly(ids, tid) : ids;
     if (!mine.length) return mine;
-    const user = this.tracker ? await this.tracker.takeHooks(mine, tid) : mine;
+    const hooked = this.tracker ? await this.tracker.takeHooks(mine, tid) : mine;
+    const user = this.faults ? await this.faults.take(hooked, tid) : hooked;
     const base = this.base;
     if (!base || base.isKnown || !user.length) return user;
     await base.atStop(tid);
@@ -201,6 +228,7 @@ export class KernelAwareness {
 
   async removeAll(): Promise<void> {
     await this.tracker?.removeAll();
+    await this.faults?.removeAll();
   }
 }
 

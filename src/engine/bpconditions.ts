@@ -91,6 +91,31 @@ export class BreakpointBehaviour {
   }
 }
 
+/** The conditions, hit counts and log messages of breakpoints, by id (plain breakpoints have none). */
+export class Behaviours {
+  private readonly byId = new Map<number, BreakpointBehaviour>();
+
+  get(id: number): BreakpointBehaviour | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Attach a condition, hit count or log message to a breakpoint; a bad one leaves it unverified with the reason, on the gutter. */
+  attach<R extends { id: number; verified: boolean; message?: string }>(result: R, opts: BreakpointOptions): R {
+    const prev = this.byId.get(result.id);
+    if (prev?.same(opts)) return result;
+    let b: BreakpointBehaviour;
+    try {
+      b = new BreakpointBehaviour(opts);
+    } catch (e) {
+      this.byId.set(result.id, new BreakpointBehaviour({ condition: '0' }));
+      return { ...result, verified: false, message: (e as Error).message };
+    }
+    if (b.plain) this.byId.delete(result.id);
+    else this.byId.set(result.id, b);
+    return result;
+  }
+}
+
 export interface HitHost {
   /** True when the C expression is non-zero in the stopped frame. */
   test(expr: string): Promise<boolean>;

@@ -9,7 +9,8 @@ import * as P from '../rsp/packets';
 import type { StopReply } from '../rsp/stop';
 import type { SymbolLookup } from '../symbols/symtab';
 import { BreakpointTable } from './breakpoints';
-import { BreakpointBehaviour, decide, expressionHost, type BreakpointOptions } from './bpconditions';
+import { Behaviours, BreakpointBehaviour, decide, expressionHost } from './bpconditions';
+import type { FaultFilterResult, FaultFilterSetting } from './faults';
 import type { BreakpointHost, BreakpointResult, FunctionBreakpointRequest, SourceBreakpointRequest } from './bptypes';
 import { FunctionBreakpoints } from './functionbps';
 import { Inspector } from './inspect';
@@ -34,7 +35,7 @@ export class Debugger extends EventEmitter {
   private nextId = 1;
   private readonly bps: BreakpointTable;
   /** Conditions, hit counts and log messages by breakpoint id (plain breakpoints have none). */
-  private readonly behaviours = new Map<number, BreakpointBehaviour>();
+  private readonly behaviours = new Behaviours();
   private readonly watches: WatchTable;
   private readonly functions: FunctionBreakpoints;
   private readonly lines: SourceBreakpoints;
@@ -87,7 +88,7 @@ export class Debugger extends EventEmitter {
       },
       beforeStop: (reason) => this.kernel.atStop(reason, this.run.thread),
       hiddenStop: (stop, tid) => this.kernel.base?.takeHidden(stop, tid) ?? Promise.resolve(false),
-      stopped: (e) => this.emit('stopped', e),
+      stopped: (e) => this.emit('stopped', this.kernel.faults?.decorate(e) ?? e),
       running: () => this.emit('running'),
       exited: (why) => this.emit('exited', why),
     });
@@ -95,7 +96,7 @@ export class Debugger extends EventEmitter {
     const host: BreakpointHost = {
       bps: this.bps,
       newId: () => this.nextId++,
-      withOptions: (r, o) => this.withOptions(r, o),
+      withOptions: (r, o) => this.behaviours.attach(r, o),
       stoppedTurn: (fn) => this.stoppedTurn(fn),
       get isExited() {
         return run.isExited;
@@ -109,7 +110,8 @@ export class Debugger extends EventEmitter {
     this.functions = new FunctionBreakpoints(host, symbols, source);
     this.lines = new SourceBreakpoints(host, source);
     this.instructionBps = new InstructionBreakpoints(host);
-    this.kernel = new KernelAwareness({ target, source, bps: this.bps, host, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++, thread: () => this.run.thread, forgetStop: () => this.forgetStop() });
+    const faults = { condition: (c: string, tid: number) => this.holds(c, tid), unwind: (r: Map<number, bigint>) => this.unwinder.unwind(r, 64) };
+    this.kernel = new KernelAwareness({ target, source, bps: this.bps, host, functions: this.functions, lines: this.lines, events: this, program: () => this.inspector.program, newId: () => this.nextId++, thread: () => this.run.thread, forgetStop: () => this.forgetStop(), faults });
     target.rsp.on('unsolicited-stop', (s: StopReply) => this.run.onUnsolicitedStop(s));
     target.rsp.on('close', () => this.run.markExited('the gdbstub connection closed'));
   }
@@ -182,6 +184,11 @@ export class Debugger extends EventEmitter {
     return this.stoppedTurn(() => this.lines.set(clientPath, requests));
   }
 
+  /** Replace the exception filters (panic, Oops, BUG, …): one result per setting. */
+  setExceptionFilters(settings: FaultFilterSetting[]): Promise<FaultFilterResult[]> {
+    return this.stoppedTurn(async () => (this.kernel.faults ? this.kernel.faults.set(settings) : settings.map(() => ({ verified: false, message: 'Exception filters need vmlinux with DWARF (set "vmlinux").' }))));
+  }
+
   /** Replace the instruction breakpoints (the disassembly view's). */
   setInstructionBreakpoints(requests: InstructionBreakpointRequest[]): Promise<BreakpointResult[]> {
     return this.stoppedTurn(() => this.instructionBps.set(requests));
@@ -197,22 +204,6 @@ export class Debugger extends EventEmitter {
     return this.functions.namesAt(pc);
   }
 
-  /** Attach a condition, hit count or log message to a breakpoint; a bad one leaves it unverified with the reason, on the gutter. */
-  private withOptions(result: BreakpointResult, opts: BreakpointOptions): BreakpointResult {
-    const prev = this.behaviours.get(result.id);
-    if (prev?.same(opts)) return result;
-    let b: BreakpointBehaviour;
-    try {
-      b = new BreakpointBehaviour(opts);
-    } catch (e) {
-      this.behaviours.set(result.id, new BreakpointBehaviour({ condition: '0' }));
-      return { ...result, verified: false, message: (e as Error).message };
-    }
-    if (b.plain) this.behaviours.delete(result.id);
-    else this.behaviours.set(result.id, b);
-    return result;
-  }
-
   /** Run the conditions, hit counts and log messages of the breakpoints hit; false to go on. */
   private async shouldStop(hit: number[], data: boolean, tid: number): Promise<boolean> {
     const ids = data ? hit : await this.kernel.userHits(hit, tid);
@@ -221,6 +212,13 @@ export class Debugger extends EventEmitter {
     if (found.some((b) => !b || b.plain)) return true;
     const d = await decide(found as BreakpointBehaviour[], expressionHost(this.inspector, tid));
     for (const line of d.logs) this.emit('output', line);
+    for (const p of d.problems) this.emit('warning', p);
+    return d.stop;
+  }
+
+  /** Whether a C condition holds at this stop (an exception filter's): evaluated as a breakpoint's is. */
+  private async holds(condition: string, tid: number): Promise<boolean> {
+    const d = await decide([new BreakpointBehaviour({ condition })], expressionHost(this.inspector, tid));
     for (const p of d.problems) this.emit('warning', p);
     return d.stop;
   }
@@ -252,6 +250,7 @@ export class Debugger extends EventEmitter {
     let frames = this.stackCache.get(tid);
     if (!frames) {
       frames = await this.unwinder.unwind(await this.dwarfRegisters(tid), 64);
+      if (this.kernel.faults) frames = await this.kernel.faults.arrange(tid, frames);
       this.stackCache.set(tid, frames);
     }
     return frames;

@@ -4,7 +4,7 @@
  * here is cached for one stop and forgotten when the guest runs.
  */
 import type { KernelTarget } from './target';
-import type { Unwinder, UnwoundFrame } from './unwind';
+import { isLiveFrame, isReturnAddress, type Unwinder, type UnwoundFrame } from './unwind';
 import { Evaluator, EvalError, type EvalHost } from './expr/evaluate';
 import type { KernelHelpers } from './expr/helpers';
 import type { Expr } from './expr/ast';
@@ -132,11 +132,11 @@ export class Inspector {
     if (!this.program) throw errors.unsupported('This vmlinux has no DWARF debug info, so variables cannot be shown. Build the kernel with CONFIG_DEBUG_INFO_DWARF5.');
     const frames = await this.dbg.stack(sel.tid);
     const here = frames[sel.physical];
-    const program = (here && this.programAt(sel.physical > 0 ? here.pc - 1n : here.pc)) ?? this.program;
+    const program = (here && this.programAt(isReturnAddress(frames, sel.physical) ? here.pc - 1n : here.pc)) ?? this.program;
     const scopeOf = (physical: number, depth = 0): FrameScope | undefined => {
       const f = frames[physical];
       if (!f || !this.source) return undefined;
-      return this.source.frameScope(f.pc, physical > 0, depth, physical === 0 ? this.dbg.functionBreakpointsAt(f.pc) : undefined);
+      return this.source.frameScope(f.pc, isReturnAddress(frames, physical), depth, physical === 0 ? this.dbg.functionBreakpointsAt(f.pc) : undefined);
     };
     return new FrameContext(
       {
@@ -222,7 +222,7 @@ export class Inspector {
     const dwarf = arch.dwarfRegisters.indexOf(real);
     const fromFrame = dwarf >= 0 ? frame.frame?.regs.get(dwarf) : undefined;
     if (fromFrame !== undefined) return { type, place: { kind: 'register', reg: dwarf, frame: sel.physical, name: real }, bytes: bigLe(fromFrame, size) };
-    if (sel.physical > 0) return { type, place: { kind: 'none' }, missing: 'not saved' };
+    if (!isLiveFrame(await this.dbg.stack(sel.tid), sel.physical)) return { type, place: { kind: 'none' }, missing: 'not saved' };
     // Just this register: reading them all costs a `p` packet per system register on arm64/riscv64.
     const v = await this.dbg.target.readRegister(sel.tid, real).catch(() => undefined);
     if (v === undefined) return undefined;
@@ -243,7 +243,7 @@ export class Inspector {
       return;
     }
     if (place.kind === 'register') {
-      if (place.frame !== 0 || sel.physical !== 0) throw new ValueError('Only the innermost frame\'s registers can be changed: a caller\'s registers are saved copies the unwinder recovered.');
+      if (place.frame !== 0 || !isLiveFrame(await this.dbg.stack(sel.tid), sel.physical)) throw new ValueError('Only the innermost frame\'s registers can be changed: a caller\'s registers are saved copies the unwinder recovered.');
       const name = place.name ?? this.dbg.target.arch.dwarfRegisters[place.reg];
       if (!name) throw new ValueError(`DWARF register ${place.reg} has no name on this target`);
       const old = target.bytes ?? Buffer.alloc(8);

@@ -11,7 +11,6 @@ import * as P from '../rsp/packets';
 import type { StopReply } from '../rsp/stop';
 import type { ImageSet } from '../symbols/imageset';
 import { liftRanges, rebasePlaced, type BreakpointHost, type PlacedBreakpoint } from './bptypes';
-import type { ModuleTracker } from './moduletracker';
 import type { KernelTarget } from './target';
 
 const MiB2 = 0x200000n;
@@ -25,7 +24,8 @@ export interface KernelBaseDeps {
   host: BreakpointHost;
   /** Every function and line breakpoint (pending ones included). */
   placed(): PlacedBreakpoint[];
-  tracker(): ModuleTracker | undefined;
+  /** vmlinux moved: the engine's own hooks (module tracking, exception filters) follow. */
+  rebased(to: (addr: bigint) => bigint): Promise<void>;
   /** Place the breakpoints that waited for the offset. */
   placePending(): Promise<void>;
   /** What the stop had read is stale. */
@@ -232,7 +232,7 @@ export class KernelBase {
     const to = (a: bigint): bigint => (rel.holds(a - old) ? a - old + bias : a);
     this.d.images.setKernelBias(bias);
     await rebasePlaced(this.d.host, this.d.placed(), to);
-    await this.d.tracker()?.rebase(to);
+    await this.d.rebased(to);
     this.d.forget();
   }
 

@@ -9,6 +9,7 @@ import type { Debugger } from './debugger';
 import type { FrameSelector } from './inspect';
 import { leToBigInt } from './target';
 import { errors } from '../util/errors';
+import { isLiveFrame } from './unwind';
 
 export interface RegisterRow {
   name: string;
@@ -33,7 +34,7 @@ export async function registerGroups(dbg: Debugger, sel: FrameSelector): Promise
   const live = new Map<string, bigint>();
   for (const r of await dbg.target.readRegisters(sel.tid)) if (r.bytes.length) live.set(r.info.name, leToBigInt(r.bytes));
   let recovered: Map<number, bigint> | undefined;
-  if (sel.physical > 0) recovered = (await dbg.inspector.frame(sel)).frame?.regs ?? new Map<number, bigint>();
+  if (!isLiveFrame(await dbg.stack(sel.tid), sel.physical)) recovered = (await dbg.inspector.frame(sel)).frame?.regs ?? new Map<number, bigint>();
   const valueOf = (name: string): { value?: bigint; note?: string } => {
     if (!recovered) return { value: live.get(name) };
     const dwarf = arch.dwarfRegisters.indexOf(name);

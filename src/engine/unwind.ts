@@ -16,6 +16,24 @@ export interface UnwoundFrame {
   regs: Map<number, bigint>;
   /** How this frame's caller was found. */
   method: 'cfi' | 'frame-pointer' | 'entry' | 'none';
+  /** Shown as a separator above this frame (an exception stop's reporting path). */
+  label?: string;
+  /** Part of the code that reported a failure, not where it happened: shown dimmed. */
+  reporting?: boolean;
+  /** pc is the instruction the frame is at, not a return address, though the frame is not the innermost. */
+  exact?: boolean;
+  /** Registers from a trap's saved pt_regs, not the vCPU's own: an exception stop's faulting context. */
+  trap?: boolean;
+}
+
+/** Whether frame i's pc is a return address (a caller's: its line is the call's, at pc - 1). */
+export function isReturnAddress(frames: readonly UnwoundFrame[], i: number): boolean {
+  return i > 0 && frames[i]?.exact !== true;
+}
+
+/** Whether frame i holds the vCPU's own registers (the ones a write changes). */
+export function isLiveFrame(frames: readonly UnwoundFrame[], i: number): boolean {
+  return i === 0 && frames[0]?.trap !== true;
 }
 
 export interface UnwindMemory {

@@ -23,6 +23,10 @@ export interface GuestRecipe {
   busybox?: { kind: 'deb'; debArch: string } | { kind: 'source'; debArch: string };
 }
 
+// The failure reporters the debugger stops on: BUG()/WARN() with file:line, sysrq `c`, KFENCE
+// (SLUB's sampling heap checker, cheap enough under TCG where KASAN's shadow checks on every
+// access are not) and UBSAN, instrumenting only the files that opt in (the sample module's
+// fault file) so the rest of the kernel's code is unchanged.
 const COMMON_FRAGMENT = `
 CONFIG_64BIT=y
 CONFIG_PRINTK=y
@@ -67,6 +71,14 @@ CONFIG_9P_FS=y
 CONFIG_FTRACE=y
 CONFIG_FUNCTION_TRACER=y
 CONFIG_DEBUG_FS=y
+CONFIG_BUG=y
+CONFIG_DEBUG_BUGVERBOSE=y
+CONFIG_MAGIC_SYSRQ=y
+# CONFIG_SLOB is not set
+CONFIG_SLUB=y
+CONFIG_KFENCE=y
+CONFIG_UBSAN=y
+# CONFIG_UBSAN_SANITIZE_ALL is not set
 `;
 
 /**

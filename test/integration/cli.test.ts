@@ -59,6 +59,8 @@ describe('qkd CLI', function () {
     // No --accel: auto, as the README's main job runs it (on a host whose KVM can't boot Linux it falls back).
     const { stdout, stderr } = await run('node', [CLI, 'debug', '--break', 'kernel_clone', '--console-log', artifact(this, 'console.log')], { timeout: 200_000 });
     assert.match(stderr, /[Aa]ccelerator: /);
+    // The editor's default exception filters: a panic or an Oops would stop the run too.
+    for (const f of ['panic', 'oops', 'bug', 'sanitizer']) assert.match(stderr, new RegExp(`stops on: ${f}\\b`));
     // The sample kernel randomizes its base: found before it ran, then gdb (nokaslr) is compared shifted by it.
     const found = /KASLR: vmlinux runs at offset 0x([0-9a-f]+) .*found by extract_kernel/.exec(stderr);
     assert.ok(found, stderr);
@@ -156,6 +158,12 @@ describe('qkd CLI', function () {
     await assert.rejects(run('node', [CLI, 'debug', '--kernel', '/nonexistent/bzImage', '--vmlinux', '/nonexistent/vmlinux']), (e: { code: number; stderr: string }) => {
       assert.equal(e.code, 1);
       assert.match(e.stderr, /'kernel'.*does not exist/);
+      return true;
+    });
+    // An unknown exception filter is refused before anything boots, with the ones there are.
+    await assert.rejects(run('node', [CLI, 'debug', '--catch', 'panic,oopz']), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /--catch: unknown filter "oopz"; the filters are panic, oops, bug, warn, sanitizer, lockup, or none/);
       return true;
     });
   });

@@ -14,7 +14,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import type { GuestPaths } from '../../src/guest/build';
-import { READY_LINE } from '../../src/guest/initramfs';
 import { GuestConsole, waitForConsole } from '../../src/qemu/console';
 import { artifact, requireBuilt, sampleGuest } from '../support/env';
 import { startOwnGuest, type OwnGuest } from '../support/handover';
@@ -172,12 +171,7 @@ for (const arch of ARCHES) {
           await s.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
           await s.dc.continueRequest({ threadId: tid });
         }
-        const info = await s.consoleEvent;
-        log = info.log;
-        await waitForConsole(log, READY_LINE, 300_000, info.logStart);
-        con = new GuestConsole(info.log, info.socket);
-        con.start();
-        assert.equal(await con.ready(), true);
+        ({ con, log } = await s.readyConsole());
       });
 
       it("once found (a pause, where nothing stopped before), kernel_clone's function and line breakpoints are verified where it runs and both hit; the offset is the guest's own", async () => {

@@ -30,6 +30,20 @@ export function markerLine(file: string, marker: string): number {
   return i + 1;
 }
 
+/**
+ * A regex source for `text` as QEMU's console log may hold it. QEMU 7.2 logs a serial
+ * character again each time it retries sending it to a console socket whose reader lags
+ * (EAGAIN): on a loaded host any character can appear twice ("qkkd_sample").
+ */
+export function logged(text: string): string {
+  return [...text].map((c) => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '+').join('');
+}
+
+/** `actual`, cut from the console log, is `expected` up to those repeats. */
+export function assertLogged(actual: string, expected: string): void {
+  if (!new RegExp(`^${logged(expected)}$`).test(actual)) throw new Error(`console log shows ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
+}
+
 export interface OwnGuest {
   qemu: ChildProcess;
   /** Private folder with the sockets; gdb runs here too (lx-symbols also scans its cwd for .ko files). */

@@ -2,6 +2,8 @@
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import { DebugProtocol } from '@vscode/debugprotocol';
 import * as fs from 'node:fs';
+import { READY_LINE } from '../../src/guest/initramfs';
+import { GuestConsole, waitForConsole } from '../../src/qemu/console';
 import { ADAPTER, artifact } from './env';
 
 export interface ConsoleInfo {
@@ -54,6 +56,16 @@ export class TestSession {
     const stopped = this.dc.waitForEvent('stopped');
     await this.dc.configurationDoneRequest();
     return { stop: (await stopped) as DebugProtocol.StoppedEvent, bps };
+  }
+
+  /** The guest's console once its init says it is ready (the guest must be running), started for input. */
+  async readyConsole(): Promise<{ con: GuestConsole; log: string }> {
+    const info = await this.consoleEvent;
+    await waitForConsole(info.log, READY_LINE, 300_000, info.logStart);
+    const con = new GuestConsole(info.log, info.socket);
+    con.start();
+    if (!(await con.ready())) throw new Error('the guest console is not ready');
+    return { con, log: info.log };
   }
 
   async topFrame(threadId: number): Promise<DebugProtocol.StackFrame> {

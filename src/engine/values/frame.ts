@@ -11,7 +11,7 @@ import { arrayOf, sizeOf, strip, type CType } from '../../symbols/dwarf/types';
 import type { Die } from '../../symbols/dwarf/unit';
 import { frameBaseExpr, frameVariables, locationAt, type VariableDie } from '../../symbols/dwarf/variables';
 import type { FrameScope } from '../sourceinfo';
-import type { UnwoundFrame } from '../unwind';
+import { isReturnAddress, type UnwoundFrame } from '../unwind';
 import type { FormatEnv } from './format';
 import type { Program } from './program';
 import { bigLe, type Value } from './value';
@@ -63,7 +63,7 @@ export class FrameContext {
     const rel = this.deps.program.rel;
     if (this.scope?.pc !== undefined) return rel.toLink(this.scope.pc) ?? this.scope.pc;
     const pc = this.frame?.pc ?? 0n;
-    const look = this.physical > 0 ? pc - 1n : pc;
+    const look = isReturnAddress(this.deps.frames, this.physical) ? pc - 1n : pc;
     return rel.toLink(look) ?? look;
   }
 
@@ -220,7 +220,7 @@ export class FrameContext {
   private async cfa(): Promise<bigint | undefined> {
     const f = this.frame;
     if (!f) return undefined;
-    return f.cfa ?? this.deps.cfaOf(f.regs, this.physical > 0);
+    return f.cfa ?? this.deps.cfaOf(f.regs, isReturnAddress(this.deps.frames, this.physical));
   }
 
   /**
