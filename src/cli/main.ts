@@ -5,6 +5,7 @@
 import { bootCommand } from './boot';
 import { DapError } from './dap';
 import { debugCommand } from './debug';
+import { decodeCommand } from './decode';
 import { guestCommand } from './guest';
 import { runCli } from './run';
 import { whereCommand } from './where';
@@ -24,6 +25,11 @@ commands:
                                           the guest; a panic, Oops, BUG or sanitizer report stops it
                                           too, at the faulting line (--catch: a comma-separated list of
                                           panic, oops, bug, warn, sanitizer, lockup, or none)
+  decode [--vmlinux FILE] [--modules DIR]... [LOG]...
+                                          decode a kernel log's Oops, WARN or BUG like the kernel's
+                                          scripts/decode_stacktrace.sh: each func+0x1a/0x200 [mod]
+                                          becomes its source line and inlined calls (default: the
+                                          x86_64 sample guest's vmlinux and modules; stdin without LOG)
   where --vmlinux FILE [--source DIR] [--inlined] [--json] LOCATION...
                                           resolve breakpoint locations (FUNC or FILE:LINE) offline, like
                                           gdb's 'info line', with no guest; --inlined adds inlined
@@ -47,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
       return debugCommand(rest);
     case 'where':
       return whereCommand(rest);
+    case 'decode':
+      return decodeCommand(rest);
     case undefined:
     case 'help':
     case '--help':

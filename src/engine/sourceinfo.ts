@@ -108,9 +108,9 @@ export class SourceInfo {
     }
   }
 
-  private span(cu: CompileUnit, pc: bigint): LineSpan | undefined {
+  private span(cu: CompileUnit, pc: bigint, lastRow = false): LineSpan | undefined {
     try {
-      return this.dwarf?.lineIndex(cu)?.lookup(pc);
+      return this.dwarf?.lineIndex(cu)?.lookup(pc, lastRow);
     } catch {
       return undefined;
     }
@@ -199,8 +199,17 @@ export class SourceInfo {
     return link === undefined ? [{ name: `0x${pc.toString(16)}`, inlined: false }] : this.describeLink(link, isCaller, reveal);
   }
 
-  private describeLink(pc: bigint, isCaller: boolean, reveal?: ReadonlySet<string>): FrameDescription[] {
-    const entry = isCaller ? undefined : this.patchableEntryLink(pc);
+  /**
+   * Every inlined call at exactly pc, innermost first, as `addr2line -i` lists them: no
+   * return-address adjustment, and a call entered at pc is not hidden as a stop there would be.
+   */
+  inlineChainAt(pc: bigint): FrameDescription[] {
+    const link = this.toLink(pc);
+    return link === undefined ? [{ name: `0x${pc.toString(16)}`, inlined: false }] : this.describeLink(link, false, undefined, true);
+  }
+
+  private describeLink(pc: bigint, isCaller: boolean, reveal?: ReadonlySet<string>, everyCall = false): FrameDescription[] {
+    const entry = isCaller || everyCall ? undefined : this.patchableEntryLink(pc);
     if (entry !== undefined) {
       // The function as DWARF names it, at the line the line table gives the NOPs (the
       // function's opening line, where gdb shows such a stop) when it gives one.
@@ -215,8 +224,8 @@ export class SourceInfo {
     const elfName = sym ?? `0x${this.out(pc).toString(16)}`;
     const cu = this.unitAt(look);
     if (!cu || !this.dwarf) return [{ name: elfName, inlined: false }];
-    const chain = this.visibleChain(cu, look, isCaller, reveal);
-    const s = this.span(cu, look);
+    const chain = this.visibleChain(cu, look, isCaller || everyCall, reveal);
+    const s = this.span(cu, look, everyCall);
     let loc = s?.file && s.row.line ? { path: this.mapper.toLocal(s.file.path), line: s.row.line, column: s.row.column } : undefined;
     const hidden = this.hiddenInline;
     if (hidden) {

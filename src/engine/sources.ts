@@ -61,6 +61,11 @@ export class SourceSet extends SourceInfo {
     return m ? m.describe(pc, isCaller, reveal) : super.describe(pc, isCaller, reveal);
   }
 
+  override inlineChainAt(pc: bigint): FrameDescription[] {
+    const m = this.at(pc);
+    return m ? m.inlineChainAt(pc) : super.inlineChainAt(pc);
+  }
+
   override frameScope(pc: bigint, isCaller: boolean, inlineDepth: number, reveal?: ReadonlySet<string>): FrameScope | undefined {
     const m = this.at(isCaller ? pc - 1n : pc);
     return m ? m.frameScope(pc, isCaller, inlineDepth, reveal) : super.frameScope(pc, isCaller, inlineDepth, reveal);

@@ -34,7 +34,11 @@ export class LineIndex {
    * The span holding pc. Several rows can share an address (a zero-length span, often a
    * non-statement row before a statement one); like gdb, prefer a statement row there.
    */
-  lookup(pc: bigint): LineSpan | undefined {
+  /**
+   * The span holding pc. Of several rows at one address a statement row is preferred (the line
+   * gdb shows a stop on); with `lastRow`, the last row is taken, as addr2line does.
+   */
+  lookup(pc: bigint, lastRow = false): LineSpan | undefined {
     const s = this.spans;
     let lo = 0;
     let hi = s.length - 1;
@@ -50,7 +54,7 @@ export class LineIndex {
     // The last row at an address is the one whose span has length; earlier ones are empty.
     let best = s[found];
     if (pc >= best.end) return undefined;
-    if (!best.row.isStmt) {
+    if (!best.row.isStmt && !lastRow) {
       for (let j = found - 1; j >= 0 && s[j].row.address === best.row.address; j--) {
         if (s[j].row.isStmt) {
           best = { ...s[j], end: best.end };

@@ -1,0 +1,51 @@
+/**
+ * `qkd decode`: a kernel log (an Oops, a WARN, a BUG, a panic) with every code reference
+ * decoded to its source line and inlined calls, line for line as the kernel's
+ * scripts/decode_stacktrace.sh prints it, through the debugger's own symbol readers (no
+ * addr2line, nm or gdb needed). Reads the files named, or stdin.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Decoder } from '../engine/decode/resolve';
+import { decodeLog } from '../engine/decode/stacktrace';
+import { cachedGuest } from '../guest/build';
+import { errors } from '../util/errors';
+import { writeStdout } from './run';
+
+export async function decodeCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { vmlinux: { type: 'string' }, modules: { type: 'string', multiple: true }, arch: { type: 'string' } },
+  });
+  let vmlinux = values.vmlinux;
+  let modules = values.modules ?? [];
+  if (!vmlinux) {
+    // The sample guest's kernel, when it is built: what the README's examples decode.
+    const guest = cachedGuest(values.arch ?? 'x86_64');
+    if (!guest) throw errors.missingField('vmlinux', 'Pass --vmlinux FILE (the ELF vmlinux the log came from, with debug info), or build the sample guest first (qkd guest build).');
+    vmlinux = guest.vmlinux;
+    if (!modules.length && guest.modules?.sample) modules = [path.dirname(guest.modules.sample)];
+  }
+  if (!fs.existsSync(vmlinux)) throw errors.fileNotFound('vmlinux', vmlinux, 'Pass --vmlinux with the ELF vmlinux the log came from.');
+  for (const d of modules) if (!fs.existsSync(d)) throw errors.fileNotFound('modules', d, 'Pass --modules with a folder holding the .ko files.');
+  const text = positionals.length ? positionals.map((f) => readLog(f)).join('\n') : fs.readFileSync(0, 'utf8');
+  const decoder = Decoder.open(path.resolve(vmlinux), modules.map((d) => path.resolve(d)));
+  try {
+    const out = decodeLog(text, decoder);
+    for (const w of out.warnings) process.stderr.write(`${w}\n`);
+    writeStdout(out.lines.map((l) => l + '\n').join(''));
+  } finally {
+    decoder.dispose();
+  }
+  return 0;
+}
+
+function readLog(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw errors.fileNotFound('log', file, `Give a kernel log file to decode, or pipe it in (${(e as NodeJS.ErrnoException).code ?? 'unreadable'}).`);
+  }
+}

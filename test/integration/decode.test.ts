@@ -1,0 +1,99 @@
+/**
+ * `qkd decode` against the kernel's own scripts/decode_stacktrace.sh, on real WARN, Oops and
+ * BUG reports the sample guest prints (the module's failures on demand), with the same
+ * vmlinux and module folder, line for line. The two differ in one known way, where ours is
+ * right: the script looks a module function up with `nm` (a section offset) and asks
+ * `addr2line -e the.ko` with no section, so for a function in .text.unlikely (where GCC puts
+ * code that ends in BUG() or a NULL dereference) it gets the line of .text's code at that
+ * offset. Every line that differs must be such a frame, and ours must equal addr2line asked
+ * in the function's own section (-j). `Code:` lines are left out of both inputs: the script
+ * hands them to scripts/decodecode, which disassembles rather than decodes.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { GuestPaths } from '../../src/guest/build';
+import { RECIPES } from '../../src/guest/recipes';
+import { waitForConsole } from '../../src/qemu/console';
+import { artifact, CLI, requireBuilt, sampleGuest } from '../support/env';
+import { startOwnGuest, type OwnGuest } from '../support/handover';
+
+const ARCHES = ['x86_64', 'aarch64', 'riscv64'];
+
+for (const arch of ARCHES) {
+  describe(`${arch}: qkd decode against scripts/decode_stacktrace.sh`, function () {
+    this.timeout(600_000);
+    let g: GuestPaths;
+    let vm: OwnGuest | undefined;
+    let modDir = '';
+    let log = '';
+
+    before(async function () {
+      requireBuilt(this);
+      g = sampleGuest(this, arch);
+      assert.ok(g.modules?.sample);
+      modDir = path.dirname(g.modules.sample);
+      vm = await startOwnGuest(g, artifact(this, 'console.log'), 'qkd.load=qkd_sample');
+      const from = fs.statSync(vm.consoleLog).size;
+      for (const kind of ['warn', 'null', 'bug']) {
+        const at = fs.statSync(vm.consoleLog).size;
+        vm.console.write(`sh -c 'echo fault ${kind} > /dev/qkd_sample'; echo fault-${kind}-rc=$?\n`);
+        await waitForConsole(vm.consoleLog, new RegExp(`fault-${kind}-rc=\\d+`), 120_000, at);
+      }
+      log = fs.readFileSync(vm.consoleLog, 'utf8').slice(from);
+    });
+
+    after(async () => {
+      await vm?.console.close();
+      await vm?.kill();
+    });
+
+    it('prints what the script prints, and where they differ (a module function in .text.unlikely) ours is addr2line in the right section', function () {
+      const input = log
+        .split('\n')
+        .map((l) => l.replace(/\r$/, ''))
+        .filter((l) => !/Code: /.test(l))
+        .join('\n')
+        // The script's `while read` drops a last line that has no newline.
+        .concat('\n');
+      fs.writeFileSync(artifact(this, 'input.log'), input);
+      const script = path.join(g.source, 'scripts', 'decode_stacktrace.sh');
+      const env = { ...process.env, CROSS_COMPILE: RECIPES[arch].crossCompile ?? '' };
+      const theirs = execFileSync('bash', [script, g.vmlinux, 'auto', modDir], { input, encoding: 'utf8', env, maxBuffer: 1 << 26 }).split('\n');
+      const ours = execFileSync('node', [CLI, 'decode', '--vmlinux', g.vmlinux, '--modules', modDir], { input, encoding: 'utf8', maxBuffer: 1 << 26 }).split('\n');
+      fs.writeFileSync(artifact(this, 'theirs.log'), theirs.join('\n'));
+      fs.writeFileSync(artifact(this, 'ours.log'), ours.join('\n'));
+      assert.equal(ours.length, theirs.length, 'one output line per input line on both sides');
+      // Formatting: addr2line keeps DWARF's "./" in generated headers' paths and adds discriminators.
+      const norm = (l: string): string => l.replace(/ \(discriminator \d+\)/g, '').replace(/([( ])\.\//g, '$1').replace(/\/\.\//g, '/').replace(/\s+/g, ' ').trim();
+      let decoded = 0;
+      let righter = 0;
+      for (let i = 0; i < ours.length; i++) {
+        if (/\(\S+:\d+/.test(ours[i])) decoded++;
+        if (norm(ours[i]) === norm(theirs[i])) continue;
+        // The one allowed difference: a module frame, which ours puts in its own section.
+        const m = /(\S+?) \((\S+:\d+(?: \S+:\d+)*)\) ([\w-]+)$/.exec(norm(ours[i]));
+        assert.ok(m, `line ${i + 1} differs:\n ours:   ${ours[i]}\n theirs: ${theirs[i]}`);
+        const func = m[1].replace(/^[0-9a-f]{4}:/, '');
+        const off = /\+0x([0-9a-f]+)\//.exec(input.split('\n')[i] ?? '');
+        assert.ok(off, `line ${i + 1}: no offset in the input`);
+        const ko = path.join(modDir, `${m[3]}.ko`);
+        const sym = new RegExp(`^([0-9a-f]+) .* F (\\S+)\\s+[0-9a-f]+ ${func}$`, 'm').exec(execFileSync('objdump', ['-t', ko], { encoding: 'utf8' }));
+        assert.ok(sym, `${func} in ${ko}`);
+        assert.notEqual(sym[2], '.text', `line ${i + 1}: ${func} is in .text, where the script is right:\n ours:   ${ours[i]}\n theirs: ${theirs[i]}`);
+        const at = BigInt('0x' + sym[1]) + BigInt('0x' + off[1]);
+        const right = execFileSync(`${RECIPES[arch].crossCompile ?? ''}addr2line`, ['-i', '-j', sym[2], '-e', ko, `0x${at.toString(16)}`], { encoding: 'utf8' })
+          .trim()
+          .split('\n')
+          .map((l) => l.replace(/ \(discriminator \d+\)$/, ''))
+          .join(' ');
+        assert.equal(m[2], right, `line ${i + 1}: ${func}+0x${off[1]} in ${sym[2]}`);
+        righter++;
+      }
+      assert.ok(decoded >= 20, `decoded ${decoded} frames`);
+      // The NULL dereference and BUG functions sit in .text.unlikely: the script misses them.
+      assert.ok(righter > 0, 'the section case was exercised');
+    });
+  });
+}
