@@ -19,11 +19,12 @@ await Promise.all([
   // The adapter inside the extension host (the default): a loader that compiles it eagerly, then the adapter as a library.
   esbuild.build({ ...common, entryPoints: ['src/adapter/inline.ts'], outfile: 'dist/adapter-inline.js' }),
   esbuild.build({ ...common, entryPoints: ['src/adapter/lib.ts'], outfile: 'dist/adapter-lib.js' }),
-  // `qkd` is a small launcher that loads one of two bundles: `where` needs only the symbol
-  // readers, and a cold start should not compile the engine, adapter and QEMU code for it.
+  // `qkd` is a small launcher that loads one of three bundles: `where` and `decode` need only
+  // the symbol readers, and a cold start should not compile the engine, adapter and QEMU code for them.
   esbuild.build({ ...common, entryPoints: ['src/cli/qkd.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=2' } }),
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli-main.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/wheremain.ts'], outfile: 'dist/cli-where.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/cli/decodemain.ts'], outfile: 'dist/cli-decode.js' }),
   // The symbol index worker: loaded by path from next to whichever bundle starts it.
   esbuild.build({ ...common, entryPoints: ['src/symbols/index/indexworker.ts'], outfile: 'dist/indexworker.js' }),
 ]);

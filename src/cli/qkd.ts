@@ -1,9 +1,10 @@
 /**
- * dist/cli.js, the `qkd` binary: picks the bundle a command needs, so `qkd where` (a cold
- * start that the benchmarks time against gdb) loads a fraction of the code the commands that
- * boot a guest do. It imports nothing itself, so it stays a few hundred bytes.
+ * dist/cli.js, the `qkd` binary: picks the bundle a command needs, so `qkd where` and `qkd
+ * decode` (cold starts the benchmarks time against gdb and decode_stacktrace.sh) load a
+ * fraction of the code the commands that boot a guest do. It imports nothing itself, so it stays a few hundred bytes.
  */
-const bundle = process.argv[2] === 'where' ? 'cli-where.js' : 'cli-main.js';
+const LIGHT: Record<string, string> = { where: 'cli-where.js', decode: 'cli-decode.js' };
+const bundle = LIGHT[process.argv[2] ?? ''] ?? 'cli-main.js';
 require(`${__dirname}/${bundle}`);
 
 export {};

@@ -13,6 +13,7 @@ import type { Range } from '../symbols/dwarf/ranges';
 import type { UnwindRow } from '../symbols/dwarf/frame';
 import type { Die } from '../symbols/dwarf/unit';
 import { callSite, functionName, innermostBlock, scopeChain, unitFunctions } from '../symbols/dwarf/scopes';
+import { pcScopes } from '../symbols/dwarf/pcscan';
 import type { SymbolIndex } from '../symbols/index/client';
 import { IDENTITY, type Relocation } from '../symbols/relocation';
 import type { SymbolTable } from '../symbols/symtab';
@@ -202,6 +203,7 @@ export class SourceInfo {
   /**
    * Every inlined call at exactly pc, innermost first, as `addr2line -i` lists them: no
    * return-address adjustment, and a call entered at pc is not hidden as a stop there would be.
+   * Code DWARF has no function for (assembly) comes back unnamed: the caller has its symbol.
    */
   inlineChainAt(pc: bigint): FrameDescription[] {
     const link = this.toLink(pc);
@@ -220,24 +222,27 @@ export class SourceInfo {
       return out;
     }
     const look = isCaller ? pc - 1n : pc;
-    const sym = this.symbols.locate(look)?.symbol.name;
-    const elfName = sym ?? `0x${this.out(pc).toString(16)}`;
+    // Only without DWARF's answer: the first locate sorts the whole symbol table.
+    const elfName = (): string => this.symbols.locate(look)?.symbol.name ?? `0x${this.out(pc).toString(16)}`;
     const cu = this.unitAt(look);
-    if (!cu || !this.dwarf) return [{ name: elfName, inlined: false }];
-    const chain = this.visibleChain(cu, look, isCaller || everyCall, reveal);
+    if (!cu || !this.dwarf) return [{ name: elfName(), inlined: false }];
+    // Every call, for a one-off lookup: a pass over the unit that builds no DIE tree.
+    const fast = everyCall ? safely(() => pcScopes(cu, look)) : undefined;
+    const chain = fast ? fast.map((x) => x.die) : this.visibleChain(cu, look, isCaller, reveal);
     const s = this.span(cu, look, everyCall);
     let loc = s?.file && s.row.line ? { path: this.mapper.toLocal(s.file.path), line: s.row.line, column: s.row.column } : undefined;
-    const hidden = this.hiddenInline;
+    const hidden = fast ? undefined : this.hiddenInline;
     if (hidden) {
       const site = callSite(this.dwarf, cu, hidden);
       loc = site.file ? { path: this.mapper.toLocal(site.file), line: site.line, column: site.column } : loc;
     }
-    if (chain.length === 0) return [{ name: elfName, location: loc, inlined: false }];
+    // A one-off lookup names code DWARF has no function for (assembly) by the caller's symbol.
+    if (chain.length === 0) return [{ name: everyCall ? '' : elfName(), location: loc, inlined: false }];
     const out: FrameDescription[] = [];
     let where = loc;
     for (let i = chain.length - 1; i >= 0; i--) {
       const die = chain[i];
-      out.push({ name: functionName(this.dwarf, cu, die), location: where, inlined: i > 0 });
+      out.push({ name: fast?.[i].name ?? functionName(this.dwarf, cu, die), location: where, inlined: i > 0 });
       if (i > 0) {
         const site = callSite(this.dwarf, cu, die);
         where = site.file ? { path: this.mapper.toLocal(site.file), line: site.line, column: site.column } : undefined;
@@ -573,5 +578,14 @@ export class SourceInfo {
     } catch {
       return false;
     }
+  }
+}
+
+/** The answer, or undefined where the DWARF can't give it (a corrupt unit): the caller falls back. */
+function safely<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
   }
 }

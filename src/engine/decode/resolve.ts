@@ -53,8 +53,18 @@ export class Decoder {
     this.close();
   }
 
+  /** A report repeats its call trace's frames (and several reports share them): each is looked up once. */
+  private readonly answers = new Map<string, Resolution | string>();
+
   /** Where a reference's code is, or why it can't be told. */
   resolve(ref: Pick<CodeRef, 'func' | 'offset' | 'module'>): Resolution | string {
+    const key = `${ref.module ?? ''}\0${ref.func}\0${ref.offset}`;
+    let a = this.answers.get(key);
+    if (a === undefined) this.answers.set(key, (a = this.lookup(ref)));
+    return a;
+  }
+
+  private lookup(ref: Pick<CodeRef, 'func' | 'offset' | 'module'>): Resolution | string {
     let base: bigint | undefined;
     if (ref.module) {
       const image = this.module(ref.module);

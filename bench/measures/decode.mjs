@@ -1,0 +1,91 @@
+// D1: decoding a 200-line kernel report: `qkd decode` (a fresh process each run, as a user
+// pipes a log into it) against the kernel's scripts/decode_stacktrace.sh with the same
+// vmlinux and module folder, runs alternating. The report is real: the x86_64 sample guest
+// (nokaslr, as the log's addresses are the same either way) prints a WARN, a NULL-dereference
+// Oops and a BUG from the sample module, captured from its console and cut to 200 lines
+// ending with the last report. Code: lines are left out on both sides (the script hands them
+// to scripts/decodecode, a disassembly, not a decode).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { ConsoleTail, consoleInput, guestModules, privateDir, shellReady } from '../lib/modules.mjs';
+import { killQemu } from '../lib/modgdb.mjs';
+import { say } from '../lib/proc.mjs';
+
+export const ids = ['D1'];
+
+export const needs = () => ({ guest: true, qemu: true });
+
+const LINES = 200;
+
+export async function run(ctx) {
+  const mods = guestModules(ctx.guest);
+  const report = await captureReport(ctx.guest);
+  const script = path.join(path.dirname(ctx.guest.vmlinux), 'scripts', 'decode_stacktrace.sh');
+  const cli = path.join(ctx.repo, 'dist', 'cli.js');
+  const ours = [];
+  const theirs = [];
+  const oursRss = [];
+  for (let i = 0; i < ctx.runs; i++) {
+    const o = timed(process.execPath, [cli, 'decode', '--vmlinux', ctx.guest.vmlinux, '--modules', mods.dir], report);
+    const t = timed('bash', [script, ctx.guest.vmlinux, 'auto', mods.dir], report);
+    ours.push(o.s);
+    theirs.push(t.s);
+    if (o.rssKb) oursRss.push(o.rssKb / 1024);
+    say(`D1 run ${i + 1}/${ctx.runs}: qkd decode ${(o.s * 1000).toFixed(1)} ms, decode_stacktrace.sh ${(t.s * 1000).toFixed(1)} ms`);
+  }
+  return [
+    {
+      id: 'D1',
+      what: `decode a ${LINES}-line report (WARN, Oops, BUG; ${report.split('\n').filter((l) => /\+0x[0-9a-f]+\/0x/.test(l)).length} code references): qkd decode vs decode_stacktrace.sh`,
+      ours,
+      gdb: theirs,
+      oursRss,
+      gdbRss: null,
+      ratioKind: 'gdb/ours',
+      runs: ctx.runs,
+      target: { text: 'ours ≤ 100 ms and ≥ 20× faster than decode_stacktrace.sh', test: (j) => j.ours_s <= 0.1 && j.gdb_s / j.ours_s >= 20 },
+      extra: { oracle: 'scripts/decode_stacktrace.sh (bash, nm, addr2line)' },
+    },
+  ];
+}
+
+/** Wall time of one process given `input` on stdin; its peak RSS from GNU time when there is one. */
+function timed(cmd, args, input) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  if (!/\(\S+:\d+/.test(r.stdout)) throw new Error(`${cmd} decoded nothing`);
+  return { s };
+}
+
+async function captureReport(guest) {
+  const dir = privateDir('qkd-bench-d-');
+  const conSock = path.join(dir, 'console.sock');
+  const tail = new ConsoleTail(path.join(dir, 'console.log'), 20);
+  const args = ['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-machine', 'pc', '-accel', 'tcg', '-m', '512M', '-smp', '1', '-kernel', guest.kernel, '-initrd', guest.initrd, '-append', 'console=ttyS0 nokaslr qkd.load=qkd_sample'];
+  const qemu = spawn('qemu-system-x86_64', [...args, '-chardev', `socket,id=con,path=${conSock},server=on,wait=off,logfile=${tail.file}`, '-serial', 'chardev:con'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  let input = null;
+  try {
+    await shellReady(tail);
+    input = await consoleInput(conSock);
+    const start = tail.size;
+    for (const kind of ['warn', 'null', 'bug']) {
+      const from = tail.size;
+      input.write(`sh -c 'echo fault ${kind} > /dev/qkd_sample'; echo D-${kind}-$((40+2))\n`);
+      await tail.waitFor(`D-${kind}-42`, { from, timeoutMs: 120000, what: `the ${kind} report` });
+    }
+    const all = fs.readFileSync(tail.file, 'utf8').slice(start).split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => !/Code: /.test(l));
+    const lines = all.slice(Math.max(0, all.length - LINES));
+    // Fewer than 200 lines printed: the boot log before them makes up the rest, as in a real paste.
+    const before = fs.readFileSync(tail.file, 'utf8').slice(0, start).split('\n').map((l) => l.replace(/\r$/, ''));
+    while (lines.length < LINES && before.length) lines.unshift(before.pop());
+    return lines.join('\n') + '\n';
+  } finally {
+    input?.close();
+    tail.close();
+    await killQemu(qemu, conSock, 'D1 guest');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
