@@ -25,6 +25,8 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli-main.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/wheremain.ts'], outfile: 'dist/cli-where.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/decodemain.ts'], outfile: 'dist/cli-decode.js' }),
+  // The kernel-log language server, a process of its own (src/lsp/main.ts).
+  esbuild.build({ ...common, entryPoints: ['src/lsp/main.ts'], outfile: 'dist/lsp.js' }),
   // The symbol index worker: loaded by path from next to whichever bundle starts it.
   esbuild.build({ ...common, entryPoints: ['src/symbols/index/indexworker.ts'], outfile: 'dist/indexworker.js' }),
 ]);

@@ -13,11 +13,13 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { GuestPaths } from '../../src/guest/build';
 import { RECIPES } from '../../src/guest/recipes';
 import { waitForConsole } from '../../src/qemu/console';
 import { artifact, CLI, requireBuilt, sampleGuest } from '../support/env';
-import { startOwnGuest, type OwnGuest } from '../support/handover';
+import { markerLine, startOwnGuest, type OwnGuest } from '../support/handover';
+import { startLsp } from '../support/lsp';
 
 const ARCHES = ['x86_64', 'aarch64', 'riscv64'];
 
@@ -94,6 +96,49 @@ for (const arch of ARCHES) {
       assert.ok(decoded >= 20, `decoded ${decoded} frames`);
       // The NULL dereference and BUG functions sit in .text.unlikely: the script misses them.
       assert.ok(righter > 0, 'the section case was exercised');
+    });
+
+    it('the kernel-log language server, through the protocol: a diagnostic per report, links and hovers at the lines qkd decode gives, the Decode report action', async function () {
+      const text = log.split('\n').map((l) => l.replace(/\r$/, '')).join('\n');
+      const lsp = await startLsp({ vmlinux: g.vmlinux, modules: [modDir] });
+      try {
+        const uri = 'file:///tmp/console.log';
+        const diags = lsp.diagnostics(uri);
+        lsp.open(uri, text);
+        const d = await diags;
+        const titles = d.map((x) => `${x.code}: ${x.message}`);
+        // The three reports the guest printed, in order, as errors and a warning.
+        assert.deepEqual(d.map((x) => x.code), ['warn', 'oops', 'bug'], titles.join('\n'));
+        assert.match(d[0].message, /^WARNING: CPU: \d+ PID: \d+ at \S+qkd_sample\.c:\d+ qkd_sample_fault_warn/);
+        assert.equal(d[0].severity, 2);
+        assert.equal(d[1].severity, 1);
+        assert.match(d[2].message, /^kernel BUG at \S+qkd_sample\.c:\d+!/);
+        const links = await lsp.links(uri);
+        const lines = text.split('\n');
+        const rip = lines.findIndex((l) => /(RIP: 0010:|pc : |epc : )qkd_sample_fault_null\+/.test(l));
+        assert.ok(rip >= 0);
+        const link = links.find((k) => k.range.start.line === rip);
+        assert.ok(link, `no link on line ${rip + 1}: ${lines[rip]}`);
+        const source = path.join(modDir, 'qkd_sample.c');
+        assert.equal(link.target, `${pathToFileURL(source).toString()}#L${markerLine(source, 'fault-null')}`);
+        // Every decoded reference of qkd decode's output has its link, at the same line.
+        const ours = execFileSync('node', [CLI, 'decode', '--vmlinux', g.vmlinux, '--modules', modDir], { input: text + '\n', encoding: 'utf8' }).split('\n');
+        for (const k of links) {
+          const m = /\((\S+?):(\d+)/.exec(ours[k.range.start.line] ?? '');
+          assert.ok(m, `line ${k.range.start.line + 1} decoded: ${ours[k.range.start.line]}`);
+          assert.match(k.target ?? '', new RegExp(`#L${m[2]}$`));
+        }
+        const hover = await lsp.hover(uri, rip, link.range.start.character + 2);
+        assert.match(hover, /\*\*qkd_sample_fault_null\*\*\+0x[0-9a-f]+ \[qkd_sample\] \(the faulting instruction\)/);
+        assert.match(hover, /int value = p->value; \/\* qkd-test: fault-null \*\//);
+        const actions = await lsp.codeActions(uri, d[1].range.start.line);
+        assert.equal(actions[0]?.title, 'Decode report');
+        const inserted = Object.values(actions[0].edit?.changes ?? {})[0]?.[0];
+        assert.equal(inserted?.range.start.line, d[1].range.end.line + 1);
+        assert.match(inserted?.newText ?? '', /qkd_sample_fault_null \(\S+qkd_sample\.c:\d+\) qkd_sample/);
+      } finally {
+        await lsp.stop();
+      }
     });
   });
 }

@@ -69,7 +69,8 @@ const ALLOWED: Record<string, string[]> = {
   kernel: ['arch', 'rsp', 'symbols', 'util'],
   engine: ['arch', 'config', 'kernel', 'rsp', 'symbols', 'util'],
   adapter: ['arch', 'config', 'engine', 'guest', 'kernel', 'qemu', 'rsp', 'symbols', 'util'],
-  lsp: ['symbols', 'util'],
+  // The language server decodes with the engine's decoder, the one `qkd decode` uses.
+  lsp: ['config', 'engine', 'symbols', 'util'],
   cli: ['adapter', 'arch', 'config', 'engine', 'guest', 'qemu', 'rsp', 'symbols', 'util'],
   ui: ['adapter', 'config', 'util'],
   extension: ['adapter', 'arch', 'config', 'guest', 'qemu', 'ui', 'util'],

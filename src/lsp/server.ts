@@ -1,0 +1,137 @@
+/**
+ * The kernel-log language server: one diagnostic per report block, every code reference
+ * (`func+0x1a/0x200 [mod]`, `RIP: 0010:func+…`, `? func+…`) a link to its source line, a
+ * hover with the inlined calls and the line itself, and a Decode report code action that
+ * inserts the decoded trace below the block. Symbols come from the client's
+ * initializationOptions (`vmlinux`, `modules`) and can be changed with the
+ * `qemuKernel/symbols` notification (a debug session starting, the setting changing).
+ */
+import * as fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { CodeActionKind, DiagnosticSeverity, TextDocuments, type Connection, type Diagnostic, type DocumentLink, type Hover } from 'vscode-languageserver';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { codeRefs, type CodeRef } from '../engine/decode/parse';
+import { Decoder, type Resolution } from '../engine/decode/resolve';
+import { decodeLog } from '../engine/decode/stacktrace';
+import { reportBlocks } from './blocks';
+
+export interface SymbolsOptions {
+  vmlinux?: string;
+  modules?: string[];
+}
+
+export const SYMBOLS_NOTIFICATION = 'qemuKernel/symbols';
+
+export function serveKernelLog(connection: Connection): void {
+  const documents = new TextDocuments(TextDocument);
+  let decoder: Decoder | undefined;
+  let why = 'no vmlinux is known: start a debug session, or set qemuKernel.symbols';
+
+  const useSymbols = (o: SymbolsOptions | undefined): void => {
+    decoder?.dispose();
+    decoder = undefined;
+    if (!o?.vmlinux) return;
+    if (!fs.existsSync(o.vmlinux)) {
+      why = `qemuKernel.symbols: vmlinux ${o.vmlinux} does not exist`;
+      return;
+    }
+    try {
+      decoder = Decoder.open(o.vmlinux, o.modules ?? []);
+    } catch (e) {
+      why = `qemuKernel.symbols: ${o.vmlinux} could not be read: ${(e as Error).message}`;
+    }
+  };
+
+  connection.onInitialize((p) => {
+    useSymbols(p.initializationOptions as SymbolsOptions | undefined);
+    return {
+      capabilities: {
+        textDocumentSync: 1,
+        documentLinkProvider: { resolveProvider: false },
+        hoverProvider: true,
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
+      },
+    };
+  });
+  connection.onNotification(SYMBOLS_NOTIFICATION, (o: SymbolsOptions) => {
+    useSymbols(o);
+    connection.languages.diagnostics.refresh();
+  });
+
+  documents.onDidChangeContent((e) => void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: diagnostics(e.document) }));
+
+  connection.onDocumentLinks((p) => {
+    const doc = documents.get(p.textDocument.uri);
+    if (!doc || !decoder) return [];
+    const links: DocumentLink[] = [];
+    const lines = doc.getText().split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      for (const ref of codeRefs(lines[i])) {
+        const r = decoder.resolve(ref);
+        const at = typeof r === 'string' ? undefined : r.chain[0]?.location;
+        if (!at) continue;
+        links.push({ range: { start: { line: i, character: ref.start }, end: { line: i, character: ref.end } }, target: `${pathToFileURL(at.path).toString()}#L${at.line}`, tooltip: `${at.path}:${at.line}` });
+      }
+    }
+    return links;
+  });
+
+  connection.onHover((p): Hover | null => {
+    const doc = documents.get(p.textDocument.uri);
+    if (!doc) return null;
+    const line = doc.getText({ start: { line: p.position.line, character: 0 }, end: { line: p.position.line + 1, character: 0 } });
+    const ref = codeRefs(line).find((x) => p.position.character >= x.start && p.position.character <= (x.moduleEnd ?? x.end));
+    if (!ref) return null;
+    if (!decoder) return { contents: { kind: 'markdown', value: `\`${ref.func}+0x${ref.offset.toString(16)}\`: ${why}.` } };
+    const r = decoder.resolve(ref);
+    return { contents: { kind: 'markdown', value: hoverText(ref, r) }, range: { start: { line: p.position.line, character: ref.start }, end: { line: p.position.line, character: ref.end } } };
+  });
+
+  connection.onCodeAction((p) => {
+    const doc = documents.get(p.textDocument.uri);
+    if (!doc || !decoder) return [];
+    const lines = doc.getText().split('\n');
+    const block = reportBlocks(lines).find((b) => p.range.start.line <= b.end && p.range.end.line >= b.start);
+    if (!block) return [];
+    const text = decodeLog(lines.slice(block.start, block.end + 1).join('\n'), decoder).lines.join('\n');
+    const at = { line: block.end + 1, character: 0 };
+    return [
+      {
+        title: 'Decode report',
+        kind: CodeActionKind.QuickFix,
+        edit: { changes: { [p.textDocument.uri]: [{ range: { start: at, end: at }, newText: `--- decoded (qemu-kernel-debug) ---\n${text}\n--- end decoded ---\n` }] } },
+      },
+    ];
+  });
+
+  connection.onShutdown(() => decoder?.dispose());
+  documents.listen(connection);
+  connection.listen();
+}
+
+function diagnostics(doc: TextDocument): Diagnostic[] {
+  return reportBlocks(doc.getText().split('\n')).map((b) => ({
+    range: { start: { line: b.start, character: 0 }, end: { line: b.end, character: Number.MAX_SAFE_INTEGER } },
+    severity: b.severity === 'error' ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
+    source: 'kernel log',
+    code: b.kind,
+    message: b.title,
+  }));
+}
+
+function hoverText(ref: CodeRef, r: Resolution | string): string {
+  const head = `**${ref.func}**+0x${ref.offset.toString(16)}${ref.module ? ` [${ref.module}]` : ''}${ref.trap ? ' (the faulting instruction)' : ref.unreliable ? ' (found on the stack, maybe stale)' : ''}`;
+  if (typeof r === 'string') return `${head}\n\n${r}`;
+  const parts = r.chain.map((d, i) => `${i === 0 ? '' : 'inlined into '}${d.name ? `\`${d.name}\` ` : ''}${d.location ? `${d.location.path}:${d.location.line}` : '(no line)'}`);
+  const top = r.chain[0]?.location;
+  const src = top ? sourceLine(top.path, top.line) : undefined;
+  return [head, ...parts.map((p) => `- ${p}`), ...(src !== undefined ? ['', '```c', src, '```'] : [])].join('\n');
+}
+
+function sourceLine(file: string, line: number): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n')[line - 1]?.trimEnd();
+  } catch {
+    return undefined;
+  }
+}
