@@ -12,14 +12,17 @@ import { ConsoleTail, consoleInput, guestModules, privateDir, shellReady } from 
 import { killQemu } from '../lib/modgdb.mjs';
 import { say } from '../lib/proc.mjs';
 
-export const ids = ['D1'];
+export const ids = ['D1', 'L1'];
 
 export const needs = () => ({ guest: true, qemu: true });
 
 const LINES = 200;
 
-export async function run(ctx) {
+export async function run(ctx, sel) {
   const mods = guestModules(ctx.guest);
+  const rows = [];
+  if (sel.has('L1')) rows.push(await lspStart(ctx, mods));
+  if (!sel.has('D1')) return rows;
   const report = await captureReport(ctx.guest);
   const script = path.join(path.dirname(ctx.guest.vmlinux), 'scripts', 'decode_stacktrace.sh');
   const cli = path.join(ctx.repo, 'dist', 'cli.js');
@@ -35,6 +38,7 @@ export async function run(ctx) {
     say(`D1 run ${i + 1}/${ctx.runs}: qkd decode ${(o.s * 1000).toFixed(1)} ms, decode_stacktrace.sh ${(t.s * 1000).toFixed(1)} ms`);
   }
   return [
+    ...rows,
     {
       id: 'D1',
       what: `decode a ${LINES}-line report (WARN, Oops, BUG; ${report.split('\n').filter((l) => /\+0x[0-9a-f]+\/0x/.test(l)).length} code references): qkd decode vs decode_stacktrace.sh`,
@@ -48,6 +52,37 @@ export async function run(ctx) {
       extra: { oracle: 'scripts/decode_stacktrace.sh (bash, nm, addr2line)' },
     },
   ];
+}
+
+/**
+ * L1: the language server's start as an editor sees it: spawn `node dist/lsp.js --stdio`, send
+ * initialize (with the sample vmlinux and modules as its symbols), then open a two-line Oops:
+ * the time until its diagnostics arrive. A fresh process per run.
+ */
+async function lspStart(ctx, mods) {
+  const { createProtocolConnection, StreamMessageReader, StreamMessageWriter } = await import('vscode-languageserver-protocol/node.js');
+  const n = ctx.quick ? ctx.runs : Math.max(ctx.runs, 10);
+  const samples = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, [path.join(ctx.repo, 'dist', 'lsp.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    child.stdin.on('error', () => undefined);
+    const conn = createProtocolConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+    const diagnostics = new Promise((resolve) => conn.onNotification('textDocument/publishDiagnostics', resolve));
+    conn.listen();
+    await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { vmlinux: ctx.guest.vmlinux, modules: [mods.dir] } });
+    await conn.sendNotification('initialized', {});
+    await conn.sendNotification('textDocument/didOpen', { textDocument: { uri: 'file:///bench.log', languageId: 'linux-kernel-log', version: 1, text: '[    1.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n[    1.0] Oops: 0000 [#1] SMP NOPTI\n' } });
+    const d = await diagnostics;
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    if (d.diagnostics?.length !== 1) throw new Error(`L1: expected one diagnostic, got ${JSON.stringify(d)}`);
+    await conn.sendRequest('shutdown').catch(() => undefined);
+    await conn.sendNotification('exit').catch(() => undefined);
+    conn.dispose();
+    child.kill();
+  }
+  say(`L1: language server start to first diagnostics, ${n} fresh processes: ${samples.map((x) => (x * 1000).toFixed(0)).join(', ')} ms`);
+  return { id: 'L1', what: 'kernel-log language server: spawn → initialize → first diagnostics', ours: samples, gdb: null, oursRss: [], gdbRss: null, ratioKind: null, runs: n, target: { text: 'ours ≤ 100 ms', test: (j) => j.ours_s <= 0.1 } };
 }
 
 /** Wall time of one process given `input` on stdin; its peak RSS from GNU time when there is one. */

@@ -24,22 +24,29 @@ export const SYMBOLS_NOTIFICATION = 'qemuKernel/symbols';
 
 export function serveKernelLog(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
-  let decoder: Decoder | undefined;
+  let opened: Decoder | undefined;
+  let wanted: SymbolsOptions | undefined;
   let why = 'no vmlinux is known: start a debug session, or set qemuKernel.symbols';
 
+  // vmlinux is opened at the first link or hover, not at initialize: diagnostics need no symbols.
   const useSymbols = (o: SymbolsOptions | undefined): void => {
-    decoder?.dispose();
-    decoder = undefined;
-    if (!o?.vmlinux) return;
-    if (!fs.existsSync(o.vmlinux)) {
-      why = `qemuKernel.symbols: vmlinux ${o.vmlinux} does not exist`;
-      return;
+    opened?.dispose();
+    opened = undefined;
+    wanted = o?.vmlinux ? o : undefined;
+  };
+  const decoderNow = (): Decoder | undefined => {
+    if (opened || !wanted?.vmlinux) return opened;
+    const o = wanted;
+    wanted = undefined;
+    if (!fs.existsSync(o.vmlinux as string)) why = `qemuKernel.symbols: vmlinux ${o.vmlinux} does not exist`;
+    else {
+      try {
+        opened = Decoder.open(o.vmlinux as string, o.modules ?? []);
+      } catch (e) {
+        why = `qemuKernel.symbols: ${o.vmlinux} could not be read: ${(e as Error).message}`;
+      }
     }
-    try {
-      decoder = Decoder.open(o.vmlinux, o.modules ?? []);
-    } catch (e) {
-      why = `qemuKernel.symbols: ${o.vmlinux} could not be read: ${(e as Error).message}`;
-    }
+    return opened;
   };
 
   connection.onInitialize((p) => {
@@ -62,6 +69,7 @@ export function serveKernelLog(connection: Connection): void {
 
   connection.onDocumentLinks((p) => {
     const doc = documents.get(p.textDocument.uri);
+    const decoder = decoderNow();
     if (!doc || !decoder) return [];
     const links: DocumentLink[] = [];
     const lines = doc.getText().split('\n');
@@ -82,6 +90,7 @@ export function serveKernelLog(connection: Connection): void {
     const line = doc.getText({ start: { line: p.position.line, character: 0 }, end: { line: p.position.line + 1, character: 0 } });
     const ref = codeRefs(line).find((x) => p.position.character >= x.start && p.position.character <= (x.moduleEnd ?? x.end));
     if (!ref) return null;
+    const decoder = decoderNow();
     if (!decoder) return { contents: { kind: 'markdown', value: `\`${ref.func}+0x${ref.offset.toString(16)}\`: ${why}.` } };
     const r = decoder.resolve(ref);
     return { contents: { kind: 'markdown', value: hoverText(ref, r) }, range: { start: { line: p.position.line, character: ref.start }, end: { line: p.position.line, character: ref.end } } };
@@ -89,6 +98,7 @@ export function serveKernelLog(connection: Connection): void {
 
   connection.onCodeAction((p) => {
     const doc = documents.get(p.textDocument.uri);
+    const decoder = decoderNow();
     if (!doc || !decoder) return [];
     const lines = doc.getText().split('\n');
     const block = reportBlocks(lines).find((b) => p.range.start.line <= b.end && p.range.end.line >= b.start);
@@ -104,7 +114,7 @@ export function serveKernelLog(connection: Connection): void {
     ];
   });
 
-  connection.onShutdown(() => decoder?.dispose());
+  connection.onShutdown(() => opened?.dispose());
   documents.listen(connection);
   connection.listen();
 }

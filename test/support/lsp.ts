@@ -16,6 +16,7 @@ export interface LspClient {
 
 export async function startLsp(initializationOptions: object): Promise<LspClient> {
   const child = spawn(process.execPath, [path.join(REPO, 'dist', 'lsp.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin.on('error', () => undefined);
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
   const waiting = new Map<string, (d: Diagnostic[]) => void>();
   conn.onNotification('textDocument/publishDiagnostics', (p: PublishDiagnosticsParams) => waiting.get(p.uri)?.(p.diagnostics));
@@ -34,7 +35,8 @@ export async function startLsp(initializationOptions: object): Promise<LspClient
     codeActions: (uri, line) => conn.sendRequest('textDocument/codeAction', { textDocument: { uri }, range: { start: { line, character: 0 }, end: { line, character: 0 } }, context: { diagnostics: [] } }),
     stop: async () => {
       await conn.sendRequest('shutdown').catch(() => undefined);
-      conn.sendNotification('exit');
+      // The server exits on `exit`: a write after that must not surface as an unhandled rejection.
+      await conn.sendNotification('exit').catch(() => undefined);
       conn.dispose();
       child.kill();
     },
