@@ -74,6 +74,10 @@ for (const arch of ARCHES) {
       for (let i = 0; i < ours.length; i++) {
         if (/\(\S+:\d+/.test(ours[i])) decoded++;
         if (norm(ours[i]) === norm(theirs[i])) continue;
+        // A name the console log garbled (a character twice, see logged()) is in neither symbol
+        // table: the script has already cut RIP's segment (`0010:`) when its lookup fails, and
+        // prints the rest as it came; ours leaves such a line alone.
+        if (!/\(\S+:\d+/.test(ours[i]) && norm(ours[i]).replace(/(RIP: )[0-9a-f]{4}:/, '$1') === norm(theirs[i])) continue;
         // The one allowed difference: a module frame, which ours puts in its own section.
         const m = /(\S+?) \((\S+:\d+(?: \S+:\d+)*)\) ([\w-]+)$/.exec(norm(ours[i]));
         assert.ok(m, `line ${i + 1} differs:\n ours:   ${ours[i]}\n theirs: ${theirs[i]}`);
