@@ -25,8 +25,10 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli-main.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/wheremain.ts'], outfile: 'dist/cli-where.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/decodemain.ts'], outfile: 'dist/cli-decode.js' }),
-  // The kernel-log language server, a process of its own (src/lsp/main.ts).
+  // The kernel-log language server, a process of its own (src/lsp/main.ts), and its client,
+  // which the extension loads only when a kernel log opens (src/extension/kernellog.ts).
   esbuild.build({ ...common, entryPoints: ['src/lsp/main.ts'], outfile: 'dist/lsp.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/extension/lspclient.ts'], outfile: 'dist/lspclient.js', external: ['vscode'] }),
   // The symbol index worker: loaded by path from next to whichever bundle starts it.
   esbuild.build({ ...common, entryPoints: ['src/symbols/index/indexworker.ts'], outfile: 'dist/indexworker.js' }),
 ]);
@@ -35,3 +37,9 @@ await import('node:fs').then((fs) => fs.chmodSync('dist/cli.js', 0o755));
 
 // The disassembler (Capstone as wasm) loads capstone.wasm from next to the bundle, on first use.
 await import('node:fs').then((fs) => fs.copyFileSync('node_modules/@alexaltea/capstone-js/dist/capstone.wasm', 'dist/capstone.wasm'));
+
+// The language client ends its server with this script, which it looks for beside itself.
+await import('node:fs').then((fs) => {
+  fs.copyFileSync('node_modules/vscode-languageclient/lib/node/terminateProcess.sh', 'dist/terminateProcess.sh');
+  fs.chmodSync('dist/terminateProcess.sh', 0o755);
+});

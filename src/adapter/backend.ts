@@ -26,7 +26,7 @@ import { sourceInfo as vmlinuxSourceInfo } from '../engine/vmlinux';
 
 export type { AttachConfig, SourceOptions };
 import { errors, messageOf } from '../util/errors';
-import type { LogLevel } from './events';
+import type { LogLevel, SymbolsEventBody } from './events';
 import { IndexGate } from './indexgate';
 
 export interface Backend {
@@ -43,6 +43,8 @@ export interface Backend {
   indexGate?: IndexGate;
   /** Every kernel task is a DAP thread. */
   tasksAsThreads?: boolean;
+  /** The files a kernel log of this guest decodes with (the SYMBOLS_EVENT). */
+  symbolFiles?: SymbolsEventBody;
 }
 
 export interface Progress {
@@ -155,7 +157,7 @@ export async function launchBackend(
     // nokaslr: vmlinux runs at its link addresses; otherwise where is found once the kernel runs.
     await dbg.followKernelBase(kaslrWord(cfg.append) === false ? 'fixed' : 'find', () => readBootImage(cfg.kernel));
     await dbg.enableModules(moduleOptions(cfg));
-    return { debugger: dbg, source, symbols: source.images, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate, tasksAsThreads: cfg.tasksAsThreads };
+    return { debugger: dbg, source, symbols: source.images, elf, instance, launch: cfg, accel, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate, tasksAsThreads: cfg.tasksAsThreads, symbolFiles: symbolFiles(cfg) };
   } catch (e) {
     await instance?.stop();
     await source.index?.close();
@@ -201,7 +203,7 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
   // A running kernel may have been booted with KASLR: where it runs is read at this first stop.
   await dbg.followKernelBase('find');
   await dbg.enableModules(moduleOptions(cfg));
-  return { debugger: dbg, source, symbols: source?.images ?? loaded?.symbols, elf: loaded?.elf, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate, tasksAsThreads: cfg.tasksAsThreads };
+  return { debugger: dbg, source, symbols: source?.images ?? loaded?.symbols, elf: loaded?.elf, disassemblySyntax: cfg.disassemblySyntax, indexGate: gate, tasksAsThreads: cfg.tasksAsThreads, symbolFiles: symbolFiles(cfg) };
 }
 
 /**
@@ -212,6 +214,13 @@ export async function attachBackend(raw: unknown, log: Log = () => undefined): P
 function moduleOptions(cfg: { modulePaths: string[]; vmlinux?: string }): ModuleFileOptions {
   const vmlinux = cfg.vmlinux && path.resolve(cfg.vmlinux);
   return { modulePaths: cfg.modulePaths, vmlinux, extraDirs: vmlinux ? sampleModuleDirsFor(vmlinux) : [] };
+}
+
+/** vmlinux and the folders its modules' .ko files are in, for the kernel-log language server. */
+function symbolFiles(cfg: { modulePaths: string[]; vmlinux?: string }): SymbolsEventBody | undefined {
+  const o = moduleOptions(cfg);
+  if (!o.vmlinux) return undefined;
+  return { vmlinux: o.vmlinux, moduleDirs: [...new Set([...o.modulePaths, ...o.extraDirs, path.dirname(o.vmlinux)])] };
 }
 
 /** QEMU's `info kvm` through the gdbstub's monitor; undefined from a stub without one. */

@@ -17,6 +17,17 @@ export interface ConsoleEventBody {
   monitor?: string;
 }
 
+/**
+ * The files this session's kernel logs decode with: the extension hands them to the
+ * kernel-log language server, so an Oops in a console log links to this kernel's source.
+ */
+export const SYMBOLS_EVENT = 'qemuKernel.symbols';
+export interface SymbolsEventBody {
+  vmlinux: string;
+  /** Searched for `name.ko` in order: modulePaths, the sample modules' folder, the build tree. */
+  moduleDirs: string[];
+}
+
 /** The guest's lifecycle, for the status bar. `detail` is the function for 'stopped'. */
 export const STATE_EVENT = 'qemuKernel.state';
 export type GuestState = 'building' | 'booting' | 'running' | 'stopped' | 'exited';

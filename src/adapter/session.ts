@@ -23,7 +23,7 @@ import { shellQuote } from '../qemu/argv';
 import type { ExitInfo } from '../qemu/instance';
 import { ErrorCode, errors, toUserError } from '../util/errors';
 import { attachBackend, AttachConfig, Backend, launchBackend } from './backend';
-import { COMMAND_LINE_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST } from './events';
+import { COMMAND_LINE_REQUEST, CONSOLE_EVENT, type ConsoleEventBody, type LogLevel, RESTART_GUEST_REQUEST, SYMBOLS_EVENT } from './events';
 import { BootProgress } from './bootprogress';
 import { Feedback } from './feedback';
 import { HeldResponse, inOneWrite } from './heldresponse';
@@ -269,6 +269,8 @@ export class QemuKernelSession extends DebugSession {
 
   private wireDebugger(): void {
     const dbg = this.need().debugger;
+    const files = this.need().symbolFiles;
+    if (files) this.sendEvent(new Event(SYMBOLS_EVENT, files));
     this.taskThreads = new TaskThreads(this.need().tasksAsThreads === true);
     dbg.on('stopped', (ev: StopEvent) => {
       this.bootProgress?.stop();

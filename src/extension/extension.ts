@@ -5,7 +5,7 @@
  * costs only this glue (bench/measures/activation.mjs).
  */
 import * as vscode from 'vscode';
-import { CONSOLE_EVENT, LOG_EVENT, type ConsoleEventBody } from '../adapter/events';
+import { CONSOLE_EVENT, LOG_EVENT, SYMBOLS_EVENT, type ConsoleEventBody, type SymbolsEventBody } from '../adapter/events';
 import { QemuSessions, registerCommands } from './commands';
 import { MonitorTerminals } from './monitor';
 import { KernelLog } from './output';
@@ -13,6 +13,7 @@ import { GuestStatus } from './status';
 import { RspTraceProvider } from './trace';
 import { ConsoleInfo, ConsoleTerminals } from './console';
 import { AdapterFactory } from './adapterfactory';
+import { KernelLogs } from './kernellog';
 import { QemuKernelConfigProvider } from './config';
 import { ModulesView } from '../ui/modules';
 import { TasksView } from '../ui/tasks';
@@ -29,7 +30,9 @@ export function activate(context: vscode.ExtensionContext): void {
   const monitors = new MonitorTerminals();
   const sessions = new QemuSessions();
   const status = new GuestStatus();
+  const kernelLogs = new KernelLogs(context.asAbsolutePath('dist'));
   context.subscriptions.push(
+    kernelLogs,
     log,
     consoles,
     monitors,
@@ -48,6 +51,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.debug.onDidReceiveDebugSessionCustomEvent((e) => {
       if (e.session.type !== 'qemu-kernel') return;
       if (e.event === LOG_EVENT) log.fromAdapter(e.session, e.body);
+      else if (e.event === SYMBOLS_EVENT) kernelLogs.sessionSymbols(e.session, e.body as SymbolsEventBody);
       else if (e.event === CONSOLE_EVENT) {
         const body = e.body as ConsoleEventBody;
         consoles.open(e.session, body as ConsoleInfo);
@@ -59,6 +63,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (s.type !== 'qemu-kernel') return;
       consoles.sessionEnded(s);
       monitors.sessionEnded(s);
+      kernelLogs.sessionEnded(s);
     }),
     ...registerCommands(sessions, monitors),
     // For the E2E tier and bench/measures/activation.mjs; hidden from the palette.

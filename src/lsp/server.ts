@@ -7,20 +7,16 @@
  * `qemuKernel/symbols` notification (a debug session starting, the setting changing).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CodeActionKind, DiagnosticSeverity, TextDocuments, type Connection, type Diagnostic, type DocumentLink, type Hover } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { codeRefs, type CodeRef } from '../engine/decode/parse';
+import { codeRefs, type CodeRef } from '../kernel/logrefs';
 import { Decoder, type Resolution } from '../engine/decode/resolve';
 import { decodeLog } from '../engine/decode/stacktrace';
 import { reportBlocks } from './blocks';
-
-export interface SymbolsOptions {
-  vmlinux?: string;
-  modules?: string[];
-}
-
-export const SYMBOLS_NOTIFICATION = 'qemuKernel/symbols';
+import { codeMarkdown, disassembleCode, parseCodeLine } from './code';
+import { RESOLVE_REQUEST, SYMBOLS_NOTIFICATION, type ResolveParams, type ResolveResult, type SymbolsOptions } from './protocol';
 
 export function serveKernelLog(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
@@ -41,7 +37,8 @@ export function serveKernelLog(connection: Connection): void {
     if (!fs.existsSync(o.vmlinux as string)) why = `qemuKernel.symbols: vmlinux ${o.vmlinux} does not exist`;
     else {
       try {
-        opened = Decoder.open(o.vmlinux as string, o.modules ?? []);
+        // A module named by its file is looked for in its folder, as a folder is.
+        opened = Decoder.open(o.vmlinux as string, (o.modules ?? []).map((m) => (m.endsWith('.ko') ? path.dirname(m) : m)));
       } catch (e) {
         why = `qemuKernel.symbols: ${o.vmlinux} could not be read: ${(e as Error).message}`;
       }
@@ -84,16 +81,27 @@ export function serveKernelLog(connection: Connection): void {
     return links;
   });
 
-  connection.onHover((p): Hover | null => {
+  connection.onHover(async (p): Promise<Hover | null> => {
     const doc = documents.get(p.textDocument.uri);
     if (!doc) return null;
     const line = doc.getText({ start: { line: p.position.line, character: 0 }, end: { line: p.position.line + 1, character: 0 } });
+    const code = parseCodeLine(line);
+    if (code) return codeHover(doc, p.position.line, code);
     const ref = codeRefs(line).find((x) => p.position.character >= x.start && p.position.character <= (x.moduleEnd ?? x.end));
     if (!ref) return null;
     const decoder = decoderNow();
     if (!decoder) return { contents: { kind: 'markdown', value: `\`${ref.func}+0x${ref.offset.toString(16)}\`: ${why}.` } };
     const r = decoder.resolve(ref);
     return { contents: { kind: 'markdown', value: hoverText(ref, r) }, range: { start: { line: p.position.line, character: ref.start }, end: { line: p.position.line, character: ref.end } } };
+  });
+
+  connection.onRequest(RESOLVE_REQUEST, (p: ResolveParams): ResolveResult => {
+    const decoder = decoderNow();
+    if (!decoder) return { error: why };
+    const r = decoder.resolve({ func: p.func, offset: BigInt('0x' + p.offset.replace(/^0x/, '')), module: p.module });
+    if (typeof r === 'string') return { error: r };
+    const at = r.chain[0]?.location;
+    return at ? { path: at.path, line: at.line } : { error: `${p.func}+0x${p.offset.replace(/^0x/, '')} has no line information` };
   });
 
   connection.onCodeAction((p) => {
@@ -136,6 +144,21 @@ function hoverText(ref: CodeRef, r: Resolution | string): string {
   const top = r.chain[0]?.location;
   const src = top ? sourceLine(top.path, top.line) : undefined;
   return [head, ...parts.map((p) => `- ${p}`), ...(src !== undefined ? ['', '```c', src, '```'] : [])].join('\n');
+}
+
+/** The Code line's disassembly, its instructions named after the report's faulting reference (RIP:, pc :, epc :). */
+async function codeHover(doc: TextDocument, line: number, code: NonNullable<ReturnType<typeof parseCodeLine>>): Promise<Hover> {
+  const lines = doc.getText().split('\n');
+  const block = reportBlocks(lines).find((b) => line >= b.start && line <= b.end);
+  let trap: CodeRef | undefined;
+  for (let i = line; i >= (block?.start ?? Math.max(0, line - 60)) && !trap; i--) trap = codeRefs(lines[i]).find((r) => r.trap);
+  let value: string;
+  try {
+    value = codeMarkdown(await disassembleCode(code, trap?.offset), trap);
+  } catch (e) {
+    value = `The disassembler could not run: ${(e as Error).message}`;
+  }
+  return { contents: { kind: 'markdown', value }, range: { start: { line, character: 0 }, end: { line, character: lines[line]?.length ?? 0 } } };
 }
 
 function sourceLine(file: string, line: number): string | undefined {

@@ -42,7 +42,9 @@ export class GuestConsole extends EventEmitter {
 
   private connect(socketPath: string): void {
     const s = net.createConnection({ path: socketPath });
-    s.on('data', () => undefined);
+    // 'live': the bytes as the socket delivers them. The log can hold a character twice (QEMU
+    // 7.2 logs a serial byte again each time a lagging reader makes it retry); the socket cannot.
+    s.on('data', (d: Buffer) => this.emit('live', d));
     s.on('error', (e) => this.emit('input-error', e));
     s.on('close', () => {
       if (this.socket === s) this.socket = undefined;

@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { requireBuilt, requireOrSkip, sampleGuest, waitForExit } from '../support/env';
+import { markerLine } from '../support/handover';
+import { oopsLog } from '../support/oopslog';
 import {
   E2E_RESULTS,
   SAMPLE_WORKSPACE,
@@ -250,5 +252,57 @@ describe('e2e: workbench', function () {
     assert.deepEqual(qemuBelow((server as CodeServer).pid), [], 'a qemu-system process is still running below code-server');
     await callStackRow('kernel_clone').first().waitFor({ state: 'detached' });
     await shot('session-ended');
+  });
+
+  it("opens a console log with a real Oops as a kernel log, decoded with the ended session's kernel: the report in Problems, a hover on RIP's function, and Ctrl+click opens the faulting line", async function () {
+    const g = sampleGuest(this);
+    const log = path.join(E2E_RESULTS, 'workbench', 'guest.log');
+    fs.copyFileSync(await oopsLog(g), log);
+    const source = path.join(path.dirname(String(g.modules?.sample)), 'qkd_sample.c');
+    const lines = fs.readFileSync(log, 'utf8').split('\n');
+    const rip = lines.findIndex((l) => /RIP: 0010:qkd_sample_fault_null\+/.test(l));
+    assert.ok(rip >= 0, 'a RIP line in the log');
+    // Quick Open takes a path outside the workspace, as a user opening a saved log would: the
+    // palette's box without its '>' is Quick Open.
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input[type="text"]').first();
+    await input.waitFor({ state: 'visible' });
+    await input.fill(log);
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'guest.log' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.tabs-container .tab.active', { hasText: 'guest.log' }).waitFor();
+    await page.locator('.statusbar-item', { hasText: 'Linux Kernel Console Log' }).first().waitFor();
+    await runCommand(page, 'View: Focus Problems (Errors, Warnings, Infos)');
+    await page.locator('.markers-panel .monaco-list-row', { hasText: 'BUG: kernel NULL pointer dereference, address: 0000000000000000' }).first().waitFor();
+    await page.locator('.markers-panel .monaco-list-row', { hasText: /WARNING: CPU: \d+ PID: \d+ at / }).first().waitFor();
+    await shot('kernel-log-problems');
+
+    // Go to Line's box is the palette's own, turned to ':': it stays open until the line is given.
+    await page.keyboard.press('F1');
+    await input.fill(`:${rip + 1}`);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: `Go to line ${rip + 1}` }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await input.waitFor({ state: 'hidden' });
+    const line = page.locator('.monaco-editor .view-line', { hasText: 'RIP: 0010:qkd_sample_fault_null' }).first();
+    await line.waitFor();
+    // Point at the function's name: the token spans' widths give the characters' positions.
+    const span = line.locator('span > span', { hasText: 'qkd_sample_fault_null' }).first();
+    const box = await span.boundingBox();
+    const text = await span.innerText();
+    assert.ok(box && text.length > 0);
+    const x = box.x + ((text.indexOf('qkd_sample_fault_null') + 4) * box.width) / text.length;
+    const y = box.y + box.height / 2;
+    await page.mouse.move(x, y);
+    const want = markerLine(source, 'fault-null');
+    const hover = page.locator('.monaco-hover:not(.hidden)', { hasText: `qkd_sample.c:${want}` }).first();
+    await hover.waitFor();
+    await page.screenshot({ path: path.join(E2E_RESULTS, `${String(++shots).padStart(2, '0')}-kernel-log-hover.png`) });
+
+    await page.keyboard.down('Control');
+    await page.mouse.click(x, y);
+    await page.keyboard.up('Control');
+    await page.locator('.tabs-container .tab.active', { hasText: 'qkd_sample.c' }).waitFor();
+    await page.locator('.statusbar-item', { hasText: new RegExp(`^Ln ${want}, Col \\d+`) }).first().waitFor();
+    await shot('kernel-log-link-opened');
   });
 });

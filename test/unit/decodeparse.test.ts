@@ -3,7 +3,7 @@
  * riscv64 reports of the sample module's failures) and the older `[<addr>]` form.
  */
 import * as assert from 'node:assert/strict';
-import { codeRefs } from '../../src/engine/decode/parse';
+import { codeRefs } from '../../src/kernel/logrefs';
 
 describe('decode: code references in kernel log lines', () => {
   it('reads RIP:, a call trace entry with its module, and a WARNING line', () => {

@@ -18,7 +18,7 @@ import { messageOf } from '../../util/errors';
 import type { FrameDescription } from '../sourceinfo';
 import type { SourceSet } from '../sources';
 import { sourceInfo, symbolTable } from '../vmlinux';
-import type { CodeRef } from './parse';
+import type { CodeRef } from '../../kernel/logrefs';
 
 export interface Resolution {
   /** The address looked up: the symbol's (in vmlinux, at its link address) plus the offset. */

@@ -5,7 +5,7 @@
  * through. Paths under the kernel tree are shown relative to it. A reference that can't be
  * resolved stays as it was, with the reason on stderr, as the script warns.
  */
-import { codeRefs } from './parse';
+import { codeRefs } from '../../kernel/logrefs';
 import type { Decoder, Resolution } from './resolve';
 
 export interface DecodeOutput {

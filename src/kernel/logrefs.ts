@@ -51,3 +51,16 @@ export function codeRefs(line: string): CodeRef[] {
   }
   return out;
 }
+
+const LOG_LINE = /^\s*(?:<\d>)?\[\s*\d+\.\d{6}\]|^Linux version \d|^Booting Linux on /;
+
+/**
+ * Whether a text's first lines read like the kernel's console (dmesg, a serial log): most of
+ * the first 20 non-empty lines carry printk's timestamp. A serial log starts with firmware
+ * chatter (SeaBIOS, OpenSBI) before the kernel's first line, hence a share and not all.
+ */
+export function looksLikeKernelLog(text: string): boolean {
+  const lines = text.split('\n', 200).filter((l) => l.trim() !== '').slice(0, 20);
+  const hits = lines.filter((l) => LOG_LINE.test(l)).length;
+  return hits >= 3 && hits * 2 >= lines.length;
+}

@@ -1,0 +1,44 @@
+/**
+ * A console log holding a real WARN and a real Oops from the x86_64 sample guest (its module's
+ * failures on demand), for the tiers that open one in the editor. It is made once per test
+ * run and guest build (boot once, test many things) and kept under test-results/.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { GuestPaths } from '../../src/guest/build';
+import { waitForConsole } from '../../src/qemu/console';
+import { RESULTS } from './env';
+import { startOwnGuest } from './handover';
+
+export async function oopsLog(g: GuestPaths): Promise<string> {
+  const dir = path.join(RESULTS, 'kernel-log', path.basename(path.dirname(g.vmlinux)));
+  // A .log whose name says nothing: the editor must take it for a kernel log by what it holds.
+  const file = path.join(dir, 'guest.log');
+  const built = Math.max(fs.statSync(g.vmlinux).mtimeMs, g.modules?.sample ? fs.statSync(g.modules.sample).mtimeMs : 0);
+  if (fs.existsSync(file) && fs.statSync(file).mtimeMs > built) return file;
+  fs.mkdirSync(dir, { recursive: true });
+  const vm = await startOwnGuest(g, path.join(dir, 'qemu-console.log'), 'qkd.load=qkd_sample');
+  try {
+    // The boot from QEMU's log, the reports as the socket carried them: QEMU's log can hold a
+    // character twice (see logged()), the socket each exactly once.
+    const boot = fs.readFileSync(vm.consoleLog, 'utf8');
+    const live: Buffer[] = [];
+    vm.console.on('live', (d: Buffer) => live.push(d));
+    for (const kind of ['warn', 'null']) {
+      const at = fs.statSync(vm.consoleLog).size;
+      vm.console.write(`sh -c 'echo fault ${kind} > /dev/qkd_sample'; echo fault-${kind}-rc=$?\n`);
+      await waitForConsole(vm.consoleLog, new RegExp(`fault-${kind}-rc=\\d+`), 120_000, at);
+    }
+    const end = Date.now() + 10_000;
+    while (!/fault-null-rc=\d+/.test(Buffer.concat(live).toString('utf8'))) {
+      if (Date.now() > end) throw new Error('the console socket did not carry what the log holds');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    fs.writeFileSync(`${file}.tmp`, (boot + Buffer.concat(live).toString('utf8')).replace(/\r/g, ''));
+    fs.renameSync(`${file}.tmp`, file);
+    return file;
+  } finally {
+    await vm.console.close();
+    await vm.kill();
+  }
+}
