@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { ConsoleTail, consoleInput, guestModules, privateDir, shellReady } from '../lib/modules.mjs';
 import { killQemu } from '../lib/modgdb.mjs';
-import { say } from '../lib/proc.mjs';
+import { say, toolEnv } from '../lib/proc.mjs';
 
 export const ids = ['D1', 'L1'];
 
@@ -30,7 +30,7 @@ export async function run(ctx, sel) {
   const theirs = [];
   const oursRss = [];
   for (let i = 0; i < ctx.runs; i++) {
-    const o = timed(process.execPath, [cli, 'decode', '--vmlinux', ctx.guest.vmlinux, '--modules', mods.dir], report);
+    const o = timed(cli, ['decode', '--vmlinux', ctx.guest.vmlinux, '--modules', mods.dir], report);
     const t = timed('bash', [script, ctx.guest.vmlinux, 'auto', mods.dir], report);
     ours.push(o.s);
     theirs.push(t.s);
@@ -65,7 +65,8 @@ async function lspStart(ctx, mods) {
   const samples = [];
   for (let i = 0; i < n; i++) {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [path.join(ctx.repo, 'dist', 'lsp.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // In the environment the extension's language client gives it (src/extension/lspclient.ts).
+    const child = spawn(process.execPath, [path.join(ctx.repo, 'dist', 'lsp.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: toolEnv() });
     child.stdin.on('error', () => undefined);
     const conn = createProtocolConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
     const diagnostics = new Promise((resolve) => conn.onNotification('textDocument/publishDiagnostics', resolve));

@@ -3,7 +3,7 @@
 // the process start, which is no symbol work, can be taken out ("net").
 import * as path from 'node:path';
 import { median } from '../lib/stats.mjs';
-import { timedProcess, say } from '../lib/proc.mjs';
+import { timedProcess, say, toolEnv } from '../lib/proc.mjs';
 
 const FUNC = 'kernel_clone';
 const LINE = 'kernel/fork.c:2739';
@@ -38,7 +38,7 @@ export async function run(ctx, sel) {
     empty.gdbRss.push(r.mb);
     for (const c of cases) {
       const a = acc.get(c.id);
-      const o = timedProcess(node, ['--max-semi-space-size=2', cli, 'where', '--json', '--vmlinux', files[c.vmlinux], '--source', ctx.guest.source, c.loc], { cwd });
+      const o = timedProcess(node, ['--max-semi-space-size=2', cli, 'where', '--json', '--vmlinux', files[c.vmlinux], '--source', ctx.guest.source, c.loc], { cwd, env: toolEnv() });
       const g = timedProcess('gdb', ['-q', '-nx', '-batch', '-ex', `info line ${c.loc}`, files[c.vmlinux]], { cwd });
       a.resolved = sameLocation(c, o.stdout, g.stdout);
       a.ours.push(o.s);
@@ -108,7 +108,7 @@ const fmt = (s) => (s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`)
 
 export const notes = {
   P1e: "Each tool's start with no work: `node -e ''` (the same node binary as ours) and `gdb -q -nx -batch` with no file, timed in the same alternation as P1/P2. Their medians are subtracted from P1/P2's whole-process times to give the net times: starting a process (loading Node or gdb itself) is not symbol work, and on a loaded machine it is a large part of a sub-second figure.",
-  P1: "Each run starts a fresh process on each side. **ours**: `node --max-semi-space-size=2 dist/cli.js where --json --vmlinux V --source S kernel_clone` (what the `qkd` shebang runs): open the vmlinux, read its symbols, DWARF unit and line table, print the address. **gdb**: `gdb -q -nx -batch -ex 'info line kernel_clone' V`. V is Debian's `linux-image-6.1.0-*-amd64-dbg` vmlinux (fetched by `bench/fetch-debian-vmlinux.sh`). Wall time is the bench's clock around the whole process (run under `/usr/bin/time -f %M` for peak RSS); net = whole − that tool's P1e median. The ratio is gdb net / ours net; the whole-process ratio is shown beside it. Every run checks both tools name the same address and line; a mismatch fails the bench.",
+  P1: "Each run starts a fresh process on each side. **ours**: `node --max-semi-space-size=2 dist/cli.js where --json --vmlinux V --source S kernel_clone` (what the `qkd` shebang runs, in its environment: without NODE_EXTRA_CA_CERTS): open the vmlinux, read its symbols, DWARF unit and line table, print the address. **gdb**: `gdb -q -nx -batch -ex 'info line kernel_clone' V`. V is Debian's `linux-image-6.1.0-*-amd64-dbg` vmlinux (fetched by `bench/fetch-debian-vmlinux.sh`). Wall time is the bench's clock around the whole process (run under `/usr/bin/time -f %M` for peak RSS); net = whole − that tool's P1e median. The ratio is gdb net / ours net; the whole-process ratio is shown beside it. Every run checks both tools name the same address and line; a mismatch fails the bench.",
   P2: "As P1 for the line breakpoint `kernel/fork.c:2739` (in Debian's build that line has no code of its own, so both tools put the breakpoint at the next line that does; the addresses must agree). The target is on ours whole-process time.",
   P1s: 'As P1 on the sample guest vmlinux (built from linux-source-6.1 with the sample config); not a target.',
   P2s: 'As P2 on the sample guest vmlinux; not a target.',

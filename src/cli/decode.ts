@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Decoder } from '../engine/decode/resolve';
 import { decodeLog } from '../engine/decode/stacktrace';
 import { cachedGuest } from '../guest/build';
-import { errors } from '../util/errors';
+import { ErrorCode, errors, messageOf, UserError } from '../util/errors';
 import { writeStdout } from './run';
 
 export async function decodeCommand(argv: string[]): Promise<number> {
@@ -46,6 +46,8 @@ function readLog(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw errors.fileNotFound('log', file, `Give a kernel log file to decode, or pipe it in (${(e as NodeJS.ErrnoException).code ?? 'unreadable'}).`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : code === 'EACCES' ? 'is not readable by you' : `cannot be read (${code ?? messageOf(e)})`;
+    throw new UserError(ErrorCode.FileNotFound, `qkd decode: the log '${file}' ${why}. Give a kernel log file, or pipe one in: qkd decode < console.log`, 'log');
   }
 }

@@ -5,5 +5,6 @@
  */
 import { decodeCommand } from './decode';
 import { runCli } from './run';
+import { wantsHelp } from './usage';
 
-runCli(() => decodeCommand(process.argv.slice(3)));
+runCli(async () => (wantsHelp('decode', process.argv.slice(3)) ? 0 : decodeCommand(process.argv.slice(3))));

@@ -4,6 +4,7 @@
  * adapter and the QEMU code (nor the child_process and net modules they pull in) first.
  */
 import { runCli } from './run';
+import { wantsHelp } from './usage';
 import { whereCommand } from './where';
 
-runCli(() => whereCommand(process.argv.slice(3)));
+runCli(async () => (wantsHelp('where', process.argv.slice(3)) ? 0 : whereCommand(process.argv.slice(3))));

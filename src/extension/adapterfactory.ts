@@ -13,7 +13,7 @@
  * it dies with whichever process started it, and a session that ends kills it.
  */
 import * as path from 'node:path';
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 
 export const ADAPTER_HOST_SETTING = 'adapterHost';
 export type AdapterHost = 'extensionHost' | 'process';

@@ -3,7 +3,7 @@
  * monitor, copy QEMU's command line. They work on the active qemu-kernel session, or the
  * most recent one still running when another debugger is active.
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { COMMAND_LINE_REQUEST, KERNEL_LOG_REQUEST, RESTART_GUEST_REQUEST, TRANSLATE_REQUEST, type CommandLineResponseBody, type KernelLogResponseBody, type RestartGuestResponseBody, type TranslateResponseBody } from '../adapter/events';
 import type { MonitorTerminals } from './monitor';
 

@@ -3,7 +3,7 @@
  * own kernel tree when it is one, else the sample guest), what F5 does with no launch.json,
  * and checks that stop a bad configuration before QEMU starts, naming the field.
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { checkConfig, checkSubstituted, detectKernelTree, initialConfigurations, isError, Problem, problemText, SAMPLE_GUEST_CONFIG, treeConfig, type DebugConfig } from './configcheck';
 
 /**

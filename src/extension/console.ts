@@ -3,7 +3,7 @@
  * follows it; keystrokes go to the guest. Only one terminal per session holds the input
  * socket, because QEMU's console socket serves one client at a time.
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { GuestConsole } from '../qemu/console';
 
 export interface ConsoleInfo {

@@ -4,7 +4,7 @@
  * is in the adapter's bundles, loaded when a session starts (adapterfactory.ts), so activation
  * costs only this glue (bench/measures/activation.mjs).
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { CONSOLE_EVENT, LOG_EVENT, SYMBOLS_EVENT, type ConsoleEventBody, type SymbolsEventBody } from '../adapter/events';
 import { QemuSessions, registerCommands } from './commands';
 import { MonitorTerminals } from './monitor';

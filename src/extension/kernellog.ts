@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import type { SymbolsEventBody } from '../adapter/events';
 import { codeRefs, looksLikeKernelLog, type CodeRef } from '../kernel/logrefs';
 import type { ResolveParams, SymbolsOptions } from '../lsp/protocol';

@@ -3,7 +3,7 @@
  * kernellog.ts loads the first time it is needed, so activation never loads
  * vscode-languageclient.
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { RESOLVE_REQUEST, SYMBOLS_NOTIFICATION, type ResolveParams, type ResolveResult, type SymbolsOptions } from '../lsp/protocol';
 
@@ -14,7 +14,11 @@ export interface KernelLogClient {
 }
 
 export async function startKernelLogClient(serverModule: string, symbols: SymbolsOptions | undefined, output: vscode.OutputChannel): Promise<KernelLogClient> {
-  const run = { module: serverModule, transport: TransportKind.ipc };
+  // The server makes no TLS connection, and node reads NODE_EXTRA_CA_CERTS's whole bundle as
+  // it starts (80 ms where it names the system store): its start is what a log waits on.
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const run = { module: serverModule, transport: TransportKind.ipc, options: { env } };
   const server: ServerOptions = { run, debug: run };
   const options: LanguageClientOptions = {
     documentSelector: [{ language: 'linux-kernel-log' }],

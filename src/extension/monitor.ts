@@ -3,7 +3,7 @@
  * private run dir. QEMU's readline does the editing, so the terminal only relays bytes. The
  * socket serves one client at a time, so each session keeps at most one monitor terminal.
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { MonitorConnection } from '../qemu/monitor';
 
 interface Entry {

@@ -3,7 +3,7 @@
  * user can filter on (Output view → Set Log Level). The adapter's lines arrive as custom
  * events; the extension adds its own (activation time, RSP trace files).
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { LOG_LEVELS, type LogEventBody, type LogLevel } from '../adapter/events';
 
 export class KernelLog implements vscode.Disposable {

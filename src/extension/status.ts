@@ -4,7 +4,7 @@
  * function at a stop); DAP's own stopped/continued/terminated events, seen through a
  * tracker, keep it right even when a state event is missing. Clicking shows the console.
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { STATE_EVENT, type GuestState, type StateEventBody } from '../adapter/events';
 
 interface Entry {

@@ -4,7 +4,7 @@
  * channel says which file. A config that already names an `rspLog` keeps it.
  */
 import * as path from 'node:path';
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import type { KernelLog } from './output';
 
 export const RSP_TRACE_SETTING = 'trace.rsp';

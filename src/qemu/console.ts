@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
+import type * as net from 'node:net';
+import { netModule } from '../util/lazynet';
 
 export interface ConsoleOptions {
   /** Start reading the log at this byte offset: the session's start (QemuInstance.consoleLogStart). */
@@ -41,7 +42,7 @@ export class GuestConsole extends EventEmitter {
   }
 
   private connect(socketPath: string): void {
-    const s = net.createConnection({ path: socketPath });
+    const s = netModule().createConnection({ path: socketPath });
     // 'live': the bytes as the socket delivers them. The log can hold a character twice (QEMU
     // 7.2 logs a serial byte again each time a lagging reader makes it retry); the socket cannot.
     s.on('data', (d: Buffer) => this.emit('live', d));

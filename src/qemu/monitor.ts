@@ -5,7 +5,8 @@
  * terminal uses.
  */
 import { EventEmitter } from 'node:events';
-import * as net from 'node:net';
+import type * as net from 'node:net';
+import { netModule } from '../util/lazynet';
 
 /**
  * Terminals need CR LF. QEMU's monitor already writes "\r\n", but output that passes
@@ -45,7 +46,7 @@ export class MonitorConnection extends EventEmitter {
   /** Resolves once connected; QEMU then sends its banner and the (qemu) prompt. */
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const s = net.createConnection(this.socketPath);
+      const s = netModule().createConnection(this.socketPath);
       this.socket = s;
       let connected = false;
       s.on('connect', () => {

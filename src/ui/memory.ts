@@ -3,7 +3,7 @@
  * or a guest-physical address (`phys:0x1000000`, read through QEMU's PhyMemMode). The view
  * reads through the adapter's readMemory/writeMemory, as it does from the Variables pane.
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 
 const HEX_EDITOR = 'ms-vscode.hexeditor';
 

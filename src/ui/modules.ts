@@ -4,7 +4,7 @@
  * its own for DAP's `modules`, so this one asks the adapter for the list and follows its
  * `module` events, which come while the guest runs (a module loads or unloads).
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import type { DebugProtocol } from '@vscode/debugprotocol';
 
 export const MODULES_VIEW = 'qemuKernel.modules';

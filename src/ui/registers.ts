@@ -3,7 +3,7 @@
  * control registers opened up into named bits. It follows `debug.activeStackItem`, refreshes
  * at each stop, and edits go to the adapter (which writes them with `P`).
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import type { RegisterFieldView, RegistersBody, RegisterView } from '../adapter/registers';
 
 type Node =

@@ -5,7 +5,7 @@
  * Read from guest memory at each stop the user sees (only while the view is shown); while the
  * guest runs it shows the last list, unless Refresh asks for a new one (a brief pause).
  */
-import * as vscode from 'vscode';
+import vscode = require('vscode');
 import { SHOW_TASK_REQUEST, STATE_WORDS, TASKS_REQUEST, type TaskInfo, type TasksResponseBody } from '../adapter/events';
 
 export const TASKS_VIEW = 'qemuKernel.tasks';

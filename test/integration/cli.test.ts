@@ -153,6 +153,33 @@ describe('qkd CLI', function () {
     await assert.rejects(run('node', [CLI, 'frobnicate']), (e: { code: number; stderr: string }) => e.code === 2 && /unknown command 'frobnicate'/.test(e.stderr));
   });
 
+  it('COMMAND --help prints that command\'s usage and exits 0, booting nothing', async function () {
+    requireBuilt(this);
+    for (const command of ['guest', 'boot', 'debug', 'decode', 'where']) {
+      const { stdout, stderr } = await run('node', [CLI, command, '--help']);
+      assert.match(stdout, new RegExp(`^usage: qkd ${command}\\b`), command);
+      assert.doesNotMatch(stdout, /^commands:/m, `${command}: only its own usage`);
+      // Nothing started: no guest cache lookup, no QEMU.
+      assert.equal(stderr, '', `${command} --help wrote to stderr: ${stderr}`);
+      assert.equal(/launch options/.test(stdout), command === 'boot' || command === 'debug', command);
+    }
+  });
+
+  it('decode says what is wrong with the log it was given (missing, a folder) and exits 1', async function () {
+    requireBuilt(this);
+    const g = sampleGuest(this);
+    for (const [log, why] of [
+      ['/nonexistent/console.log', 'does not exist'],
+      [path.dirname(g.vmlinux), 'is a folder'],
+    ]) {
+      await assert.rejects(run('node', [CLI, 'decode', '--vmlinux', g.vmlinux, log]), (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.ok(e.stderr.includes(`the log '${log}' ${why}`), e.stderr);
+        return true;
+      });
+    }
+  });
+
   it('debug names the bad field and exits 1', async function () {
     requireBuilt(this);
     await assert.rejects(run('node', [CLI, 'debug', '--kernel', '/nonexistent/bzImage', '--vmlinux', '/nonexistent/vmlinux']), (e: { code: number; stderr: string }) => {

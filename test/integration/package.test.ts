@@ -21,6 +21,8 @@ const ALLOWED = [
   /^extension\/(changelog|CHANGELOG)\.md$/,
   /^extension\/LICENSE(\.txt|\.md)?$/,
   /^extension\/dist\/[^/]+\.(js|wasm)$/,
+  // vscode-languageclient ends the language server with this script, found beside its bundle.
+  /^extension\/dist\/terminateProcess\.sh$/,
   /^extension\/syntaxes\/[^/]+$/,
   /^extension\/media\/.+[^/]$/,
   // The sample module's sources, which the guest builder compiles against the sample kernel.
@@ -64,7 +66,7 @@ describe('packaging: npm run package', function () {
   it('holds only what runs: the bundles, syntaxes, media, manifest and docs', () => {
     const stray = entries.filter((e) => !ALLOWED.some((re) => re.test(e)));
     assert.deepEqual(stray, []);
-    for (const need of ['extension/dist/extension.js', 'extension/dist/adapter.js', 'extension/dist/adapter-main.js', 'extension/dist/adapter-inline.js', 'extension/dist/adapter-lib.js', 'extension/dist/indexworker.js', 'extension/package.json', 'extension.vsixmanifest']) {
+    for (const need of ['extension/dist/extension.js', 'extension/dist/adapter.js', 'extension/dist/adapter-main.js', 'extension/dist/adapter-inline.js', 'extension/dist/adapter-lib.js', 'extension/dist/indexworker.js', 'extension/dist/lsp.js', 'extension/dist/lsp-main.js', 'extension/dist/lspclient.js', 'extension/dist/terminateProcess.sh', 'extension/package.json', 'extension.vsixmanifest']) {
       assert.ok(entries.includes(need), `${need} is packaged`);
     }
     assert.ok(!entries.some((e) => e.endsWith('.map') || e.includes('/src/') || e.includes('node_modules/') || e.includes('/test')), 'no sources, maps, tests or node_modules');

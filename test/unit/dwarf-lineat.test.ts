@@ -77,6 +77,10 @@ describe('symbols/dwarf: the one-off lookups of a cold start, on the sample vmli
 
   it('finds the unit of an address by scanning .debug_aranges as the sorted index does', () => {
     const index = ArangeIndex.read(dwarf.sections);
+    // The fast reader (typed arrays straight from the bytes) and the general one agree.
+    const general = ArangeIndex.readGeneral(dwarf.sections);
+    assert.ok(index.size > 1000);
+    assert.equal(index.size, general.size);
     const text = execFileSync('nm', [elf.path], { encoding: 'utf8', maxBuffer: 64 << 20 })
       .split('\n')
       .filter((l) => / [Tt] /.test(l))
@@ -86,6 +90,7 @@ describe('symbols/dwarf: the one-off lookups of a cold start, on the sample vmli
     for (const pc of pcs) {
       const want = index.unitFor(pc);
       assert.equal(ArangeIndex.scan(dwarf.sections, pc), want, `0x${pc.toString(16)}`);
+      assert.equal(general.unitFor(pc), want, `0x${pc.toString(16)}`);
       if (want !== undefined) found++;
     }
     assert.ok(pcs.length > 1000 && found > pcs.length / 2, `${found} of ${pcs.length} addresses in a unit`);

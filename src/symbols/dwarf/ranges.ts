@@ -112,6 +112,58 @@ export class ArangeIndex {
   ) {}
 
   static read(sections: DwarfSections): ArangeIndex {
+    return ArangeIndex.readPlain(sections) ?? ArangeIndex.readGeneral(sections);
+  }
+
+  /**
+   * The common shape (version 2, 8-byte addresses, no segments, every linked kernel's) read
+   * straight from the bytes into typed arrays: the general reader's objects and bigints per
+   * tuple were most of a cold `qkd decode`'s first lookup. Undefined for any other shape.
+   */
+  private static readPlain(sections: DwarfSections): ArangeIndex | undefined {
+    const sec = sections.get('.debug_aranges');
+    if (!sec) return new ArangeIndex(new BigUint64Array(0), new BigUint64Array(0), new Float64Array(0));
+    const buf = sec.all();
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    const max = buf.length >> 4;
+    let starts = new BigUint64Array(max);
+    let ends = new BigUint64Array(max);
+    let units = new Float64Array(max);
+    let n = 0;
+    let sorted = true;
+    let off = 0;
+    while (off + 4 <= buf.length) {
+      const setStart = off;
+      const length = view.getUint32(off, true);
+      off += 4;
+      const setEnd = off + length;
+      if (length === 0xffffffff || setEnd > buf.length || length < 8) return undefined;
+      const unit = view.getUint32(off + 2, true);
+      if (view.getUint16(off, true) !== 2 || view.getUint8(off + 6) !== 8 || view.getUint8(off + 7) !== 0) return undefined;
+      for (let t = setStart + 16; t + 16 <= setEnd; t += 16) {
+        const s = view.getBigUint64(t, true);
+        const l = view.getBigUint64(t + 8, true);
+        if (s === 0n && l === 0n) break;
+        if (l === 0n) continue;
+        if (n > 0 && s < starts[n - 1]) sorted = false;
+        starts[n] = s;
+        ends[n] = s + l;
+        units[n++] = unit;
+      }
+      off = setEnd;
+    }
+    if (!sorted) {
+      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (starts[a] < starts[b] ? -1 : starts[a] > starts[b] ? 1 : 0));
+      starts = BigUint64Array.from(order, (i) => starts[i]);
+      ends = BigUint64Array.from(order, (i) => ends[i]);
+      units = Float64Array.from(order, (i) => units[i]);
+      return new ArangeIndex(starts, ends, units);
+    }
+    return new ArangeIndex(starts.slice(0, n), ends.slice(0, n), units.slice(0, n));
+  }
+
+  /** Any shape .debug_aranges may have, through the general reader (which names what is wrong). */
+  static readGeneral(sections: DwarfSections): ArangeIndex {
     const sec = sections.get('.debug_aranges');
     const entries: Array<[bigint, bigint, number]> = [];
     if (sec) {
