@@ -7,12 +7,10 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GuestPaths } from '../../src/guest/build';
-import { waitForConsole } from '../../src/qemu/console';
 import { artifact, requireBuilt, sampleGuest } from '../support/env';
-import { assertLogged, logged, markerLine, startOwnGuest, type OwnGuest } from '../support/handover';
+import { assertLogged, logged, markerLine, startOwnGuest, waitForLive, type OwnGuest } from '../support/handover';
 
 /** The source line addr2line gives for `func+off` in the module (functions that end in a fault sit in .text.unlikely). */
 function lineOf(ko: string, func: string, off: bigint): string {
@@ -46,9 +44,9 @@ describe('x86_64: the sample module fails on demand', function () {
   /** Run `echo fault KIND` in a child shell (an Oops kills the writer) and wait for `until`. */
   async function fault(kind: string, until: RegExp): Promise<string> {
     const own = vm as OwnGuest;
-    const from = fs.statSync(own.consoleLog).size;
+    const from = own.live().length;
     own.console.write(`sh -c 'echo fault ${kind} > /dev/qkd_sample'; echo fault-${kind}-rc=$?\n`);
-    return waitForConsole(own.consoleLog, until, 60_000, from);
+    return waitForLive(own, until, 60_000, from);
   }
 
   function faultingLine(text: string, func: string): string {

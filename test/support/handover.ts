@@ -44,6 +44,17 @@ export function assertLogged(actual: string, expected: string): void {
   if (!new RegExp(`^${logged(expected)}$`).test(actual)) throw new Error(`console log shows ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
 }
 
+/** The console text from `from` (a length of vm.live()) once `until` matches it, or a timeout error. */
+export async function waitForLive(vm: OwnGuest, until: RegExp, ms: number, from = 0): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const text = vm.live().slice(from);
+    if (until.test(text)) return text;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${until} on the console; it shows:\n${text.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export interface OwnGuest {
   qemu: ChildProcess;
   /** Private folder with the sockets; gdb runs here too (lx-symbols also scans its cwd for .ko files). */
@@ -53,6 +64,11 @@ export interface OwnGuest {
   console: GuestConsole;
   /** Milliseconds from spawning QEMU to the guest's ready line. */
   bootMs: number;
+  /**
+   * What the console socket has carried since the ready line. Each character is there once;
+   * QEMU's log can hold one twice (see logged()), so text a test parses comes from here.
+   */
+  live(): string;
   kill(): Promise<void>;
 }
 
@@ -121,9 +137,11 @@ export async function startOwnGuest(guest: GuestPaths, consoleLog: string, appen
     await Promise.race([waitForConsole(consoleLog, READY_LINE, timeoutMs), exited]);
     const bootMs = Date.now() - t0;
     const con = new GuestConsole(consoleLog, consoleSocket);
+    const chunks: Buffer[] = [];
+    con.on('live', (d: Buffer) => chunks.push(d));
     con.start();
     if (!(await con.ready())) throw new Error(`cannot connect to the console socket ${consoleSocket}`);
-    return { qemu, dir, gdbSocket, consoleLog, console: con, bootMs, kill };
+    return { qemu, dir, gdbSocket, consoleLog, console: con, bootMs, kill, live: () => Buffer.concat(chunks).toString('utf8') };
   } catch (e) {
     await kill();
     throw e;

@@ -6,9 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GuestPaths } from '../../src/guest/build';
-import { waitForConsole } from '../../src/qemu/console';
 import { RESULTS } from './env';
-import { startOwnGuest } from './handover';
+import { startOwnGuest, waitForLive } from './handover';
 
 export async function oopsLog(g: GuestPaths): Promise<string> {
   const dir = path.join(RESULTS, 'kernel-log', path.basename(path.dirname(g.vmlinux)));
@@ -19,22 +18,15 @@ export async function oopsLog(g: GuestPaths): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
   const vm = await startOwnGuest(g, path.join(dir, 'qemu-console.log'), 'qkd.load=qkd_sample');
   try {
-    // The boot from QEMU's log, the reports as the socket carried them: QEMU's log can hold a
-    // character twice (see logged()), the socket each exactly once.
+    // The boot from QEMU's log, the reports as the socket carried them (vm.live(): QEMU's log
+    // can hold a character twice, see logged()).
     const boot = fs.readFileSync(vm.consoleLog, 'utf8');
-    const live: Buffer[] = [];
-    vm.console.on('live', (d: Buffer) => live.push(d));
     for (const kind of ['warn', 'null']) {
-      const at = fs.statSync(vm.consoleLog).size;
+      const at = vm.live().length;
       vm.console.write(`sh -c 'echo fault ${kind} > /dev/qkd_sample'; echo fault-${kind}-rc=$?\n`);
-      await waitForConsole(vm.consoleLog, new RegExp(`fault-${kind}-rc=\\d+`), 120_000, at);
+      await waitForLive(vm, new RegExp(`fault-${kind}-rc=\\d+`), 120_000, at);
     }
-    const end = Date.now() + 10_000;
-    while (!/fault-null-rc=\d+/.test(Buffer.concat(live).toString('utf8'))) {
-      if (Date.now() > end) throw new Error('the console socket did not carry what the log holds');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    fs.writeFileSync(`${file}.tmp`, (boot + Buffer.concat(live).toString('utf8')).replace(/\r/g, ''));
+    fs.writeFileSync(`${file}.tmp`, (boot + vm.live()).replace(/\r/g, ''));
     fs.renameSync(`${file}.tmp`, file);
     return file;
   } finally {
