@@ -33,6 +33,8 @@ await Promise.all([
   // which the extension loads only when a kernel log opens (src/extension/kernellog.ts).
   esbuild.build({ ...common, entryPoints: ['src/lsp/entry.ts'], outfile: 'dist/lsp.js' }),
   esbuild.build({ ...common, entryPoints: ['src/lsp/main.ts'], outfile: 'dist/lsp-main.js' }),
+  // Its decoder and disassembler, loaded at the first link or hover (src/lsp/decoding.ts).
+  esbuild.build({ ...common, entryPoints: ['src/lsp/decoding.ts'], outfile: 'dist/lsp-decode.js' }),
   esbuild.build({ ...common, entryPoints: ['src/extension/lspclient.ts'], outfile: 'dist/lspclient.js', external: ['vscode'] }),
   // The symbol index worker: loaded by path from next to whichever bundle starts it.
   esbuild.build({ ...common, entryPoints: ['src/symbols/index/indexworker.ts'], outfile: 'dist/indexworker.js' }),

@@ -12,11 +12,19 @@ import { pathToFileURL } from 'node:url';
 import { CodeActionKind, DiagnosticSeverity, TextDocuments, type Connection, type Diagnostic, type DocumentLink, type Hover } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { codeRefs, type CodeRef } from '../kernel/logrefs';
-import { Decoder, type Resolution } from '../engine/decode/resolve';
-import { decodeLog } from '../engine/decode/stacktrace';
+import type { Decoder, Resolution } from '../engine/decode/resolve';
+import { requireCached } from '../util/codecache';
 import { reportBlocks } from './blocks';
-import { codeMarkdown, disassembleCode, parseCodeLine } from './code';
+import { parseCodeLine, type CodeLine } from './codeline';
+import type * as Decoding from './decoding';
 import { RESOLVE_REQUEST, SYMBOLS_NOTIFICATION, type ResolveParams, type ResolveResult, type SymbolsOptions } from './protocol';
+
+let decoding: typeof Decoding | undefined;
+
+/** The decoder and disassembler (dist/lsp-decode.js), loaded at the first question that needs them. */
+function load(): typeof Decoding {
+  return (decoding ??= requireCached(path.join(__dirname, 'lsp-decode.js'), 1500) as typeof Decoding);
+}
 
 export function serveKernelLog(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
@@ -38,7 +46,7 @@ export function serveKernelLog(connection: Connection): void {
     else {
       try {
         // A module named by its file is looked for in its folder, as a folder is.
-        opened = Decoder.open(o.vmlinux as string, (o.modules ?? []).map((m) => (m.endsWith('.ko') ? path.dirname(m) : m)));
+        opened = load().Decoder.open(o.vmlinux as string, (o.modules ?? []).map((m) => (m.endsWith('.ko') ? path.dirname(m) : m)));
       } catch (e) {
         why = `qemuKernel.symbols: ${o.vmlinux} could not be read: ${(e as Error).message}`;
       }
@@ -111,7 +119,7 @@ export function serveKernelLog(connection: Connection): void {
     const lines = doc.getText().split('\n');
     const block = reportBlocks(lines).find((b) => p.range.start.line <= b.end && p.range.end.line >= b.start);
     if (!block) return [];
-    const text = decodeLog(lines.slice(block.start, block.end + 1).join('\n'), decoder).lines.join('\n');
+    const text = load().decodeLog(lines.slice(block.start, block.end + 1).join('\n'), decoder).lines.join('\n');
     const at = { line: block.end + 1, character: 0 };
     return [
       {
@@ -147,13 +155,14 @@ function hoverText(ref: CodeRef, r: Resolution | string): string {
 }
 
 /** The Code line's disassembly, its instructions named after the report's faulting reference (RIP:, pc :, epc :). */
-async function codeHover(doc: TextDocument, line: number, code: NonNullable<ReturnType<typeof parseCodeLine>>): Promise<Hover> {
+async function codeHover(doc: TextDocument, line: number, code: CodeLine): Promise<Hover> {
   const lines = doc.getText().split('\n');
   const block = reportBlocks(lines).find((b) => line >= b.start && line <= b.end);
   let trap: CodeRef | undefined;
   for (let i = line; i >= (block?.start ?? Math.max(0, line - 60)) && !trap; i--) trap = codeRefs(lines[i]).find((r) => r.trap);
   let value: string;
   try {
+    const { codeMarkdown, disassembleCode } = load();
     value = codeMarkdown(await disassembleCode(code, trap?.offset), trap);
   } catch (e) {
     value = `The disassembler could not run: ${(e as Error).message}`;

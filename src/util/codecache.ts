@@ -30,7 +30,7 @@ function cacheFile(file: string, st: fs.Stats): string {
  * command, or a server that ends sooner), so it holds the functions the run compiled, not
  * only the top level.
  */
-export function requireCached(file: string, saveAt: number | 'exit'): void {
+export function requireCached(file: string, saveAt: number | 'exit'): unknown {
   const st = fs.statSync(file);
   const cache = cacheFile(file, st);
   let cachedData: Buffer | undefined;
@@ -55,6 +55,8 @@ export function requireCached(file: string, saveAt: number | 'exit'): void {
     if (saveAt !== 'exit') setTimeout(once, saveAt).unref();
   }
   fn.call(mod.exports, mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+  mod.loaded = true;
+  return mod.exports;
 }
 
 function save(cache: string, script: vm.Script): void {

@@ -77,6 +77,10 @@ for (const arch of ARCHES) {
         // table: the script has already cut RIP's segment (`0010:`) when its lookup fails, and
         // prints the rest as it came; ours leaves such a line alone.
         if (!/\(\S+:\d+/.test(ours[i]) && norm(ours[i]).replace(/(RIP: )[0-9a-f]{4}:/, '$1') === norm(theirs[i])) continue;
+        // An address the line table has no row for (arm64's kernel_init+0x0, in the patchable
+        // NOPs before the function's first line): addr2line says `file:?`, ours leaves the
+        // reference as it was. Both say no line is known.
+        if (/\(\S+:\?\)/.test(theirs[i]) && norm(ours[i]) === norm(input.split('\n')[i] ?? '')) continue;
         // The one allowed difference: a module frame, which ours puts in its own section.
         const m = /(\S+?) \((\S+:\d+(?: \S+:\d+)*)\) ([\w-]+)$/.exec(norm(ours[i]));
         assert.ok(m, `line ${i + 1} differs:\n ours:   ${ours[i]}\n theirs: ${theirs[i]}`);

@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { looksLikeKernelLog } from '../../src/kernel/logrefs';
-import { codeMarkdown, disassembleCode, parseCodeLine } from '../../src/lsp/code';
+import { codeMarkdown, disassembleCode } from '../../src/lsp/code';
+import { parseCodeLine } from '../../src/lsp/codeline';
 
 const X86_NULL =
   '[    1.668063] Code: 0c 48 89 d8 eb 07 48 c7 c0 f2 ff ff ff 48 83 c4 60 5b 41 5c 41 5d 5d c3 0f 1f 44 00 00 55 48 89 e5 50 48 89 7d f8 48 8b 45 f8 <8b> 00 c9 c3 0f 1f 44 00 00 8d 77 03 48 63 f6 48 83 fe 03 76 14 55';
