@@ -5,6 +5,7 @@
 import { bootCommand } from './boot';
 import { DapError } from './dap';
 import { debugCommand } from './debug';
+import { indexCommand } from './codemap';
 import { decodeCommand } from './decode';
 import { guestCommand } from './guest';
 import { runCli } from './run';
@@ -26,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       return whereCommand(rest);
     case 'decode':
       return decodeCommand(rest);
+    case 'index':
+      return indexCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -17,11 +17,18 @@ commands:
                                           the guest; a panic, Oops, BUG or sanitizer report stops it
                                           too, at the faulting line (--catch: a comma-separated list of
                                           panic, oops, bug, warn, sanitizer, lockup, or none)
-  decode [--vmlinux FILE] [--modules DIR]... [LOG]...
+  decode [--vmlinux FILE] [--modules DIR]... [--no-index] [LOG]...
                                           decode a kernel log's Oops, WARN or BUG like the kernel's
                                           scripts/decode_stacktrace.sh: each func+0x1a/0x200 [mod]
                                           becomes its source line and inlined calls (default: the
                                           x86_64 sample guest's vmlinux and modules; stdin without LOG)
+  index [--vmlinux FILE] [--module FILE.ko]... [--status] [--json] [--quiet]
+                                          build the code maps qkd decode answers from (every address's
+                                          line and inlined calls, and the code symbols, in one file per
+                                          vmlinux or module under ~/.cache/qemu-kernel-debug/codemap);
+                                          qkd decode builds them in the background after its first
+                                          decode (qkd decode --no-index neither uses nor builds them);
+                                          --status: built, building or none (exit 0 when all built, 3 if not)
   where --vmlinux FILE [--source DIR] [--inlined] [--json] LOCATION...
                                           resolve breakpoint locations (FUNC or FILE:LINE) offline, like
                                           gdb's 'info line', with no guest; --inlined adds inlined

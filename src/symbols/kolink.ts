@@ -226,3 +226,19 @@ function inFile(file: string, name: string, offset: number, size: number, fileSi
     throw new ElfError(file, `${name} (0x${size.toString(16)} bytes at file offset 0x${offset.toString(16)}) runs past the end of the file (size 0x${fileSize.toString(16)}; truncated?)`);
   }
 }
+
+/**
+ * Addresses for a module's allocated sections, from `base` on, each page-aligned and apart,
+ * as no loader would but as a lookup needs: a function in .text.unlikely is not mistaken for
+ * .text's code at the same offset. Returns the placement and the first address after it.
+ */
+export function placeApart(file: string, bytes: Buffer, base: bigint): { placement: Map<string, bigint>; end: bigint } {
+  const placement = new Map<string, bigint>();
+  let at = base;
+  for (const s of ElfFile.fromBuffer(file, bytes).sections) {
+    if ((s.flags & 0x2n) === 0n || s.size === 0 || placement.has(s.name)) continue;
+    placement.set(s.name, at);
+    at = (at + BigInt(s.size) + 0xfffn) & ~0xfffn;
+  }
+  return { placement, end: at };
+}

@@ -12,6 +12,7 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { GuestPaths } from '../../src/guest/build';
@@ -62,7 +63,23 @@ for (const arch of ARCHES) {
       const script = path.join(g.source, 'scripts', 'decode_stacktrace.sh');
       const env = { ...process.env, CROSS_COMPILE: RECIPES[arch].crossCompile ?? '' };
       const theirs = execFileSync('bash', [script, g.vmlinux, 'auto', modDir], { input, encoding: 'utf8', env, maxBuffer: 1 << 26 }).split('\n');
-      const ours = execFileSync('node', [CLI, 'decode', '--vmlinux', g.vmlinux, '--modules', modDir], { input, encoding: 'utf8', maxBuffer: 1 << 26 }).split('\n');
+      // From the DWARF, then from the code map `qkd index` builds (in a cache of this test's own): the same.
+      const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'qkd-decode-cache-'));
+      const ownEnv = { ...process.env, XDG_CACHE_HOME: cache, QKD_NO_BACKGROUND_INDEX: '1' };
+      let ours: string[];
+      try {
+        const direct = execFileSync('node', [CLI, 'decode', '--vmlinux', g.vmlinux, '--modules', modDir], { input, encoding: 'utf8', env: ownEnv, maxBuffer: 1 << 26 });
+        const files = ['--vmlinux', g.vmlinux, '--module', path.join(modDir, 'qkd_sample.ko')];
+        execFileSync('node', [CLI, 'index', '--quiet', ...files], { env: ownEnv });
+        const status = JSON.parse(execFileSync('node', [CLI, 'index', '--status', '--json', ...files], { env: ownEnv, encoding: 'utf8' })) as Array<{ state: string; map: string }>;
+        assert.deepEqual(status.map((s) => s.state), ['built', 'built']);
+        for (const s of status) assert.ok(s.map.startsWith(cache), s.map);
+        const mapped = execFileSync('node', [CLI, 'decode', '--vmlinux', g.vmlinux, '--modules', modDir], { input, encoding: 'utf8', env: ownEnv, maxBuffer: 1 << 26 });
+        assert.equal(mapped, direct, 'qkd decode prints the same with the code map as from the DWARF');
+        ours = mapped.split('\n');
+      } finally {
+        fs.rmSync(cache, { recursive: true, force: true });
+      }
       fs.writeFileSync(artifact(this, 'theirs.log'), theirs.join('\n'));
       fs.writeFileSync(artifact(this, 'ours.log'), ours.join('\n'));
       assert.equal(ours.length, theirs.length, 'one output line per input line on both sides');
@@ -133,7 +150,7 @@ for (const arch of ARCHES) {
         const source = path.join(modDir, 'qkd_sample.c');
         assert.equal(link.target, `${pathToFileURL(source).toString()}#L${markerLine(source, 'fault-null')}`);
         // Every decoded reference of qkd decode's output has its link, at the same line.
-        const ours = execFileSync('node', [CLI, 'decode', '--vmlinux', g.vmlinux, '--modules', modDir], { input: text + '\n', encoding: 'utf8' }).split('\n');
+        const ours = execFileSync('node', [CLI, 'decode', '--no-index', '--vmlinux', g.vmlinux, '--modules', modDir], { input: text + '\n', encoding: 'utf8' }).split('\n');
         for (const k of links) {
           const m = /\((\S+?):(\d+)/.exec(ours[k.range.start.line] ?? '');
           assert.ok(m, `line ${k.range.start.line + 1} decoded: ${ours[k.range.start.line]}`);

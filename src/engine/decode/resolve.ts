@@ -9,13 +9,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { CodeMap } from '../../symbols/codemap/format';
+import { openCodeMap } from '../../symbols/codemap/store';
 import { Dwarf } from '../../symbols/dwarf/dwarf';
 import { ElfFile, type ElfSymbol } from '../../symbols/elf';
 import type { Image } from '../../symbols/imageset';
-import { linkModule } from '../../symbols/kolink';
+import { linkModule, placeApart } from '../../symbols/kolink';
 import { SymbolTable } from '../../symbols/symtab';
 import { messageOf } from '../../util/errors';
 import type { FrameDescription } from '../sourceinfo';
+import { SourceMapper } from '../sourcemap';
 import type { SourceSet } from '../sources';
 import { sourceInfo, symbolTable } from '../vmlinux';
 import type { CodeRef } from '../../kernel/logrefs';
@@ -27,7 +30,6 @@ export interface Resolution {
   chain: FrameDescription[];
 }
 
-const SHF_ALLOC = 0x2n;
 /** Where the decoder lays out modules: apart from vmlinux and from each other. */
 const MODULE_BASE = 0xffff_ff00_0000_0000n;
 const MODULE_SPAN = 0x1000_0000n;
@@ -36,21 +38,43 @@ export class Decoder {
   private readonly modules = new Map<string, Image | string>();
   private nextBase = MODULE_BASE;
 
+  private opened: { elf: ElfFile; source: SourceSet } | undefined;
+  /** Where DWARF paths are found on this machine (what sourceInfo gives vmlinux and its modules). */
+  readonly mapper: SourceMapper;
+
   private constructor(
     readonly vmlinux: string,
-    readonly source: SourceSet,
     private readonly moduleDirs: readonly string[],
-    private readonly close: () => void,
-  ) {}
+    /** vmlinux's code map, when one is built: its addresses answered without decoding DWARF. */
+    readonly codeMap: CodeMap | undefined,
+    private readonly useMaps: boolean,
+  ) {
+    this.mapper = new SourceMapper({ localRoots: [path.dirname(path.resolve(vmlinux))] });
+  }
 
-  static open(vmlinux: string, moduleDirs: readonly string[]): Decoder {
-    const elf = ElfFile.open(vmlinux);
-    const source = sourceInfo(elf, symbolTable(elf, vmlinux), vmlinux, {});
-    return new Decoder(vmlinux, source, moduleDirs, () => elf.close());
+  /** `codeMap: false` decodes from the DWARF even when vmlinux has a code map. */
+  static open(vmlinux: string, moduleDirs: readonly string[], opts: { codeMap?: boolean } = {}): Decoder {
+    const map = opts.codeMap === false ? undefined : openCodeMap(vmlinux);
+    const decoder = new Decoder(vmlinux, moduleDirs, map, opts.codeMap !== false);
+    // Without a map the file is read now, so a file that is no vmlinux is told at once; with
+    // one (made from this very file), only when the map cannot answer.
+    if (!map) void decoder.source;
+    return decoder;
+  }
+
+  /** vmlinux's symbols and DWARF, opened at first need. */
+  get source(): SourceSet {
+    if (!this.opened) {
+      const elf = ElfFile.open(this.vmlinux);
+      this.opened = { elf, source: sourceInfo(elf, symbolTable(elf, this.vmlinux), this.vmlinux, {}) };
+    }
+    return this.opened.source;
   }
 
   dispose(): void {
-    this.close();
+    this.codeMap?.close();
+    for (const m of this.moduleMaps.values()) m?.close();
+    this.opened?.elf.close();
   }
 
   /** A report repeats its call trace's frames (and several reports share them): each is looked up once. */
@@ -66,17 +90,27 @@ export class Decoder {
 
   private lookup(ref: Pick<CodeRef, 'func' | 'offset' | 'module'>): Resolution | string {
     let base: bigint | undefined;
+    const toLocal = (p: string): string => this.mapper.toLocal(p);
+    if (ref.module && this.useMaps) {
+      // The module's code map, when one is built: no link of the .ko, no DWARF read.
+      const file = this.koFile(ref.module);
+      const map = file === undefined ? undefined : this.moduleMap(file);
+      const at = map?.symbol(ref.func);
+      const frames = at === undefined ? undefined : map?.framesAt(at + ref.offset, toLocal);
+      if (at !== undefined && frames?.length) return { address: at + ref.offset, chain: frames };
+    }
     if (ref.module) {
       const image = this.module(ref.module);
       if (typeof image === 'string') return image;
       base = image.symbols.lookup(ref.func).find(isCode)?.value;
       if (base === undefined) return `${ref.func} is not a function of ${image.file}`;
     } else {
-      base = this.source.images.kernelSymbols(ref.func).find(isCode)?.value;
+      base = this.codeMap?.symbol(ref.func) ?? this.source.images.kernelSymbols(ref.func).find(isCode)?.value;
       if (base === undefined) return `${ref.func} is not a function of ${this.vmlinux}`;
     }
     const address = base + ref.offset;
-    return { address, chain: this.source.inlineChainAt(address) };
+    const mapped = ref.module ? undefined : this.codeMap?.framesAt(address, toLocal);
+    return { address, chain: mapped?.length ? mapped : this.source.inlineChainAt(address) };
   }
 
   /**
@@ -85,8 +119,13 @@ export class Decoder {
    */
   basePath(): string | undefined {
     // The unit's name in its directory is that file, without reading the unit's line program
-    // (a tenth of a short decode's time went into the one for init/main.c).
-    const at = this.source.images.kernelSymbols('kernel_init').find(isCode)?.value;
+    // (a tenth of a short decode's time went into the one for init/main.c). With a code map,
+    // the function's first line is in that file too, and no unit is read at all.
+    const at = this.codeMap?.symbol('kernel_init') ?? this.source.images.kernelSymbols('kernel_init').find(isCode)?.value;
+    const mapped = at === undefined ? undefined : this.codeMap?.framesAt(at, (p) => this.mapper.toLocal(p));
+    const first = mapped?.[mapped.length - 1]?.location?.path;
+    const fromMap = first ? /^(.*)\/init\/main\.c$/.exec(first) : null;
+    if (fromMap) return fromMap[1];
     let file: string | undefined;
     try {
       const cu = at === undefined ? undefined : this.source.dwarf?.unitForAddress(at);
@@ -98,12 +137,31 @@ export class Decoder {
     return m?.[1];
   }
 
+  private readonly koFiles = new Map<string, string | undefined>();
+
+  private koFile(name: string): string | undefined {
+    if (!this.koFiles.has(name)) this.koFiles.set(name, findKo(name, this.moduleDirs.length ? this.moduleDirs : [path.dirname(this.vmlinux)]));
+    return this.koFiles.get(name);
+  }
+
+  private readonly moduleMaps = new Map<string, CodeMap | undefined>();
+
+  private moduleMap(file: string): CodeMap | undefined {
+    if (!this.moduleMaps.has(file)) this.moduleMaps.set(file, openCodeMap(file));
+    return this.moduleMaps.get(file);
+  }
+
+  /** The .ko files looked up that have no code map (for `qkd index` to make one). */
+  unmappedModules(): string[] {
+    return [...this.koFiles.values()].filter((f): f is string => f !== undefined && !this.moduleMaps.get(f));
+  }
+
   /** A module's image, linked with its sections apart; or why there is none. */
   private module(name: string): Image | string {
     const known = this.modules.get(name);
     if (known !== undefined) return known;
     let result: Image | string;
-    const file = findKo(name, this.moduleDirs.length ? this.moduleDirs : [path.dirname(this.vmlinux)]);
+    const file = this.koFile(name);
     if (!file) result = `no ${name}.ko with debug info under ${(this.moduleDirs.length ? this.moduleDirs : [path.dirname(this.vmlinux)]).join(', ')} (give its folder with --modules)`;
     else {
       try {
@@ -118,13 +176,7 @@ export class Decoder {
 
   private link(name: string, file: string): Image {
     const bytes = fs.readFileSync(file);
-    const placement = new Map<string, bigint>();
-    let at = this.nextBase;
-    for (const s of ElfFile.fromBuffer(file, bytes).sections) {
-      if ((s.flags & SHF_ALLOC) === 0n || s.size === 0 || placement.has(s.name)) continue;
-      placement.set(s.name, at);
-      at = (at + BigInt(s.size) + 0xfffn) & ~0xfffn;
-    }
+    const { placement } = placeApart(file, bytes, this.nextBase);
     this.nextBase += MODULE_SPAN;
     const elf = linkModule(file, bytes, placement).elf;
     const ranges = [...placement].map(([sec, start]) => ({ start, end: start + BigInt(elf.sections.find((s) => s.name === sec)?.size ?? 0) }));
@@ -142,6 +194,13 @@ function isCode(s: ElfSymbol): boolean {
 /** `name.ko` (a `-` in the file name matching `_` in the module's, as decode_stacktrace.sh finds them) that has .debug_line. */
 function findKo(name: string, dirs: readonly string[]): string | undefined {
   const want = name.replace(/-/g, '_');
+  // The usual layout first (the .ko straight in a folder given): no walk of a build tree.
+  for (const d of dirs) {
+    for (const f of new Set([`${name}.ko`, `${want}.ko`, `${want.replace(/_/g, '-')}.ko`])) {
+      const p = path.join(d, f);
+      if (fs.existsSync(p) && hasLines(p)) return p;
+    }
+  }
   const visit = (dir: string, depth: number): string | undefined => {
     let entries: fs.Dirent[];
     try {

@@ -12,8 +12,8 @@ import { infoOffset } from './offsets';
 import type { ByteReader } from './reader';
 import { readForm, skipForm, type AttrValue, type Die } from './unit';
 
-const SCOPES = new Set<number>([DW_TAG.subprogram, DW_TAG.inlined_subroutine, DW_TAG.lexical_block]);
-const WANTED = new Set<number>([DW_AT.name, DW_AT.linkage_name, DW_AT.abstract_origin, DW_AT.specification, DW_AT.low_pc, DW_AT.high_pc, DW_AT.ranges, DW_AT.call_file, DW_AT.call_line, DW_AT.call_column, DW_AT.sibling]);
+export const SCOPES = new Set<number>([DW_TAG.subprogram, DW_TAG.inlined_subroutine, DW_TAG.lexical_block]);
+export const WANTED = new Set<number>([DW_AT.name, DW_AT.linkage_name, DW_AT.abstract_origin, DW_AT.specification, DW_AT.low_pc, DW_AT.high_pc, DW_AT.ranges, DW_AT.call_file, DW_AT.call_line, DW_AT.call_column, DW_AT.sibling]);
 
 /** Each unit's abbreviations, parsed once: a log's frames often share units. */
 const ABBREVS = new WeakMap<CompileUnit, Map<number, Abbrev>>();
@@ -24,14 +24,18 @@ export interface PcScope {
   name: string | undefined;
 }
 
-/** The concrete function holding pc, then each inlined call holding it, outermost first (as scopeChain). */
-export function pcScopes(cu: CompileUnit, pc: bigint): PcScope[] {
+/** A walk over a unit's DIEs from its first: its header, abbreviations (parsed once per unit), a reader, and the names and origins it notes. */
+export function startWalk(cu: CompileUnit): { h: CompileUnit['header']; abbrevs: Map<number, Abbrev>; r: ByteReader; names: Map<number, AttrValue>; origins: Map<number, number> } {
   const h = cu.header;
   let abbrevs = ABBREVS.get(cu);
   if (!abbrevs) ABBREVS.set(cu, (abbrevs = new Map<number, Abbrev>(parseAbbrevTable(cu.sections, h.abbrevOffset))));
   const r = cu.sections.require('.debug_info').reader(h.firstDie, h.end - h.firstDie);
-  const names = new Map<number, AttrValue>();
-  const origins = new Map<number, number>();
+  return { h, abbrevs, r, names: new Map<number, AttrValue>(), origins: new Map<number, number>() };
+}
+
+/** The concrete function holding pc, then each inlined call holding it, outermost first (as scopeChain). */
+export function pcScopes(cu: CompileUnit, pc: bigint): PcScope[] {
+  const { h, abbrevs, r, names, origins } = startWalk(cu);
   /** The scopes holding pc, with the depth of their children. */
   const open: Array<{ die: Die; inner: number }> = [];
   const plans: Array<SkipPlan | undefined> = [];
@@ -51,20 +55,7 @@ export function pcScopes(cu: CompileUnit, pc: bigint): PcScope[] {
     if (a.hasChildren) depth++;
     if (!SCOPES.has(a.tag)) {
       // A type, a variable, …: its children (a struct's members) hold no code; jump past them.
-      // Most DIEs have only fixed-size attributes: skipped in one step, the sibling read in place.
-      const pl = plans[code] ?? (plans[code] = skipPlan(a, h));
-      let sibling: number | undefined;
-      if (pl.fixed !== undefined) {
-        if (pl.siblingAt !== undefined) sibling = h.offset + r.buf.readUInt32LE(r.pos + pl.siblingAt);
-        r.skip(pl.fixed);
-      } else {
-        for (const x of a.attrs) {
-          if (x.name === DW_AT.sibling && a.hasChildren) {
-            const v = readForm(r, x.form, x.implicitConst, h);
-            if (v.kind === 'ref') sibling = v.value;
-          } else skipForm(r, x.form, h);
-        }
-      }
+      const sibling = skipAttributes(r, a, plans[code] ?? (plans[code] = skipPlan(a, h)), h);
       if (sibling !== undefined && sibling > at) {
         r.pos = sibling - r.base;
         depth--;
@@ -75,25 +66,14 @@ export function pcScopes(cu: CompileUnit, pc: bigint): PcScope[] {
     // name and origin matter, read in place when its attributes have fixed sizes.
     const pl = plans[code] ?? (plans[code] = skipPlan(a, h));
     if (pl.codeless && pl.fixed !== undefined) {
-      if (pl.nameAt !== undefined) names.set(at, { kind: 'strp', value: r.buf.readUInt32LE(r.pos + pl.nameAt), section: '.debug_str' });
-      if (pl.originAt !== undefined) origins.set(at, h.offset + r.buf.readUInt32LE(r.pos + pl.originAt));
-      const sibling = pl.siblingAt !== undefined ? h.offset + r.buf.readUInt32LE(r.pos + pl.siblingAt) : undefined;
-      r.skip(pl.fixed);
+      const sibling = readCodeless(r, pl, h, at, names, origins);
       if (sibling !== undefined && sibling > at) {
         r.pos = sibling - r.base;
         depth--;
       }
       continue;
     }
-    const values = new Map<number, AttrValue>();
-    for (const x of a.attrs) {
-      if (WANTED.has(x.name)) values.set(x.name, readForm(r, x.form, x.implicitConst, h));
-      else skipForm(r, x.form, h);
-    }
-    const name = values.get(DW_AT.name);
-    if (name) names.set(at, name);
-    const origin = values.get(DW_AT.abstract_origin) ?? values.get(DW_AT.specification);
-    if (origin?.kind === 'ref') origins.set(at, origin.value);
+    const values = readScope(r, a, h, at, names, origins);
     const die: Die = { offset: infoOffset(at), tag: a.tag, attrs: values, hasChildren: a.hasChildren, children: [], parent: open[open.length - 1]?.die };
     // Only a scope nested in the ones found so far can hold pc too.
     const nested = open.length === 0 ? a.tag === DW_TAG.subprogram : myDepth >= open[open.length - 1].inner;
@@ -162,7 +142,48 @@ function readNames(cu: CompileUnit, r: ByteReader, abbrevs: Map<number, Abbrev>,
   }
 }
 
-interface SkipPlan {
+/** Past a DIE's attributes (one that holds no code); its DW_AT_sibling when it has children and one. */
+export function skipAttributes(r: ByteReader, a: Abbrev, pl: SkipPlan, h: CompileUnit['header']): number | undefined {
+  // Most DIEs have only fixed-size attributes: skipped in one step, the sibling read in place.
+  let sibling: number | undefined;
+  if (pl.fixed !== undefined) {
+    if (pl.siblingAt !== undefined) sibling = h.offset + r.buf.readUInt32LE(r.pos + pl.siblingAt);
+    r.skip(pl.fixed);
+    return sibling;
+  }
+  for (const x of a.attrs) {
+    if (x.name === DW_AT.sibling && a.hasChildren) {
+      const v = readForm(r, x.form, x.implicitConst, h);
+      if (v.kind === 'ref') sibling = v.value;
+    } else skipForm(r, x.form, h);
+  }
+  return sibling;
+}
+
+/** A scope's attributes that place and name code; its name and origin noted. */
+export function readScope(r: ByteReader, a: Abbrev, h: CompileUnit['header'], at: number, names: Map<number, AttrValue>, origins: Map<number, number>): Map<number, AttrValue> {
+  const values = new Map<number, AttrValue>();
+  for (const x of a.attrs) {
+    if (WANTED.has(x.name)) values.set(x.name, readForm(r, x.form, x.implicitConst, h));
+    else skipForm(r, x.form, h);
+  }
+  const name = values.get(DW_AT.name);
+  if (name) names.set(at, name);
+  const origin = values.get(DW_AT.abstract_origin) ?? values.get(DW_AT.specification);
+  if (origin?.kind === 'ref') origins.set(at, origin.value);
+  return values;
+}
+
+/** A codeless scope with fixed-size attributes: its name and origin noted in place; its DW_AT_sibling. */
+export function readCodeless(r: ByteReader, pl: SkipPlan, h: CompileUnit['header'], at: number, names: Map<number, AttrValue>, origins: Map<number, number>): number | undefined {
+  if (pl.nameAt !== undefined) names.set(at, { kind: 'strp', value: r.buf.readUInt32LE(r.pos + pl.nameAt), section: '.debug_str' });
+  if (pl.originAt !== undefined) origins.set(at, h.offset + r.buf.readUInt32LE(r.pos + pl.originAt));
+  const sibling = pl.siblingAt !== undefined ? h.offset + r.buf.readUInt32LE(r.pos + pl.siblingAt) : undefined;
+  r.skip(pl.fixed ?? 0);
+  return sibling;
+}
+
+export interface SkipPlan {
   /** The DIE's attribute bytes when every form has a fixed size. */
   fixed: number | undefined;
   /** Where a DW_FORM_ref4 DW_AT_sibling sits among them, for a DIE with children. */
@@ -174,7 +195,7 @@ interface SkipPlan {
   codeless: boolean;
 }
 
-function skipPlan(a: Abbrev, h: CompileUnit['header']): SkipPlan {
+export function skipPlan(a: Abbrev, h: CompileUnit['header']): SkipPlan {
   let at = 0;
   const plan: SkipPlan = { fixed: undefined, siblingAt: undefined, nameAt: undefined, originAt: undefined, codeless: true };
   let fixed = true;

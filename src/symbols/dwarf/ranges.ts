@@ -251,6 +251,11 @@ export class ArangeIndex {
     return this.starts.length;
   }
 
+  /** Each range with its unit's offset, in address order. */
+  *entries(): Generator<{ start: bigint; end: bigint; unit: number }> {
+    for (let i = 0; i < this.starts.length; i++) yield { start: this.starts[i], end: this.ends[i], unit: this.units[i] };
+  }
+
   unitFor(pc: bigint): number | undefined {
     let lo = 0;
     let hi = this.starts.length - 1;
