@@ -13,6 +13,8 @@ const common = {
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
+  // Launch-configuration checks, loaded by the extension at the first configuration (src/extension/config.ts).
+  esbuild.build({ ...common, entryPoints: ['src/extension/configcheck.ts'], outfile: 'dist/configcheck.js', external: ['vscode'] }),
   // The adapter: a launcher that turns on eager compilation (see src/adapter/entry.ts), then the adapter itself.
   esbuild.build({ ...common, entryPoints: ['src/adapter/entry.ts'], outfile: 'dist/adapter.js' }),
   esbuild.build({ ...common, entryPoints: ['src/adapter/main.ts'], outfile: 'dist/adapter-main.js' }),

@@ -3,8 +3,21 @@
  * own kernel tree when it is one, else the sample guest), what F5 does with no launch.json,
  * and checks that stop a bad configuration before QEMU starts, naming the field.
  */
+import * as path from 'node:path';
 import vscode = require('vscode');
-import { checkConfig, checkSubstituted, detectKernelTree, initialConfigurations, isError, Problem, problemText, SAMPLE_GUEST_CONFIG, treeConfig, type DebugConfig } from './configcheck';
+import type * as Checks from './configcheck';
+import type { DebugConfig, Problem } from './configcheck';
+
+let loaded: typeof Checks | undefined;
+
+/**
+ * The checks and what they stand on (src/config's schema and rules, every arch's register
+ * tables) are a bundle of their own, dist/configcheck.js, loaded at the first configuration
+ * asked for: compiling and running them was a third of the extension's activation (bench P7a).
+ */
+function checks(): typeof Checks {
+  return (loaded ??= require(path.join(__dirname, 'configcheck.js')) as typeof Checks);
+}
 
 /**
  * Checks go through src/config, as the adapter's do, so the editor refuses exactly what a
@@ -12,10 +25,11 @@ import { checkConfig, checkSubstituted, detectKernelTree, initialConfigurations,
  */
 export class QemuKernelConfigProvider implements vscode.DebugConfigurationProvider {
   provideDebugConfigurations(folder: vscode.WorkspaceFolder | undefined): vscode.DebugConfiguration[] {
-    return initialConfigurations(folder?.uri.fsPath) as vscode.DebugConfiguration[];
+    return checks().initialConfigurations(folder?.uri.fsPath) as vscode.DebugConfiguration[];
   }
 
   resolveDebugConfiguration(folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.DebugConfiguration | undefined {
+    const { checkConfig, detectKernelTree, isError, SAMPLE_GUEST_CONFIG, treeConfig } = checks();
     let resolved: DebugConfig = config;
     if (!config.type && !config.request && !config.name) {
       // F5 with no launch.json: the workspace's kernel if it is a built tree, else the sample guest.
@@ -34,6 +48,7 @@ export class QemuKernelConfigProvider implements vscode.DebugConfigurationProvid
   }
 
   resolveDebugConfigurationWithSubstitutedVariables(_folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.DebugConfiguration | undefined {
+    const { checkSubstituted, isError } = checks();
     const problems = checkSubstituted(config).filter(isError);
     return problems.length ? refuse(config, problems) : config;
   }
@@ -53,7 +68,7 @@ function addFunctionBreakpoints(names: string[]): void {
 function refuse(config: DebugConfig, problems: Problem[]): undefined {
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1).map((p) => p.field).join(', ')})` : '';
   const open = 'Open launch.json';
-  void vscode.window.showErrorMessage(`${config.name ?? 'qemu-kernel'}: ${problemText(problems[0])}${more}`, open).then((pick) => {
+  void vscode.window.showErrorMessage(`${config.name ?? 'qemu-kernel'}: ${checks().problemText(problems[0])}${more}`, open).then((pick) => {
     if (pick === open) void vscode.commands.executeCommand('workbench.action.debug.configure');
   });
   return undefined;
