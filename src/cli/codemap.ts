@@ -7,7 +7,9 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { codeMapBuilding, codeMapFile, openCodeMap, writeCodeMap, type WrittenMap } from '../symbols/codemap/store';
-import { errors } from '../util/errors';
+import { DwarfError } from '../symbols/dwarf/reader';
+import { ElfError } from '../symbols/elf';
+import { ErrorCode, errors, messageOf, UserError } from '../util/errors';
 import { writeStdout } from './run';
 
 export async function indexCommand(argv: string[]): Promise<number> {
@@ -47,7 +49,14 @@ export async function indexCommand(argv: string[]): Promise<number> {
   let code = 0;
   const done: WrittenMap[] = [];
   for (const f of files) {
-    const map = writeCodeMap(f);
+    let map: WrittenMap | undefined;
+    try {
+      map = writeCodeMap(f);
+    } catch (e) {
+      // A file that is no ELF, or one without DWARF, is the user's to change: say which, exit 1.
+      if (e instanceof ElfError || e instanceof DwarfError) throw new UserError(ErrorCode.NotElf, `qkd index: ${messageOf(e)}`, f.endsWith('.ko') ? 'module' : 'vmlinux');
+      throw e;
+    }
     if (!map) {
       if (!values.quiet) process.stderr.write(`qkd index: another process is building the code map of ${f}\n`);
       code = 3;

@@ -1,6 +1,7 @@
 /** The qkd command line: headless debug through the same adapter, and boot with the console on stdio. */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -155,7 +156,7 @@ describe('qkd CLI', function () {
 
   it('COMMAND --help prints that command\'s usage and exits 0, booting nothing', async function () {
     requireBuilt(this);
-    for (const command of ['guest', 'boot', 'debug', 'decode', 'where']) {
+    for (const command of ['guest', 'boot', 'debug', 'decode', 'index', 'where']) {
       const { stdout, stderr } = await run('node', [CLI, command, '--help']);
       assert.match(stdout, new RegExp(`^usage: qkd ${command}\\b`), command);
       assert.doesNotMatch(stdout, /^commands:/m, `${command}: only its own usage`);
@@ -178,6 +179,26 @@ describe('qkd CLI', function () {
         return true;
       });
     }
+  });
+
+  it('index names a file that is no vmlinux, or that is missing, and exits 1', async function () {
+    requireBuilt(this);
+    const notElf = path.join(os.tmpdir(), `qkd-not-elf-${process.pid}`);
+    fs.writeFileSync(notElf, 'not an ELF file\n');
+    try {
+      await assert.rejects(run('node', [CLI, 'index', '--vmlinux', notElf]), (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.ok(e.stderr.includes(`qkd index: ${notElf}: not an ELF file`), e.stderr);
+        return true;
+      });
+    } finally {
+      fs.rmSync(notElf, { force: true });
+    }
+    await assert.rejects(run('node', [CLI, 'index', '--module', '/nonexistent/x.ko']), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /'module'.*\/nonexistent\/x\.ko.*does not exist/);
+      return true;
+    });
   });
 
   it('debug names the bad field and exits 1', async function () {

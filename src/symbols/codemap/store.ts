@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Dwarf } from '../dwarf/dwarf';
-import { ElfFile } from '../elf';
+import { ElfError, ElfFile } from '../elf';
 import { linkModule, placeApart } from '../kolink';
 import { buildCodeMap, type CodeMapStats } from './build';
 import { CodeMap } from './format';
@@ -109,7 +109,7 @@ export function writeCodeMap(vmlinux: string): WrittenMap | undefined {
     const elf = openLinked(s.file);
     try {
       const dwarf = Dwarf.open(elf);
-      if (!dwarf) throw new Error(`${vmlinux} has no DWARF (.debug_info): build it with debug info (CONFIG_DEBUG_INFO)`);
+      if (!dwarf) throw new ElfError(vmlinux, 'has no DWARF (.debug_info): build it with debug info (CONFIG_DEBUG_INFO)');
       const { bytes, stats } = buildCodeMap(dwarf, s, elf.symbols());
       const tmp = `${file}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, bytes, { mode: 0o600 });
