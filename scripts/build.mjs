@@ -31,10 +31,13 @@ await Promise.all([
   // Both from V8's code cache (src/util/codecache.ts): they start once per use.
   esbuild.build({ ...common, entryPoints: ['src/cli/decodeentry.ts'], outfile: 'dist/cli-decode.js' }),
   esbuild.build({ ...common, entryPoints: ['src/cli/decodemain.ts'], outfile: 'dist/cli-decode-main.js' }),
+  // What a decode loads only at need: the DWARF readers (no code map for a file) and the sample guest's paths (no --vmlinux).
+  esbuild.build({ ...common, entryPoints: ['src/engine/decode/dwarfside.ts'], outfile: 'dist/decode-dwarf.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/guest/build.ts'], outfile: 'dist/cli-guest.js' }),
   // The kernel-log language server, a process of its own (src/lsp/main.ts), and its client,
   // which the extension loads only when a kernel log opens (src/extension/kernellog.ts).
   esbuild.build({ ...common, entryPoints: ['src/lsp/entry.ts'], outfile: 'dist/lsp.js' }),
-  esbuild.build({ ...common, entryPoints: ['src/lsp/main.ts'], outfile: 'dist/lsp-main.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/lsp/main.ts'], outfile: 'dist/lsp-main.js', alias: { crypto: './src/util/lazycrypto.ts', child_process: './src/util/lazychild.ts' } }),
   // Its decoder and disassembler, loaded at the first link or hover (src/lsp/decoding.ts).
   esbuild.build({ ...common, entryPoints: ['src/lsp/decoding.ts'], outfile: 'dist/lsp-decode.js' }),
   esbuild.build({ ...common, entryPoints: ['src/extension/lspclient.ts'], outfile: 'dist/lspclient.js', external: ['vscode'] }),

@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { codeMapBuilding, codeMapFile, openCodeMap, writeCodeMap, type WrittenMap } from '../symbols/codemap/store';
+import { codeMapBuilding, codeMapFile, openCodeMap } from '../symbols/codemap/store';
+import { writeCodeMap, type WrittenMap } from '../symbols/codemap/write';
 import { DwarfError } from '../symbols/dwarf/reader';
 import { ElfError } from '../symbols/elf';
 import { ErrorCode, errors, messageOf, UserError } from '../util/errors';

@@ -24,9 +24,12 @@ export async function decodeCommand(argv: string[]): Promise<number> {
   let modules = values.modules ?? [];
   if (!vmlinux) {
     // The sample guest's kernel, when it is built: what the README's examples decode.
-    // Loaded only here: the guest builder brings node:child_process and its streams, a third
-    // of a decode's start when --vmlinux is given.
-    const { cachedGuest } = require('../guest/build') as typeof import('../guest/build');
+    // Loaded only here, from a bundle of its own when bundled (dist/cli-guest.js): the guest
+    // builder brings node:child_process and its streams, and a decode given --vmlinux needs none of it.
+    const bundled = path.join(__dirname, 'cli-guest.js');
+    // A computed name, which the bundler leaves to run time.
+    const name = fs.existsSync(bundled) ? bundled : '../guest/build';
+    const { cachedGuest } = require(name) as typeof import('../guest/build');
     const guest = cachedGuest(values.arch ?? 'x86_64');
     if (!guest) throw errors.missingField('vmlinux', 'Pass --vmlinux FILE (the ELF vmlinux the log came from, with debug info), or build the sample guest first (qkd guest build).');
     vmlinux = guest.vmlinux;

@@ -3,10 +3,8 @@
  * readers only, and a cold start should not load the engine's run control, the adapter and
  * the QEMU code first (see qkd.ts).
  */
-import { indexCommand } from './codemap';
 import { decodeCommand } from './decode';
 import { runCli } from './run';
 import { wantsHelp } from './usage';
 
-const command = process.argv[2] === 'index' ? indexCommand : decodeCommand;
-runCli(async () => (wantsHelp(process.argv[2], process.argv.slice(3)) ? 0 : command(process.argv.slice(3))));
+runCli(async () => (wantsHelp('decode', process.argv.slice(3)) ? 0 : decodeCommand(process.argv.slice(3))));

@@ -13,7 +13,7 @@ import { CodeActionKind, DiagnosticSeverity, TextDocuments, type Connection, typ
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { codeRefs, type CodeRef } from '../kernel/logrefs';
 import type { Decoder, Resolution } from '../engine/decode/resolve';
-import { requireCached } from '../util/codecache';
+import { CODE_CACHE_WARM, requireCached } from '../util/codecache';
 import { reportBlocks } from './blocks';
 import { parseCodeLine, type CodeLine } from './codeline';
 import type * as Decoding from './decoding';
@@ -70,7 +70,14 @@ export function serveKernelLog(connection: Connection): void {
     connection.languages.diagnostics.refresh();
   });
 
-  documents.onDidChangeContent((e) => void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: diagnostics(e.document) }));
+  let warm = false;
+  documents.onDidChangeContent((e) => {
+    void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: diagnostics(e.document) }).then(() => {
+      // The start the editor waits on has run: its code can go to the code cache (dist/lsp.js).
+      if (!warm) (process as NodeJS.EventEmitter).emit(CODE_CACHE_WARM);
+      warm = true;
+    });
+  });
 
   connection.onDocumentLinks((p) => {
     const doc = documents.get(p.textDocument.uri);

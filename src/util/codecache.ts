@@ -18,6 +18,13 @@ interface ModuleInternals {
   _nodeModulePaths(dir: string): string[];
 }
 
+/**
+ * What a program run through requireCached emits on `process` once it has done its first
+ * real work (the language server: its first diagnostics), so the cache is written then, with
+ * the functions that work compiled: an editor may end the server before any timer fires.
+ */
+export const CODE_CACHE_WARM = 'qkd-code-cache-warm';
+
 /** Where the bytecode of `file` is kept. */
 function cacheFile(file: string, st: fs.Stats): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
@@ -52,6 +59,7 @@ export function requireCached(file: string, saveAt: number | 'exit'): unknown {
       saved = true;
     };
     process.once('exit', once);
+    process.once(CODE_CACHE_WARM, once);
     if (saveAt !== 'exit') setTimeout(once, saveAt).unref();
   }
   fn.call(mod.exports, mod.exports, Module.createRequire(file), mod, file, path.dirname(file));

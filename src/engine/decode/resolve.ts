@@ -11,17 +11,29 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CodeMap } from '../../symbols/codemap/format';
 import { openCodeMap } from '../../symbols/codemap/store';
-import { Dwarf } from '../../symbols/dwarf/dwarf';
 import { ElfFile, type ElfSymbol } from '../../symbols/elf';
 import type { Image } from '../../symbols/imageset';
-import { linkModule, placeApart } from '../../symbols/kolink';
-import { SymbolTable } from '../../symbols/symtab';
+import { requireCached } from '../../util/codecache';
 import { messageOf } from '../../util/errors';
 import type { FrameDescription } from '../sourceinfo';
 import { SourceMapper } from '../sourcemap';
 import type { SourceSet } from '../sources';
-import { sourceInfo, symbolTable } from '../vmlinux';
 import type { CodeRef } from '../../kernel/logrefs';
+import type * as DwarfSide from './dwarfside';
+
+let dwarfSide: typeof DwarfSide | undefined;
+
+/** The DWARF readers: dist/decode-dwarf.js beside the bundle, else (compiled, not bundled) the module itself. */
+function dwarf(): typeof DwarfSide {
+  if (!dwarfSide) {
+    const bundled = path.join(__dirname, 'decode-dwarf.js');
+    // Bundled: from V8's code cache, as the decoder's own bundle (a cold decode compiles all of it).
+    // Else a computed name, which the bundler leaves to run time instead of inlining the readers.
+    const name = './dwarfside';
+    dwarfSide = (fs.existsSync(bundled) ? requireCached(bundled, 'exit') : require(name)) as typeof DwarfSide;
+  }
+  return dwarfSide;
+}
 
 export interface Resolution {
   /** The address looked up: the symbol's (in vmlinux, at its link address) plus the offset. */
@@ -38,7 +50,7 @@ export class Decoder {
   private readonly modules = new Map<string, Image | string>();
   private nextBase = MODULE_BASE;
 
-  private opened: { elf: ElfFile; source: SourceSet } | undefined;
+  private opened: ReturnType<typeof DwarfSide.openVmlinux> | undefined;
   /** Where DWARF paths are found on this machine (what sourceInfo gives vmlinux and its modules). */
   readonly mapper: SourceMapper;
 
@@ -64,10 +76,7 @@ export class Decoder {
 
   /** vmlinux's symbols and DWARF, opened at first need. */
   get source(): SourceSet {
-    if (!this.opened) {
-      const elf = ElfFile.open(this.vmlinux);
-      this.opened = { elf, source: sourceInfo(elf, symbolTable(elf, this.vmlinux), this.vmlinux, {}) };
-    }
+    this.opened ??= dwarf().openVmlinux(this.vmlinux);
     return this.opened.source;
   }
 
@@ -175,12 +184,8 @@ export class Decoder {
   }
 
   private link(name: string, file: string): Image {
-    const bytes = fs.readFileSync(file);
-    const { placement } = placeApart(file, bytes, this.nextBase);
+    const image = dwarf().linkForLookup(name, file, this.nextBase);
     this.nextBase += MODULE_SPAN;
-    const elf = linkModule(file, bytes, placement).elf;
-    const ranges = [...placement].map(([sec, start]) => ({ start, end: start + BigInt(elf.sections.find((s) => s.name === sec)?.size ?? 0) }));
-    const image: Image = { name, kind: 'module', file, elf, symbols: SymbolTable.fromElf(elf), dwarf: Dwarf.open(elf), ranges };
     this.source.addModule(image);
     return image;
   }
