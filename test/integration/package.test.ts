@@ -66,7 +66,7 @@ describe('packaging: npm run package', function () {
   it('holds only what runs: the bundles, syntaxes, media, manifest and docs', () => {
     const stray = entries.filter((e) => !ALLOWED.some((re) => re.test(e)));
     assert.deepEqual(stray, []);
-    for (const need of ['extension/dist/extension.js', 'extension/dist/configcheck.js', 'extension/dist/adapter.js', 'extension/dist/adapter-main.js', 'extension/dist/adapter-inline.js', 'extension/dist/adapter-lib.js', 'extension/dist/indexworker.js', 'extension/dist/lsp.js', 'extension/dist/lsp-main.js', 'extension/dist/lsp-decode.js', 'extension/dist/lspclient.js', 'extension/dist/terminateProcess.sh', 'extension/package.json', 'extension.vsixmanifest']) {
+    for (const need of ['extension/dist/extension.js', 'extension/dist/configcheck.js', 'extension/dist/adapter.js', 'extension/dist/adapter-main.js', 'extension/dist/adapter-inline.js', 'extension/dist/adapter-lib.js', 'extension/dist/indexworker.js', 'extension/dist/lsp.js', 'extension/dist/lsp-main.js', 'extension/dist/lsp-decode.js', 'extension/dist/decode-dwarf.js', 'extension/dist/lspclient.js', 'extension/dist/terminateProcess.sh', 'extension/package.json', 'extension.vsixmanifest']) {
       assert.ok(entries.includes(need), `${need} is packaged`);
     }
     assert.ok(!entries.some((e) => e.endsWith('.map') || e.includes('/src/') || e.includes('node_modules/') || e.includes('/test')), 'no sources, maps, tests or node_modules');
