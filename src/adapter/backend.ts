@@ -12,7 +12,8 @@ import { decideAccel, AccelDecision } from '../qemu/kvmprobe';
 import { kvmBootTrial } from '../qemu/boottrial';
 import { buildGuest } from '../guest/build';
 import { monitorCommand } from '../rsp/packets';
-import { kaslrWord, parseLaunch, problemText, resolveAttach, resolveLaunch, withGuest } from '../config';
+import { initramfsList, kaslrWord, parseLaunch, problemText, resolveAttach, resolveLaunch, withGuest, withInitrd } from '../config';
+import { initramfsFromList, problemLine } from '../guest/initramfslist';
 import type { AttachConfig, DisassemblySyntax, ResolvedLaunch, SourceOptions } from '../config/types';
 import { QemuInstance } from '../qemu/instance';
 import { openAttachedRam, stubOwner } from '../qemu/stubowner';
@@ -123,6 +124,14 @@ export async function launchBackend(
   if (spec.needsGuest) {
     progress('Preparing the sample guest');
     spec = withGuest(spec, await buildGuest(spec.arch.name, progress));
+  }
+  const list = initramfsList(spec);
+  if (list) {
+    progress('Making the initramfs from its list');
+    const made = initramfsFromList(list);
+    for (const p of made.problems) log(problemLine(list, p), 'warn');
+    log(made.rebuilt ? `Initramfs made from ${list}: ${made.file}` : `Initramfs from ${list} is unchanged: ${made.file}`, 'info');
+    spec = withInitrd(spec, made.file);
   }
   const cfg = resolveLaunch(spec);
   const { elf, symbols } = loadSymbols(cfg.vmlinux as string, cfg.arch);

@@ -1,5 +1,6 @@
 /** Turning CLI options into a launch config, with the sample guest as the default kernel. */
-import { parseLaunch } from '../config';
+import { initramfsList, parseLaunch } from '../config';
+import { initramfsFromList, problemLine } from '../guest/initramfslist';
 import type { Accel, KaslrChoice, LaunchConfig } from '../config/types';
 import { buildGuest } from '../guest/build';
 import { errors } from '../util/errors';
@@ -8,6 +9,7 @@ export interface LaunchFlags {
   kernel?: string;
   vmlinux?: string;
   initrd?: string;
+  initramfs?: string;
   append?: string;
   arch?: string;
   memory?: string;
@@ -28,6 +30,7 @@ export async function launchConfigFrom(flags: LaunchFlags): Promise<LaunchConfig
     kernel: flags.kernel,
     vmlinux: flags.vmlinux,
     initrd: flags.initrd,
+    initramfs: flags.initramfs,
     append: flags.append,
     memory: flags.memory,
     accel: flags.accel as Accel | undefined,
@@ -45,9 +48,18 @@ export async function launchConfigFrom(flags: LaunchFlags): Promise<LaunchConfig
   if (!cfg.kernel && (cfg.vmlinux || cfg.initrd)) throw errors.missingField('kernel', 'Give --kernel too, or none of --kernel/--vmlinux/--initrd to use the sample guest.');
   // Checked by the resolver the adapter uses too, before a sample guest build of minutes.
   const spec = parseLaunch({ ...cfg, sampleGuest: !cfg.kernel });
-  if (!spec.needsGuest) return cfg;
+  const list = initramfsList(spec);
+  let made: string | undefined;
+  if (list) {
+    const a = initramfsFromList(list);
+    for (const p of a.problems) say(problemLine(list, p));
+    say(a.rebuilt ? `initramfs made from ${list}` : `initramfs from ${list} is unchanged`);
+    made = a.file;
+    delete cfg.initramfs;
+  }
+  if (!spec.needsGuest) return made ? { ...cfg, initrd: made } : cfg;
   const g = await buildGuest(spec.arch.name, say);
-  return { ...cfg, kernel: g.kernel, vmlinux: g.vmlinux, initrd: g.initrd };
+  return { ...cfg, kernel: g.kernel, vmlinux: g.vmlinux, initrd: made ?? g.initrd };
 }
 
 function kaslrFlag(v: string): KaslrChoice {

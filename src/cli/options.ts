@@ -3,6 +3,7 @@ export const LAUNCH_OPTIONS = {
   kernel: { type: 'string' },
   vmlinux: { type: 'string' },
   initrd: { type: 'string' },
+  initramfs: { type: 'string' },
   append: { type: 'string' },
   arch: { type: 'string' },
   memory: { type: 'string' },

@@ -35,7 +35,7 @@ commands:
                                           copies and compiler clones of FUNC
 
 launch options (default: the sample guest):
-  --kernel FILE  --vmlinux FILE  --initrd FILE  --append TEXT  --arch x86_64
+  --kernel FILE  --vmlinux FILE  --initrd FILE  --initramfs LIST  --append TEXT  --arch x86_64
   --memory 512M  --smp N  --accel auto|kvm|tcg  --kaslr auto|true|false  --qemu PATH  --console-log FILE  --rsp-log FILE
   --module-path DIR (repeatable: where modules' .ko files are searched first; the guest loads
   the sample guest's modules at boot with --append 'qkd.load=qkd_sample')

@@ -65,6 +65,19 @@ export function withGuest(spec: LaunchSpec, g: GuestFiles): LaunchSpec {
   return { ...spec, raw, needsGuest: false };
 }
 
+/** The `initramfs` list to make the initrd from, checked to be a file; undefined without one. */
+export function initramfsList(spec: LaunchSpec): string | undefined {
+  const list = str(spec.raw, 'initramfs');
+  return list === undefined ? undefined : requireFile('initramfs', list, 'Point it at an initramfs list (gen_init_cpio format), or remove the field.');
+}
+
+/** The launch with `initrd` made from its `initramfs` list. */
+export function withInitrd(spec: LaunchSpec, initrd: string): LaunchSpec {
+  const raw: Record<string, unknown> = { ...spec.raw, initrd };
+  delete raw.initramfs;
+  return { ...spec, raw };
+}
+
 /**
  * The vmlinux's ELF header is a 64-bit ELF for the arch. Resolving does not read the file:
  * the adapter opens it next (adapter/backend.ts loadSymbols, with the same checks and the
@@ -211,7 +224,7 @@ export function checkSubstituted(config: Record<string, unknown>): Problem[] {
 /** After variable substitution: every file the configuration names exists (a bare qemuPath is looked up on PATH later). */
 export function checkFiles(config: Record<string, unknown>, exists: (p: string) => boolean = fs.existsSync): Problem[] {
   const problems: Problem[] = [];
-  const fields = config.request === 'launch' && config.sampleGuest ? ['qemuPath'] : ['kernel', 'vmlinux', 'initrd', 'qemuPath'];
+  const fields = config.request === 'launch' && config.sampleGuest ? ['qemuPath', 'initramfs'] : ['kernel', 'vmlinux', 'initrd', 'initramfs', 'qemuPath'];
   for (const field of fields) {
     const v = config[field];
     if (typeof v !== 'string' || !v || (field === 'qemuPath' && !v.includes('/'))) continue;

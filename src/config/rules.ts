@@ -46,6 +46,8 @@ export function archProblem(arch: unknown): Problem | undefined {
 function launchRules(config: Record<string, unknown>): Problem[] {
   const problems: Problem[] = [];
   if (!config.sampleGuest && !config.kernel) problems.push(missing(config, 'kernel', 'Give the kernel image to boot (e.g. "${workspaceFolder}/arch/x86/boot/bzImage"), or set "sampleGuest": true.'));
+  if (config.initrd !== undefined && config.initramfs !== undefined)
+    problems.push(invalid('initramfs', "Launch config fields 'initrd' and 'initramfs' are both set: the initrd would be made from the list and the other file ignored.", 'Keep "initramfs" (a gen_init_cpio list, made into the initrd) or "initrd" (a cpio archive), not both.'));
   if (typeof config.memory === 'string' && !isVariable(config.memory)) {
     const p = memoryProblem(config.memory);
     if (p) problems.push(p);

@@ -46,6 +46,7 @@ export const LAUNCH_SCHEMA: RequestSchema = {
     sampleGuest: { type: 'boolean', default: false, hint: 'Write true or false, without quotes.' },
     kernel: pathProp('Point it at the kernel image QEMU should boot, e.g. "${workspaceFolder}/arch/x86/boot/bzImage".'),
     initrd: pathProp('Point it at an initramfs (cpio) file, or remove the field.'),
+    initramfs: pathProp('Point it at an initramfs list in the kernel\'s gen_init_cpio format (file, dir, nod, slink, pipe, sock lines), or remove the field.'),
     append: { type: 'string', hint: 'Write the kernel command line as one string, e.g. "append": "quiet loglevel=7".' },
     memory: { type: 'string', default: '512M', hint: 'Write a size in quotes, e.g. "memory": "512M" or "2G".' },
     smp: { type: 'integer', minimum: 1, default: 1, hint: 'Set the number of vCPUs, a whole number from 1 to 64 without quotes, e.g. "smp": 2.' },

@@ -31,6 +31,8 @@ export interface LaunchConfig extends SourceOptions {
   kernel?: string;
   vmlinux?: string;
   initrd?: string;
+  /** A gen_init_cpio list the initrd is made from (src/guest/initramfslist.ts); not with initrd. */
+  initramfs?: string;
   append?: string;
   memory?: string;
   smp?: number;

@@ -14,6 +14,7 @@ import { RspTraceProvider } from './trace';
 import { ConsoleInfo, ConsoleTerminals } from './console';
 import { AdapterFactory } from './adapterfactory';
 import { KernelLogs } from './kernellog';
+import { InitramfsLists } from './initramfslang';
 import { QemuKernelConfigProvider } from './config';
 import { ModulesView } from '../ui/modules';
 import { TasksView } from '../ui/tasks';
@@ -32,6 +33,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const status = new GuestStatus();
   const kernelLogs = new KernelLogs(context.asAbsolutePath('dist'));
   context.subscriptions.push(
+    new InitramfsLists(),
     kernelLogs,
     log,
     consoles,

@@ -141,6 +141,15 @@ describe('extension/configcheck: launch configurations', () => {
       assert.deepEqual(checkFiles({ request: 'launch', sampleGuest: true, kernel: missing }), []);
       assert.match(checkFiles({ request: 'launch', vmlinux: '${workspaceFolder}/vmlinux' })[0].message, /'vmlinux'.*could not substitute/);
       assert.deepEqual(checkFiles({ request: 'launch', kernel: tmp }), []);
+      // An initramfs list is the user's file even with the sample guest's kernel.
+      const list = path.join(tmp, 'no-such.list');
+      assert.deepEqual(checkFiles({ request: 'launch', sampleGuest: true, initramfs: list }).map((p) => p.field), ['initramfs']);
+    });
+
+    it('refuses initrd and initramfs together, naming initramfs', () => {
+      const p = checkRules({ request: 'launch', sampleGuest: true, initrd: '/a.cpio', initramfs: '/a.list' });
+      assert.deepEqual(p.map((x) => x.field), ['initramfs']);
+      assert.match(p[0].message, /'initrd' and 'initramfs' are both set/);
     });
   });
 });

@@ -130,14 +130,14 @@ describe('package.json manifest', () => {
     for (const f of svgs) assert.match(fs.readFileSync(path.join(REPO, f), 'utf8'), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]* viewBox=/, `${f} is a scalable SVG`);
   });
 
-  it('activates lazily: no "*", no onStartupFinished, only debug, command and kernel-log language events', () => {
+  it('activates lazily: no "*", no onStartupFinished, only debug, command, kernel-log and initramfs-list language events', () => {
     const ev = manifest.activationEvents;
     assert.ok(ev.length > 0);
     for (const e of ev) {
       assert.notEqual(e, '*');
       assert.notEqual(e, 'onStartupFinished');
-      // onLanguage: a kernel log (or a .log that may be one) opening; the glue it loads is small.
-      assert.match(e, /^(onDebugResolve|onDebugInitialConfigurations|onDebugDynamicConfigurations|onDebugAdapterProtocolTracker|onDebug|onCommand|onView|onWalkthrough|onLanguage:linux-kernel-log|onLanguage:log)(:|$)/, e);
+      // onLanguage: a kernel log (or a .log that may be one), or an initramfs list, opening; the glue it loads is small.
+      assert.match(e, /^(onDebugResolve|onDebugInitialConfigurations|onDebugDynamicConfigurations|onDebugAdapterProtocolTracker|onDebug|onCommand|onView|onWalkthrough|onLanguage:linux-kernel-log|onLanguage:log|onLanguage:initramfs-list)(:|$)/, e);
     }
     assert.ok(ev.includes('onDebugResolve:qemu-kernel'));
   });
