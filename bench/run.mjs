@@ -18,10 +18,11 @@ import * as soak from './measures/soak.mjs';
 import * as modules from './measures/modules.mjs';
 import * as kernel from './measures/kernel.mjs';
 import * as decode from './measures/decode.mjs';
+import * as initramfs from './measures/initramfs.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
-const FAMILIES = [resolve, guest, modules, kernel, decode, activation, soak];
+const FAMILIES = [resolve, guest, modules, kernel, decode, initramfs, activation, soak];
 const ALL = FAMILIES.flatMap((f) => f.ids);
 // Selected only by name (long, or not a comparison): the soak.
 const OPT_IN = FAMILIES.flatMap((f) => f.optIn ?? []);

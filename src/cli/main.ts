@@ -6,6 +6,7 @@ import { bootCommand } from './boot';
 import { DapError } from './dap';
 import { debugCommand } from './debug';
 import { indexCommand } from './codemap';
+import { initramfsCommand } from './initramfs';
 import { decodeCommand } from './decode';
 import { guestCommand } from './guest';
 import { runCli } from './run';
@@ -29,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
       return decodeCommand(rest);
     case 'index':
       return indexCommand(rest);
+    case 'initramfs':
+      return initramfsCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -29,6 +29,9 @@ commands:
                                           qkd decode builds them in the background after its first
                                           decode (qkd decode --no-index neither uses nor builds them);
                                           --status: built, building or none (exit 0 when all built, 3 if not)
+  initramfs [--json] LIST                 make (or find unchanged) the newc archive of a gen_init_cpio
+                                          list, as the initramfs launch field does, and print its path
+                                          (--json: {"file","rebuilt","ms","problems"})
   where --vmlinux FILE [--source DIR] [--inlined] [--json] LOCATION...
                                           resolve breakpoint locations (FUNC or FILE:LINE) offline, like
                                           gdb's 'info line', with no guest; --inlined adds inlined

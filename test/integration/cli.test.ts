@@ -156,7 +156,7 @@ describe('qkd CLI', function () {
 
   it('COMMAND --help prints that command\'s usage and exits 0, booting nothing', async function () {
     requireBuilt(this);
-    for (const command of ['guest', 'boot', 'debug', 'decode', 'index', 'where']) {
+    for (const command of ['guest', 'boot', 'debug', 'decode', 'index', 'initramfs', 'where']) {
       const { stdout, stderr } = await run('node', [CLI, command, '--help']);
       assert.match(stdout, new RegExp(`^usage: qkd ${command}\\b`), command);
       assert.doesNotMatch(stdout, /^commands:/m, `${command}: only its own usage`);
